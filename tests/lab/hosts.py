@@ -6,6 +6,7 @@ import socket
 import time
 from pathlib import Path
 
+import docker.types
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -21,7 +22,7 @@ FIRST_HOST = 11
 # bounding set). Molecule's platforms in molecule/*/molecule.yml carry the same options.
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "AUDIT_CONTROL", "DAC_READ_SEARCH"]
 SECURITY_OPTS = ["seccomp=unconfined", "apparmor=unconfined"]
-TMPFS = {"/run": "rw", "/run/lock": "rw", "/tmp": "rw"}
+TMPFS = {"/run": "rw", "/run/lock": "rw", "/tmp": "rw"}  # noqa: S108  (container mounts)
 
 
 def operator_key(lab_dir):
@@ -41,9 +42,7 @@ def operator_key(lab_dir):
                 )
             )
         public.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-            )
+            key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
             + b" bulwark-lab-operator\n"
         )
     return private.resolve(), public.resolve()
@@ -52,8 +51,6 @@ def operator_key(lab_dir):
 def _network(client):
     for network in client.networks.list(names=[NETWORK]):
         return network
-    import docker.types
-
     ipam = docker.types.IPAMConfig(
         pool_configs=[docker.types.IPAMPool(subnet=str(SUBNET), gateway=str(SUBNET[1]))]
     )

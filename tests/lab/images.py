@@ -23,7 +23,7 @@ PACKAGES = "systemd,systemd-sysv,python3,openssh-server,iproute2,sudo,procps"
 FILES = Path(__file__).with_name("files")
 LAB_USER = "deploy"
 # Set so that tests can prove password logins are refused after hardening; a lab fixture only.
-LAB_PASSWORD = "lab-password-not-secret"
+LAB_PASSWORD = "lab-password-not-secret"  # noqa: S105
 
 
 def image_tag(release):
@@ -33,9 +33,8 @@ def image_tag(release):
 def apt_archives(sources_dir="/etc/apt"):
     """The machine's Debian archive and security archive URLs, read from apt's sources."""
     texts = []
-    for path in sorted(Path(sources_dir).glob("sources.list.d/*.sources")) + [
-        Path(sources_dir, "sources.list")
-    ]:
+    deb822 = sorted(Path(sources_dir).glob("sources.list.d/*.sources"))
+    for path in [*deb822, Path(sources_dir, "sources.list")]:
         if path.is_file():
             texts.append(path.read_text())
     uris = []
@@ -72,14 +71,12 @@ def _configure_rootfs(root, release, archive, security):
         subprocess.run(["chroot", str(root), "sh", "-ec", script], check=True)
 
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(
-        cloud_sources(release, archive, security)
-    )
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(cloud_sources(release, archive, security))
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     (root / "etc/lab").mkdir(exist_ok=True)
     shutil.copy(FILES / "lab-firstboot", root / "usr/local/sbin/lab-firstboot")
-    os.chmod(root / "usr/local/sbin/lab-firstboot", 0o755)
+    os.chmod(root / "usr/local/sbin/lab-firstboot", 0o755)  # noqa: S103  (an executable)
     shutil.copy(FILES / "lab-firstboot.service", root / "etc/systemd/system/")
     chroot(
         "systemctl enable lab-firstboot.service\n"
@@ -122,7 +119,9 @@ def build(client, release, log=print, force=False):
             "ENV container=docker",
             f"LABEL {RECIPE_LABEL}={recipe}",
         ]
-        client.api.import_image_from_data(tarball.getvalue(), repository=IMAGE_REPO, tag=release, changes=changes)
+        client.api.import_image_from_data(
+            tarball.getvalue(), repository=IMAGE_REPO, tag=release, changes=changes
+        )
     log(f"lab: built {tag}")
     return tag
 
