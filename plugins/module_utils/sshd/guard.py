@@ -166,8 +166,9 @@ def _algorithms(eff, facts):
         ("host_key_algorithms", "HostKeyAlgorithms", offered),
     ]
     ciphers_common = set(eff.csv("ciphers")) & set(client.get("ciphers") or eff.csv("ciphers"))
-    if not ciphers_common or not ciphers_common <= set(_AEAD):
-        checks.append(("macs", "MACs", eff.csv("macs")))  # an AEAD cipher needs no MAC
+    if ciphers_common - set(_AEAD):
+        # The MAC matters only if a non-AEAD cipher may be chosen (none in common: Ciphers is refused).
+        checks.append(("macs", "MACs", eff.csv("macs")))
     for key, keyword, server in checks:
         theirs = client.get(key)
         if theirs and server and not set(server) & set(theirs):
