@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: help venv collection lab-images lab lab-down demo test lint unit sanity molecule docs bench clean
+.PHONY: help venv collection lab-images lab-key lab lab-down demo test lint unit sanity molecule docs bench clean
 
 help:
 	@echo "make demo   bring up a lab of $(LAB_HOSTS) Debian hosts and harden them (LAB_HOSTS=N to change)"
@@ -39,6 +39,9 @@ lab-images: venv
 lab: venv collection
 	$(BIN)/python -m tests.lab up --hosts $(LAB_HOSTS)
 
+lab-key: venv
+	$(BIN)/python -m tests.lab key >/dev/null
+
 lab-down: venv
 	$(BIN)/python -m tests.lab down
 
@@ -61,7 +64,7 @@ unit: venv collection
 sanity: venv collection
 	tests/sanity.sh
 
-molecule: venv collection lab-images
+molecule: venv collection lab-images lab-key
 	printf '%s\n' $(SCENARIOS) | xargs -P $(MOLECULE_JOBS) -I{} \
 	  bash -c 'tests/molecule_scenario.sh {}'
 

@@ -83,6 +83,17 @@ options:
     description: Whether sudo runs commands in a pseudo-terminal (C(Defaults use_pty)).
     type: bool
     default: true
+  system_accounts_nologin:
+    description:
+      - Whether system accounts (uid below C(UID_MIN) of C(/etc/login.defs), not root) that have a login shell
+        get C(/usr/sbin/nologin).
+    type: bool
+    default: false
+  system_accounts_exempt:
+    description: System accounts that keep their shell.
+    type: list
+    elements: str
+    default: []
   connecting_user:
     description:
       - The account the controller is connected with (the role passes C(ansible_user)).
@@ -177,13 +188,27 @@ def read_live(group):
         groups = list(memberships.get(entry.pw_name, []))
         if entry.pw_gid in gid_names:
             groups.append(gid_names[entry.pw_gid])
-        users[entry.pw_name] = {"home": entry.pw_dir, "shell": entry.pw_shell, "groups": groups}
+        users[entry.pw_name] = {
+            "uid": entry.pw_uid,
+            "home": entry.pw_dir,
+            "shell": entry.pw_shell,
+            "groups": groups,
+        }
         if entry.pw_dir and entry.pw_dir != "/" and os.path.isdir(os.path.join(entry.pw_dir, ".ssh")):
             keys[entry.pw_name] = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys"))
             text2 = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys2"))
             if text2 is not None:
                 keys2[entry.pw_name] = text2
     return {"users": users, "group_exists": group_exists, "authorized_keys": keys, "authorized_keys2": keys2}
+
+
+def uid_min():
+    text = _read("/etc/login.defs") or ""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+            return int(fields[1])
+    return 1000
 
 
 def account_view(live, names, group):
@@ -208,6 +233,8 @@ def planned_view(live, result, names, group):
         user["groups"] = user["groups"] + item.get("add_groups", [])
     for name in result["remove"]:
         after.pop(name, None)
+    for name in result.get("nologin", []):
+        after[name] = {**after[name], "shell": "/usr/sbin/nologin"}
     return account_view({"users": after}, names, group)
 
 
@@ -289,6 +316,8 @@ def main():
             "sudoers_file": {"type": "path", "default": "/etc/sudoers.d/bulwark-admins"},
             "sudo_logfile": {"type": "str", "default": "/var/log/sudo.log"},
             "sudo_use_pty": {"type": "bool", "default": True},
+            "system_accounts_nologin": {"type": "bool", "default": False},
+            "system_accounts_exempt": {"type": "list", "elements": "str", "default": []},
             "connecting_user": {"type": "str"},
             "connecting_key": {"type": "str"},
         },
@@ -321,6 +350,11 @@ def main():
     except plan_mod.LockoutError as exc:
         module.fail_json(msg=f"refusing to change anything: {exc}", lockout=True)
 
+    result["nologin"] = []
+    if params["system_accounts_nologin"]:
+        exempt = {params["connecting_user"], *params["system_accounts_exempt"], *(a["name"] for a in admins)}
+        result["nologin"] = plan_mod.system_shells(live["users"], uid_min(), exempt)
+
     sudoers_before = sudoers_after = None
     if params["sudo"]:
         sudoers_before = _read(params["sudoers_file"])
@@ -334,7 +368,10 @@ def main():
     changed = bool(actions)
 
     touched = (
-        {i["name"] for i in result["create"]} | {i["name"] for i in result["modify"]} | set(result["remove"])
+        {i["name"] for i in result["create"]}
+        | {i["name"] for i in result["modify"]}
+        | set(result["remove"])
+        | set(result["nologin"])
     )
     diffs = []
     if touched:
@@ -398,6 +435,8 @@ def main():
         for name, (_before, after) in sorted(result["keys"].items()):
             entry = pwd.getpwnam(name)
             write_keys(module, entry.pw_dir, entry.pw_uid, entry.pw_gid, after)
+        for name in result["nologin"]:
+            run(module, ["usermod", "--shell", "/usr/sbin/nologin", name])
         for name in result["remove_keys2"]:
             os.unlink(os.path.join(pwd.getpwnam(name).pw_dir, ".ssh", "authorized_keys2"))
         if sudoers_changed:

@@ -517,15 +517,20 @@ def main():
         with open(os.path.join(tmp_dir, os.path.basename(p["path"])), "w", encoding="utf-8") as handle:
             handle.write(dropin_text)
         tmp_main = os.path.join(tmp, "sshd_config")
+
+        def untemp(text):
+            """Error messages name the live files, not the temporary copies."""
+            return text.replace(tmp_dir, dropin_dir).replace(tmp_main, p["main_config"])
+
         with open(tmp_main, "w", encoding="utf-8") as handle:
             handle.write(replace_include(main_after, wanted_include, include_line(tmp_dir)))
         rc, out, err = runner.run([sshd, "-t", "-f", tmp_main], check=False)
         if rc != 0:
-            refuse(f"sshd -t rejects the candidate configuration: {(err or out).strip()}")
+            refuse(f"sshd -t rejects the candidate configuration: {untemp((err or out).strip())}")
         spec = f"user={user},host={addr or '127.0.0.1'},addr={addr or '127.0.0.1'}"
         rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec], check=False)
         if rc != 0:
-            refuse(f"sshd -T -C {spec} failed on the candidate configuration: {(err or out).strip()}")
+            refuse(f"sshd -T -C {spec} failed on the candidate configuration: {untemp((err or out).strip())}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     eff = eff_mod.parse(out)

@@ -16,8 +16,13 @@ def main():
     start.add_argument("--lab-dir", default=".lab")
     start.add_argument("--inventory", default="inventories/lab")
     commands.add_parser("down", help="remove the lab's hosts and network")
+    key = commands.add_parser("key", help="make the operator's SSH key (Molecule mounts its public half)")
+    key.add_argument("--lab-dir", default=".lab")
     args = parser.parse_args()
 
+    if args.command == "key":
+        print(*hosts.operator_key(args.lab_dir))
+        return
     client = ensure_engine()
     if args.command == "images":
         images.build_all(client, force=args.force)

@@ -232,6 +232,22 @@ def _guard_keys(name, before_keys, after_keys, connecting):
         )
 
 
+def system_shells(users, uid_min, exempt=()):
+    """System accounts (uid below uid_min, not root) that still have a login shell -> [names].
+
+    They log in to nothing, so they keep no shell that would let a stolen credential in.
+    """
+    names = []
+    for name, user in sorted(users.items()):
+        uid = user.get("uid")
+        if uid is None or uid == 0 or uid >= uid_min or name in exempt:
+            continue
+        if user.get("shell") in NO_LOGIN_SHELLS or user.get("shell") in ("/bin/sync", ""):
+            continue
+        names.append(name)
+    return names
+
+
 def describe(admins_plan, group):
     """Human-readable list of the planned changes (for messages and the module's result)."""
     lines = []
@@ -249,6 +265,8 @@ def describe(admins_plan, group):
         lines.append(f"modify user {item['name']}: {'; '.join(parts)}")
     for name in admins_plan["remove"]:
         lines.append(f"remove user {name} and its home")
+    for name in admins_plan.get("nologin", []):
+        lines.append(f"set the shell of system account {name} to /usr/sbin/nologin")
     for name, (before, after) in sorted(admins_plan["keys"].items()):
         gone = ak.identities(ak.parse_file(before)[0]) - ak.identities(ak.parse_file(after)[0])
         added = ak.identities(ak.parse_file(after)[0]) - ak.identities(ak.parse_file(before)[0])

@@ -226,3 +226,16 @@ def test_guard_counts_the_legacy_file_of_the_connecting_user():
 def test_bad_connecting_key_is_an_option_error():
     with pytest.raises(p.AdminSpecError, match="connecting_key"):
         plan_for([], live(), connecting_key="nonsense")
+
+
+def test_system_accounts_with_a_login_shell_are_found():
+    users = {
+        "root": {"uid": 0, "shell": "/bin/bash"},
+        "daemon": {"uid": 1, "shell": "/usr/sbin/nologin"},
+        "sync": {"uid": 4, "shell": "/bin/sync"},
+        "postgres": {"uid": 105, "shell": "/bin/bash"},
+        "svc": {"uid": 106, "shell": "/bin/sh"},
+        "alice": {"uid": 1001, "shell": "/bin/bash"},
+    }
+    assert p.system_shells(users, 1000) == ["postgres", "svc"]
+    assert p.system_shells(users, 1000, exempt={"svc"}) == ["postgres"]

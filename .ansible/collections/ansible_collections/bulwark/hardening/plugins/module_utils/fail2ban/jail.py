@@ -1,0 +1,436 @@
+"""fail2ban jails and filters: the model, its validation and the files that carry it.
+
+Pure: the module reads the host (which filters exist, whether sshd logs only to the journal)
+and passes what it found as a HostFacts; nothing here touches the host.
+
+Each managed jail lives in its own file, ``jail.d/bulwark-<jail>.local``: a ``.local`` file in
+``jail.d`` is read after ``jail.conf``, ``jail.d/*.conf`` (Debian's ``defaults-debian.conf``) and
+``jail.local``, so its section wins; one file per jail lets the module reload exactly the jails
+whose file changed and remove a jail by removing its file. Custom filters are written to
+``filter.d/<name>.conf``. Every file written starts with MARKER, and only files that carry it are
+ever replaced or removed.
+"""
+
+import re
+
+MARKER = "# Managed by bulwark.hardening (fail2ban_jail): edits here are replaced on the next run."
+
+JAIL_PREFIX = "jail.d/bulwark-"
+JAIL_SUFFIX = ".local"
+
+LOCALHOST_IGNORE = ["127.0.0.1/8", "::1"]
+
+# Ban actions per firewall backend: (multiport, allports), the action files shipped by
+# fail2ban 1.0 (Debian 12) and 1.1 (Debian 13).
+BANACTIONS = {
+    "nftables": ("nftables-multiport", "nftables-allports"),
+    "iptables": ("iptables-multiport", "iptables-allports"),
+    "ufw": ("ufw", "ufw"),
+}
+
+# Jails that ban a source on every port (a repeat offender is not trusted anywhere).
+ALLPORTS_JAILS = frozenset({"recidive"})
+
+# sshd's messages in the journal: Debian's unit is ssh.service (sshd.service is an alias), and
+# OpenSSH 9.8+ (Debian 13) logs authentication from sshd-session / sshd-auth, not from sshd.
+SSHD_JOURNALMATCH = " + ".join(
+    [
+        "_SYSTEMD_UNIT=ssh.service",
+        "_SYSTEMD_UNIT=sshd.service",
+        "_COMM=sshd",
+        "_COMM=sshd-session",
+        "_COMM=sshd-auth",
+    ]
+)
+# Filters whose log is sshd's: on a journal-only host their jails read the journal.
+SSHD_FILTERS = frozenset({"sshd"})
+
+BACKENDS = ("auto", "pyinotify", "polling", "systemd", "gamin")
+
+_DURATION_OPTIONS = ("bantime", "findtime", "bantime.maxtime", "bantime.rndtime")
+_COUNT_OPTIONS = ("maxretry", "maxmatches", "maxlines")
+_BOOL_OPTIONS = ("enabled", "bantime.increment", "bantime.overalljails", "ignoreself")
+_MULTILINE_OPTIONS = ("action", "failregex", "ignoreregex", "logpath")
+_SPACE_LIST_OPTIONS = ("ignoreip",)
+_COMMA_LIST_OPTIONS = ("port",)
+
+# Jail options fail2ban 1.0/1.1 reads (jail.conf's [DEFAULT] and the jail reader).
+JAIL_OPTIONS = frozenset(
+    {
+        "enabled",
+        "mode",
+        "filter",
+        "logpath",
+        "logencoding",
+        "logtimezone",
+        "backend",
+        "journalmatch",
+        "usedns",
+        "port",
+        "protocol",
+        "chain",
+        "action",
+        "banaction",
+        "banaction_allports",
+        "bantime",
+        "findtime",
+        "maxretry",
+        "maxmatches",
+        "maxlines",
+        "ignoreip",
+        "ignoreself",
+        "ignorecommand",
+        "ignorecache",
+        "datepattern",
+        "failregex",
+        "ignoreregex",
+        "prefregex",
+        "bantime.increment",
+        "bantime.factor",
+        "bantime.formula",
+        "bantime.multipliers",
+        "bantime.maxtime",
+        "bantime.rndtime",
+        "bantime.overalljails",
+        "destemail",
+        "sender",
+        "mta",
+        "allowipv6",
+        "skip_if_nologs",
+    }
+)
+
+# Options of a custom filter's [Definition] (and [Init] for journalmatch / maxlines).
+FILTER_DEFINITION_OPTIONS = frozenset({"failregex", "ignoreregex", "prefregex", "datepattern"})
+FILTER_INIT_OPTIONS = frozenset({"journalmatch", "maxlines"})
+FILTER_OPTIONS = FILTER_DEFINITION_OPTIONS | FILTER_INIT_OPTIONS
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RESERVED = frozenset({"default", "includes", "definition", "init"})
+_DURATION_TOKEN = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|h|days?|d|weeks?|w|months?|mo|years?|y)?",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {
+    "s": 1,
+    "m": 60,
+    "mi": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "mo": 2592000,
+    "y": 31536000,
+}
+
+
+class JailError(ValueError):
+    """Bad input: the message names the option."""
+
+
+class HostFacts:
+    """What the module found on the host.
+
+    filters: names of the filters in filter.d (``<name>.conf`` or ``<name>.local``), owned ones included.
+    journal_only: sshd logs only to the journal (no /var/log/auth.log, as on Debian 12 and 13).
+    """
+
+    def __init__(self, filters=(), journal_only=True):
+        self.filters = frozenset(filters)
+        self.journal_only = bool(journal_only)
+
+
+def duration_seconds(value, option):
+    """Seconds in a fail2ban duration (600, "10m", "1h 30m", "1w"); negative or malformed is an error."""
+    if isinstance(value, bool):
+        raise JailError(f"{option}: expected a duration (seconds or '10m', '1h', '1d'), got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise JailError(f"{option}: must not be negative, got {value}")
+        return value
+    text = str(value).strip()
+    if text.startswith("-"):
+        raise JailError(f"{option}: must not be negative, got {text!r}")
+    total = 0.0
+    position = 0
+    found = False
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        match = _DURATION_TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise JailError(f"{option}: expected a duration (seconds or '10m', '1h', '1d'), got {text!r}")
+        unit = (match.group(2) or "s").lower()
+        key = "mo" if unit.startswith("mo") else ("mi" if unit.startswith("mi") else unit[0])
+        total += float(match.group(1)) * _UNIT_SECONDS[key]
+        position = match.end()
+        found = True
+    if not found:
+        raise JailError(f"{option}: expected a duration, got an empty value")
+    return int(total) if total == int(total) else total
+
+
+def _bool(value, option):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise JailError(f"{option}: expected a boolean, got {value!r}")
+
+
+def _count(value, option):
+    if isinstance(value, bool):
+        raise JailError(f"{option}: expected a positive integer, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise JailError(f"{option}: expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise JailError(f"{option}: must be at least 1, got {number}")
+    return number
+
+
+def _text(value, option, multiline=False):
+    """A scalar or (for multi-line options) a list of scalars, without line breaks that could inject."""
+    items = value if isinstance(value, list) else [value]
+    if len(items) > 1 and not multiline:
+        raise JailError(f"{option}: expected a single value, got a list")
+    out = []
+    for item in items:
+        if isinstance(item, (dict, list)) or item is None:
+            raise JailError(f"{option}: expected text, got {item!r}")
+        text = str(item)
+        if "\n" in text or "\r" in text:
+            raise JailError(f"{option}: line breaks are not allowed (give a list for several lines)")
+        out.append(text.strip())
+    return out
+
+
+def validate_name(name, what):
+    if not isinstance(name, str) or not _NAME.match(name) or name.lower() in _RESERVED:
+        raise JailError(
+            f"{what} name {name!r}: use letters, digits, '_', '.', '-' (at most 64), "
+            "not a reserved section name"
+        )
+    return name
+
+
+def normalise_options(name, options):
+    """Validated options {option: bool, number or list of text}; errors name jails.<name>.<option>."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise JailError(f"jails.{name}: expected a dictionary of jail options")
+    result = {}
+    for option, value in options.items():
+        where = f"jails.{name}.{option}"
+        if option not in JAIL_OPTIONS:
+            raise JailError(f"{where}: unknown jail option (known: {', '.join(sorted(JAIL_OPTIONS))})")
+        if option in _BOOL_OPTIONS:
+            result[option] = _bool(value, where)
+        elif option in _DURATION_OPTIONS:
+            duration_seconds(value, where)
+            result[option] = _text(value, where)[0]
+        elif option in _COUNT_OPTIONS:
+            result[option] = _count(value, where)
+        elif option == "bantime.factor":
+            try:
+                factor = float(str(value))
+            except ValueError:
+                raise JailError(f"{where}: expected a number, got {value!r}") from None
+            if factor <= 0:
+                raise JailError(f"{where}: must be greater than 0, got {value!r}")
+            result[option] = _text(value, where)[0]
+        elif option == "backend":
+            backend = _text(value, where)[0]
+            if backend.split("[", 1)[0] not in BACKENDS:
+                raise JailError(f"{where}: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+            result[option] = backend
+        else:
+            listable = option in _MULTILINE_OPTIONS + _SPACE_LIST_OPTIONS + _COMMA_LIST_OPTIONS
+            result[option] = _text(value, where, multiline=listable)
+    return result
+
+
+def normalise_filter(name, definition):
+    validate_name(name, "filters:")
+    if not isinstance(definition, dict):
+        raise JailError(
+            f"filters.{name}: expected a dictionary with failregex (and optionally ignoreregex, ...)"
+        )
+    result = {}
+    for option, value in definition.items():
+        where = f"filters.{name}.{option}"
+        if option not in FILTER_OPTIONS:
+            raise JailError(f"{where}: unknown filter option (known: {', '.join(sorted(FILTER_OPTIONS))})")
+        if option == "maxlines":
+            result[option] = _count(value, where)
+        else:
+            result[option] = _text(value, where, multiline=option in ("failregex", "ignoreregex"))
+    if not result.get("failregex") or not any(result["failregex"]):
+        raise JailError(f"filters.{name}.failregex: a filter needs at least one failregex")
+    return result
+
+
+class Jail:
+    """One declared jail after validation, with the host-dependent settings decided."""
+
+    def __init__(self, name, options):
+        self.name = name
+        self.options = options
+
+    @property
+    def enabled(self):
+        return self.options.get("enabled", True)
+
+    @property
+    def filter_name(self):
+        value = self.options.get("filter")
+        # "sshd[mode=aggressive]" names the filter sshd with an argument.
+        return (value[0] if value else self.name).split("[", 1)[0].strip()
+
+    @property
+    def path(self):
+        return jail_path(self.name)
+
+
+def jail_path(name):
+    return f"{JAIL_PREFIX}{name}{JAIL_SUFFIX}"
+
+
+def filter_path(name):
+    return f"filter.d/{name}.conf"
+
+
+def jail_name_from_path(path):
+    if path.startswith(JAIL_PREFIX) and path.endswith(JAIL_SUFFIX):
+        return path[len(JAIL_PREFIX) : -len(JAIL_SUFFIX)]
+    return None
+
+
+def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(), ignoreip=()):
+    """Validate the declared set and decide per-host settings: (list of Jail, {filter: normalised})."""
+    if firewall_backend not in BANACTIONS:
+        raise JailError(
+            f"firewall_backend: expected one of {', '.join(BANACTIONS)}, got {firewall_backend!r}"
+        )
+    if not isinstance(jails, dict):
+        raise JailError("jails: expected a dictionary of jail name to options")
+    filters = filters or {}
+    if not isinstance(filters, dict):
+        raise JailError("filters: expected a dictionary of filter name to definition")
+    custom = {name: normalise_filter(name, definition) for name, definition in sorted(filters.items())}
+    never_ban = _ignore_list(admin_networks, ignoreip)
+    multiport, allports = BANACTIONS[firewall_backend]
+    built = []
+    for name in sorted(jails):
+        validate_name(name, "jails:")
+        options = normalise_options(name, jails[name])
+        jail = Jail(name, options)
+        if jail.enabled:
+            available = host.filters | set(custom)
+            if jail.filter_name not in available:
+                where = f"jails.{name}.filter" if "filter" in options else f"jails.{name}"
+                raise JailError(
+                    f"{where}: filter {jail.filter_name!r} does not exist "
+                    f"(neither filter.d/{jail.filter_name}.conf nor .local on the host, nor in filters)"
+                )
+            _decide(jail, host, multiport, allports, never_ban)
+        built.append(jail)
+    return built, custom
+
+
+def _ignore_list(admin_networks, extra):
+    result = []
+    for where, values in (("admin_networks", admin_networks), ("ignoreip", extra)):
+        for value in values or ():
+            text = str(value).strip()
+            if not text or any(c.isspace() for c in text) or "," in text:
+                raise JailError(f"{where}: {value!r} is not a single address, network or host name")
+            result.append(text)
+    ordered = []
+    for item in LOCALHOST_IGNORE + result:
+        if item not in ordered:
+            ordered.append(item)
+    return ordered
+
+
+def _decide(jail, host, multiport, allports, never_ban):
+    options = jail.options
+    options.setdefault("enabled", True)
+    # The operator's networks are never banned, whatever the jail also lists.
+    listed = options.get("ignoreip", [])
+    options["ignoreip"] = never_ban + [item for item in listed if item not in never_ban]
+    if "banaction" not in options:
+        options["banaction"] = [allports if jail.name in ALLPORTS_JAILS else multiport]
+    options.setdefault("banaction_allports", [allports])
+    # Debian 12+ logs sshd only to the journal: a file backend finds no log and fail2ban dies at start.
+    if (
+        jail.filter_name in SSHD_FILTERS
+        and host.journal_only
+        and "backend" not in options
+        and "logpath" not in options
+    ):
+        options["backend"] = "systemd"
+        options.setdefault("journalmatch", [SSHD_JOURNALMATCH])
+    if jail.name in ALLPORTS_JAILS:
+        options.setdefault("bantime.increment", True)
+
+
+def _render_value(option, value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if option in _SPACE_LIST_OPTIONS:
+        return " ".join(value)
+    if option in _COMMA_LIST_OPTIONS:
+        return ",".join(value)
+    if isinstance(value, list):
+        if len(value) == 1:
+            return value[0]
+        # Continuation lines are indented: fail2ban's reader joins them.
+        return "\n".join([value[0]] + [f"    {line}" for line in value[1:]])
+    return str(value)
+
+
+def _section(name, options, order=None):
+    lines = [f"[{name}]"]
+    keys = list(order or []) + sorted(k for k in options if k not in (order or []))
+    for key in keys:
+        if key in options:
+            lines.append(f"{key} = {_render_value(key, options[key])}")
+    return lines
+
+
+_JAIL_ORDER = ("enabled", "filter", "backend", "journalmatch", "logpath", "port")
+
+
+def render_jail(jail):
+    lines = [MARKER, f"# The [{jail.name}] jail; this file is read after jail.conf and jail.d/*.conf."]
+    lines += _section(jail.name, jail.options, _JAIL_ORDER)
+    return "\n".join(lines) + "\n"
+
+
+def render_filter(name, definition):
+    lines = [MARKER, f"# Custom filter {name!r}, used by jails with filter = {name}."]
+    lines += _section("Definition", {k: v for k, v in definition.items() if k in FILTER_DEFINITION_OPTIONS})
+    init = {k: v for k, v in definition.items() if k in FILTER_INIT_OPTIONS}
+    if init:
+        lines += ["", *_section("Init", init)]
+    return "\n".join(lines) + "\n"
+
+
+def desired_files(jails, custom_filters):
+    """{relative path under /etc/fail2ban: content} for the declared set."""
+    files = {jail.path: render_jail(jail) for jail in jails}
+    for name, definition in custom_filters.items():
+        files[filter_path(name)] = render_filter(name, definition)
+    return files
+
+
+def is_owned(content):
+    return content.startswith(MARKER)

@@ -1,0 +1,134 @@
+"""What must change between the files on the host and the declared set, and what to reload.
+
+Pure: the module passes the owned files it read and the output of ``fail2ban-client status``.
+"""
+
+import re
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail import (
+    JailError,
+    is_owned,
+    jail_name_from_path,
+)
+
+
+class Plan:
+    """Files to write and remove, and the reload that applies them."""
+
+    def __init__(self, write, remove, before, after):
+        self.write = write  # {path: content}
+        self.remove = remove  # [path]
+        self.before = before  # {path: content} for every changed path (absent: "")
+        self.after = after
+
+    @property
+    def changed(self):
+        return bool(self.write or self.remove)
+
+    def diffs(self):
+        """Ansible's diff list: one before/after pair per changed file."""
+        return [
+            {
+                "before_header": f"/etc/fail2ban/{path}",
+                "after_header": f"/etc/fail2ban/{path}",
+                "before": self.before.get(path, ""),
+                "after": self.after.get(path, ""),
+            }
+            for path in sorted(set(self.write) | set(self.remove))
+        ]
+
+
+def plan(desired, current, foreign):
+    """Compare desired {path: content} with the owned files {path: content} found on the host.
+
+    foreign: paths the desired set would write that exist without the ownership marker; they are
+    never overwritten (an operator's own file or a stock filter of the same name).
+    """
+    clash = sorted(path for path in foreign if path in desired or path.endswith(".local"))
+    if clash:
+        raise JailError(
+            "these files exist and are not managed by bulwark.hardening, refusing to replace them: "
+            + ", ".join(f"/etc/fail2ban/{path}" for path in clash)
+            + " (rename the jail or filter, or remove the file)"
+        )
+    for path, content in current.items():
+        if not is_owned(content):
+            raise JailError(f"internal: {path} is listed as owned but has no marker")
+    write = {path: content for path, content in desired.items() if current.get(path) != content}
+    remove = sorted(path for path in current if path not in desired)
+    before = {path: current.get(path, "") for path in list(write) + remove}
+    after = {path: desired.get(path, "") for path in list(write) + remove}
+    return Plan(write, remove, before, after)
+
+
+def reload_commands(the_plan, jails_by_filter, running):
+    """fail2ban-client argv lists that apply the plan to a running server.
+
+    jails_by_filter: {filter name: [enabled jails using it]} for the declared set.
+    running: True when the server answers; when it does not, the module starts the service instead.
+    A jail added or removed needs a full reload (``reload <jail>`` cannot start a jail the server
+    does not know); a changed jail or custom filter reloads only the jails concerned.
+    """
+    if not running or not the_plan.changed:
+        return []
+    added_or_removed = False
+    jails = set()
+    for path in list(the_plan.write) + the_plan.remove:
+        name = jail_name_from_path(path)
+        if name is not None:
+            if not the_plan.before.get(path) or path in the_plan.remove:
+                added_or_removed = True
+            elif _enabled(the_plan.before[path]) != _enabled(the_plan.after[path]):
+                added_or_removed = True
+            else:
+                jails.add(name)
+        elif path.startswith("filter.d/") and path.endswith(".conf"):
+            jails.update(jails_by_filter.get(path[len("filter.d/") : -len(".conf")], []))
+    if added_or_removed:
+        return [["fail2ban-client", "reload"]]
+    return [["fail2ban-client", "reload", name] for name in sorted(jails)]
+
+
+_ENABLED = re.compile(r"^enabled\s*=\s*(\S+)", re.MULTILINE)
+
+
+def _enabled(content):
+    match = _ENABLED.search(content or "")
+    return bool(match) and match.group(1).lower() in ("true", "yes", "1", "on")
+
+
+def parse_status(output):
+    """Jail names from ``fail2ban-client status`` ("`- Jail list:\\tsshd, recidive")."""
+    for line in output.splitlines():
+        if "Jail list:" in line:
+            names = line.split("Jail list:", 1)[1]
+            return sorted(name.strip() for name in names.split(",") if name.strip())
+    raise ValueError("no 'Jail list' in fail2ban-client status output")
+
+
+def parse_jail_status(output):
+    """Banned addresses and counters from ``fail2ban-client status <jail>``."""
+    result = {
+        "currently_failed": 0,
+        "total_failed": 0,
+        "currently_banned": 0,
+        "total_banned": 0,
+        "banned": [],
+    }
+    keys = {
+        "Currently failed:": "currently_failed",
+        "Total failed:": "total_failed",
+        "Currently banned:": "currently_banned",
+        "Total banned:": "total_banned",
+    }
+    for line in output.splitlines():
+        for label, key in keys.items():
+            if label in line:
+                result[key] = int(line.split(label, 1)[1].strip() or 0)
+        if "Banned IP list:" in line:
+            result["banned"] = line.split("Banned IP list:", 1)[1].split()
+    return result
+
+
+def missing_jails(declared_enabled, running):
+    return sorted(set(declared_enabled) - set(running))

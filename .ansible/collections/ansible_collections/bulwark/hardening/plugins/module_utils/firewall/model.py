@@ -1,0 +1,429 @@
+"""The firewall policy: validate and normalise what the operator declared.
+
+Pure: a dict of options in, a normalised Policy out, or PolicyError naming the bad option
+(``rules[2].port: 70000 is not a port``). Every backend renders the same Policy.
+"""
+
+import ipaddress
+import re
+
+PROTOCOLS = ("tcp", "udp", "icmp", "icmpv6", "any")
+PORT_PROTOCOLS = ("tcp", "udp")
+DIRECTIONS = ("in", "out", "routed")
+POLICIES = ("accept", "drop")
+# Named sets of addresses; the name becomes part of nft set names (<name>_v4, <name>_v6).
+_SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+_IFACE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,15}\*?$")
+_COMMENT = re.compile(r'^[^"\\\n\r]{0,100}$')
+_RATE = re.compile(r"^([1-9][0-9]{0,6})/(second|minute|hour|day)$")
+RESERVED_SETS = ("admin",)
+
+# Well-known service names accepted instead of a port (minbase hosts have no /etc/services).
+SERVICES = {
+    "ssh": (22, ("tcp",)),
+    "http": (80, ("tcp",)),
+    "https": (443, ("tcp",)),
+    "dns": (53, ("tcp", "udp")),
+    "domain": (53, ("tcp", "udp")),
+    "smtp": (25, ("tcp",)),
+    "submission": (587, ("tcp",)),
+    "smtps": (465, ("tcp",)),
+    "imaps": (993, ("tcp",)),
+    "ntp": (123, ("udp",)),
+    "http-alt": (8080, ("tcp",)),
+    "postgresql": (5432, ("tcp",)),
+    "mysql": (3306, ("tcp",)),
+    "redis": (6379, ("tcp",)),
+    "prometheus": (9090, ("tcp",)),
+    "node-exporter": (9100, ("tcp",)),
+    "wireguard": (51820, ("udp",)),
+    "syslog": (514, ("udp",)),
+    "ldap": (389, ("tcp",)),
+    "ldaps": (636, ("tcp",)),
+}
+
+
+class PolicyError(ValueError):
+    """Bad input; the message names the option."""
+
+
+def _fail(where, msg):
+    raise PolicyError(f"{where}: {msg}")
+
+
+def parse_network(value, where):
+    """A CIDR or a single address -> ip_network (host bits refused: 10.0.0.1/8 is a typo, not a network)."""
+    if not isinstance(value, str) or not value.strip():
+        _fail(where, f"{value!r} is not a CIDR or an address")
+    text = value.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        pass
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        _fail(where, f"{value!r} is not a CIDR or an address")
+    _fail(where, f"{value!r} has host bits set (did you mean {ipaddress.ip_network(text, strict=False)}?)")
+    return None  # unreachable
+
+
+def collapse(networks):
+    """Split by family and merge overlaps/adjacent prefixes (nft interval sets refuse overlaps)."""
+    v4 = [n for n in networks if n.version == 4]
+    v6 = [n for n in networks if n.version == 6]
+    return list(ipaddress.collapse_addresses(v4)), list(ipaddress.collapse_addresses(v6))
+
+
+def parse_port(value, where):
+    """22, "22", "8000-8100", "https" -> list of (lo, hi) tuples and protocols implied by a service name."""
+    if isinstance(value, bool):
+        _fail(where, f"{value!r} is not a port")
+    if isinstance(value, int):
+        if not 1 <= value <= 65535:
+            _fail(where, f"{value} is not a port")
+        return (value, value), None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return parse_port(int(text), where)
+        m = re.match(r"^(\d+)\s*[-:]\s*(\d+)$", text)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            for p in (lo, hi):
+                if not 1 <= p <= 65535:
+                    _fail(where, f"{p} is not a port")
+            if lo > hi:
+                _fail(where, f"{text!r} is an empty range")
+            return (lo, hi), None
+        if text.lower() in SERVICES:
+            port, protos = SERVICES[text.lower()]
+            return (port, port), protos
+        _fail(where, f"{value!r} is not a port, a range or a known service name")
+    _fail(where, f"{value!r} is not a port")
+    return None  # unreachable
+
+
+def parse_rate(value, where):
+    """ "10/minute" -> "10/minute" (checked)."""
+    if not isinstance(value, str) or not _RATE.match(value.strip()):
+        _fail(where, f"{value!r} is not a rate like 10/minute")
+    return value.strip()
+
+
+def _as_list(value, where):
+    if value is None:
+        return []
+    if isinstance(value, (str, int)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    _fail(where, f"{value!r} must be a list")
+    return None
+
+
+def _check_keys(obj, allowed, where):
+    if not isinstance(obj, dict):
+        _fail(where, f"{obj!r} must be a mapping")
+    for key in obj:
+        if key not in allowed:
+            _fail(f"{where}.{key}", f"unknown option (known: {', '.join(sorted(allowed))})")
+
+
+RULE_KEYS = (
+    "port",
+    "proto",
+    "sources",
+    "destinations",
+    "interface",
+    "comment",
+    "rate_limit",
+    "burst",
+    "direction",
+    "action",
+)
+
+
+class Rule:
+    """One normalised rule. Equality is by value so diffs and tests compare plainly."""
+
+    __slots__ = (
+        "action",
+        "burst",
+        "comment",
+        "destinations",
+        "direction",
+        "interface",
+        "ports",
+        "protos",
+        "rate_limit",
+        "sets",
+        "sources",
+    )
+
+    def __init__(self, **kw):
+        for key in self.__slots__:
+            setattr(self, key, kw.get(key))
+
+    def as_dict(self):
+        return {
+            "direction": self.direction,
+            "action": self.action,
+            "protos": list(self.protos),
+            "ports": [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports],
+            "sources": [str(n) for n in self.sources],
+            "sets": list(self.sets),
+            "destinations": [str(n) for n in self.destinations],
+            "interface": self.interface,
+            "rate_limit": self.rate_limit,
+            "burst": self.burst,
+            "comment": self.comment,
+        }
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self.as_dict() == other.as_dict()
+
+    def __hash__(self):
+        return hash(repr(self))
+
+    def __repr__(self):
+        return f"Rule({self.as_dict()!r})"
+
+
+def normalise_rule(raw, where, set_names):
+    _check_keys(raw, RULE_KEYS, where)
+    direction = raw.get("direction") or "in"
+    if direction not in DIRECTIONS:
+        _fail(f"{where}.direction", f"{direction!r} is not one of {', '.join(DIRECTIONS)}")
+    action = raw.get("action") or "accept"
+    if action not in POLICIES:
+        _fail(f"{where}.action", f"{action!r} is not one of {', '.join(POLICIES)}")
+
+    ports, implied = [], None
+    for i, p in enumerate(_as_list(raw.get("port"), f"{where}.port")):
+        rng, protos = parse_port(
+            p, f"{where}.port" if not isinstance(raw.get("port"), list) else f"{where}.port[{i}]"
+        )
+        ports.append(rng)
+        implied = implied or protos
+    protos_raw = raw.get("proto")
+    if protos_raw is None:
+        protos = list(implied) if implied else (["tcp"] if ports else ["any"])
+    else:
+        protos = []
+        for proto in _as_list(protos_raw, f"{where}.proto"):
+            name = str(proto).lower()
+            if name not in PROTOCOLS:
+                _fail(f"{where}.proto", f"{proto!r} is not a protocol ({', '.join(PROTOCOLS)})")
+            if name not in protos:
+                protos.append(name)
+    if ports and any(p not in PORT_PROTOCOLS for p in protos):
+        _fail(f"{where}.proto", f"ports need tcp or udp, not {', '.join(protos)}")
+    if "any" in protos and len(protos) > 1:
+        _fail(f"{where}.proto", "'any' cannot be combined with other protocols")
+    ports = sorted(set(ports))
+
+    sources, sets = [], []
+    for i, src in enumerate(_as_list(raw.get("sources"), f"{where}.sources")):
+        here = f"{where}.sources[{i}]"
+        if isinstance(src, str) and src.startswith("@"):
+            name = src[1:]
+            if name not in set_names:
+                _fail(here, f"{src!r} names no address set (known: {', '.join(sorted(set_names)) or 'none'})")
+            if name not in sets:
+                sets.append(name)
+        else:
+            sources.append(parse_network(src, here))
+    destinations = [
+        parse_network(d, f"{where}.destinations[{i}]")
+        for i, d in enumerate(_as_list(raw.get("destinations"), f"{where}.destinations"))
+    ]
+    v4, v6 = collapse(sources)
+    d4, d6 = collapse(destinations)
+
+    iface = raw.get("interface")
+    if iface is not None and (not isinstance(iface, str) or not _IFACE.match(iface)):
+        _fail(f"{where}.interface", f"{iface!r} is not an interface name")
+    comment = raw.get("comment") or ""
+    if not isinstance(comment, str) or not _COMMENT.match(comment):
+        _fail(f"{where}.comment", "must be text of at most 100 characters without quotes or backslashes")
+
+    rate = raw.get("rate_limit")
+    burst = raw.get("burst")
+    if rate is not None:
+        rate = parse_rate(rate, f"{where}.rate_limit")
+        if burst is None:
+            burst = 5
+    if burst is not None:
+        if rate is None:
+            _fail(f"{where}.burst", "needs rate_limit")
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
+            _fail(f"{where}.burst", f"{burst!r} is not a packet count")
+    if rate is not None and action != "accept":
+        _fail(f"{where}.rate_limit", "only accept rules are rate-limited")
+    if rate is not None and direction != "in":
+        _fail(f"{where}.rate_limit", "only incoming rules are rate-limited")
+    return Rule(
+        direction=direction,
+        action=action,
+        protos=tuple(protos),
+        ports=tuple(ports),
+        sources=tuple(v4 + v6),
+        sets=tuple(sets),
+        destinations=tuple(d4 + d6),
+        interface=iface,
+        comment=comment,
+        rate_limit=rate,
+        burst=burst,
+    )
+
+
+class Policy:
+    """The normalised, complete desired state of the host firewall."""
+
+    def __init__(self, **kw):
+        self.incoming = kw["incoming"]
+        self.routed = kw["routed"]
+        self.outgoing = kw["outgoing"]
+        self.admin = kw["admin"]  # (v4 list, v6 list)
+        self.sets = kw["sets"]  # name -> (v4 list, v6 list), ordered by name
+        self.rules = kw["rules"]
+        self.ssh_port = kw["ssh_port"]
+        self.ssh_restricted = kw["ssh_restricted"]
+        self.ssh_rate_limit = kw["ssh_rate_limit"]
+        self.ssh_burst = kw["ssh_burst"]
+        self.icmp_echo = kw["icmp_echo"]
+        self.docker = kw["docker"]
+        self.docker_interfaces = kw["docker_interfaces"]
+
+    def as_dict(self):
+        return {
+            "default_incoming": self.incoming,
+            "default_routed": self.routed,
+            "default_outgoing": self.outgoing,
+            "admin_networks": [str(n) for n in self.admin[0] + self.admin[1]],
+            "sets": {k: len(v[0]) + len(v[1]) for k, v in self.sets.items()},
+            "rules": [r.as_dict() for r in self.rules],
+            "ssh": {
+                "port": self.ssh_port,
+                "restricted": self.ssh_restricted,
+                "rate_limit": self.ssh_rate_limit,
+                "burst": self.ssh_burst,
+            },
+            "icmp_echo": self.icmp_echo,
+            "docker": self.docker,
+        }
+
+
+POLICY_KEYS = (
+    "default_incoming",
+    "default_routed",
+    "default_outgoing",
+    "admin_networks",
+    "sets",
+    "rules",
+    "ssh_port",
+    "ssh_restricted",
+    "ssh_rate_limit",
+    "ssh_burst",
+    "icmp_echo",
+    "docker",
+    "docker_interfaces",
+)
+
+
+def normalise(options):
+    """Options (as the module receives them) -> Policy, or PolicyError naming the option."""
+    _check_keys(options, POLICY_KEYS, "policy")
+    pol = {}
+    for key, default in (
+        ("default_incoming", "drop"),
+        ("default_routed", "drop"),
+        ("default_outgoing", "accept"),
+    ):
+        value = options.get(key) or default
+        if value not in POLICIES:
+            _fail(key, f"{value!r} is not one of {', '.join(POLICIES)}")
+        pol[key] = value
+
+    admin = [
+        parse_network(n, f"admin_networks[{i}]")
+        for i, n in enumerate(_as_list(options.get("admin_networks"), "admin_networks"))
+    ]
+
+    raw_sets = options.get("sets") or {}
+    if not isinstance(raw_sets, dict):
+        _fail("sets", "must be a mapping of set name to a list of CIDRs")
+    sets = {}
+    for name in sorted(raw_sets):
+        if not isinstance(name, str) or not _SET_NAME.match(name):
+            _fail(
+                f"sets.{name}",
+                "a set name is lowercase letters, digits and _, at most 24, starting with a letter",
+            )
+        if name in RESERVED_SETS:
+            _fail(f"sets.{name}", "is reserved (the admin networks)")
+        nets = [
+            parse_network(n, f"sets.{name}[{i}]")
+            for i, n in enumerate(_as_list(raw_sets[name], f"sets.{name}"))
+        ]
+        sets[name] = collapse(nets)
+
+    rules = [
+        normalise_rule(raw, f"rules[{i}]", sets)
+        for i, raw in enumerate(_as_list(options.get("rules"), "rules"))
+    ]
+
+    ssh_port = options.get("ssh_port", 22)
+    if ssh_port is None:
+        ssh_port = 22
+    (ssh_lo, _hi), _ = parse_port(ssh_port, "ssh_port")
+    if isinstance(ssh_port, str) and not ssh_port.strip().isdigit():
+        _fail("ssh_port", f"{ssh_port!r} is not a port number")
+    restricted = options.get("ssh_restricted", True)
+    if restricted is None:
+        restricted = True
+    if not isinstance(restricted, bool):
+        _fail("ssh_restricted", f"{restricted!r} is not a boolean")
+    if restricted and not admin:
+        _fail(
+            "admin_networks",
+            "is empty while SSH is restricted to the admin networks: nobody could reach SSH "
+            "(set bulwark_admin_networks, or ssh_restricted: false)",
+        )
+    rate = options.get("ssh_rate_limit", "10/minute")
+    burst = options.get("ssh_burst", 5)
+    if rate in (None, "", False):
+        rate, burst = None, None
+    else:
+        rate = parse_rate(rate, "ssh_rate_limit")
+        if burst is None:
+            burst = 5
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
+            _fail("ssh_burst", f"{burst!r} is not a packet count")
+    icmp_echo = options.get("icmp_echo", True)
+    if not isinstance(icmp_echo, bool):
+        _fail("icmp_echo", f"{icmp_echo!r} is not a boolean")
+    docker = bool(options.get("docker", False))
+    ifaces = _as_list(options.get("docker_interfaces") or ["docker0", "br-*"], "docker_interfaces")
+    for i, iface in enumerate(ifaces):
+        if not isinstance(iface, str) or not _IFACE.match(iface):
+            _fail(f"docker_interfaces[{i}]", f"{iface!r} is not an interface name")
+    if docker and pol["default_routed"] == "accept":
+        docker = False  # nothing to do: routed traffic is accepted anyway
+
+    return Policy(
+        incoming=pol["default_incoming"],
+        routed=pol["default_routed"],
+        outgoing=pol["default_outgoing"],
+        admin=collapse(admin),
+        sets=sets,
+        rules=rules,
+        ssh_port=ssh_lo,
+        ssh_restricted=restricted,
+        ssh_rate_limit=rate,
+        ssh_burst=burst,
+        icmp_echo=icmp_echo,
+        docker=docker,
+        docker_interfaces=tuple(ifaces),
+    )

@@ -1,0 +1,451 @@
+"""nftables backend, pure: render the policy as ONE atomic `nft -f` script, read `nft -j list ruleset`,
+tell what the module owns from what it must leave alone, and compare both in a canonical text form.
+
+The module owns the table ``inet bulwark``. Cooperating owners are left alone: Docker (its chains, its
+NAT, the embedded DNS rules ``DOCKER_OUTPUT``/``DOCKER_POSTROUTING``), fail2ban (``f2b-*`` tables and
+chains). Anything else that admits traffic in the input or forward hook is foreign: purged, or reported.
+"""
+
+import hashlib
+import ipaddress
+
+TABLE = "bulwark"
+FAMILY = "inet"
+HEADER = (
+    "#!/usr/sbin/nft -f\n"
+    "# Managed by bulwark.hardening (firewall module): edits are replaced on the next run.\n"
+)
+ICMP_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem")
+ICMPV6_TYPES = (
+    "destination-unreachable",
+    "packet-too-big",
+    "time-exceeded",
+    "parameter-problem",
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "mld-listener-query",
+)
+IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
+FILTER_HOOKS = ("input", "forward")
+_L4 = {"tcp": "tcp", "udp": "udp"}
+_L4NUM = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+
+
+def rule_id(text):
+    """A short, stable id of a rule's text, carried in its comment so the live table reads back."""
+    return "bw:" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _elements(nets):
+    return [str(n.network_address) if n.num_addresses == 1 else str(n) for n in nets]
+
+
+def _anon(items):
+    items = list(items)
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
+def _ports(ports):
+    return _anon(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
+
+
+class Line:
+    """A rendered rule: chain, text (without comment), user comment."""
+
+    def __init__(self, chain, text, comment=""):
+        self.chain = chain
+        self.text = text
+        self.comment = comment
+        self.id = rule_id(f"{chain}: {text}")
+
+    def nft(self):
+        comment = f"{self.id} {self.comment}".strip()
+        return f'{self.text} comment "{comment}"'
+
+    def canonical(self):
+        return f"{self.chain}: {self.text}"
+
+
+def _family_terms(nets, sets, field):
+    """A rule's sources (or destinations) as nft matches, per address family."""
+    terms = {"ip": [], "ip6": []}
+    v4 = [n for n in nets if n.version == 4]
+    v6 = [n for n in nets if n.version == 6]
+    if v4:
+        terms["ip"].append(f"ip {field} {_anon(_elements(v4))}")
+    if v6:
+        terms["ip6"].append(f"ip6 {field} {_anon(_elements(v6))}")
+    for name in sets:
+        terms["ip"].append(f"ip {field} @{name}_v4")
+        terms["ip6"].append(f"ip6 {field} @{name}_v6")
+    return terms
+
+
+def _matches(rule):
+    """One address match per nft line: sources x destinations within one family."""
+    src = _family_terms(rule.sources, rule.sets, "saddr")
+    dst = _family_terms(rule.destinations, (), "daddr")
+    has_src = any(src.values())
+    has_dst = any(dst.values())
+    if not has_src and not has_dst:
+        return [""]
+    out = []
+    for fam in ("ip", "ip6"):
+        for a in src[fam] if has_src else [""]:
+            for b in dst[fam] if has_dst else [""]:
+                out.append(f"{a} {b}".strip())
+    return out
+
+
+def _proto_port(rule, routed=False):
+    protos = rule.protos
+    if protos == ("any",):
+        return ""
+    if not rule.ports:
+        if protos == ("icmp",):
+            return "meta l4proto 1"
+        if protos == ("icmpv6",):
+            return "meta l4proto 58"
+        return "meta l4proto " + _anon(str(_L4NUM[p]) for p in protos)
+    ports = _ports(rule.ports)
+    if routed:
+        # Docker rewrites the destination before the forward hook: match what the client asked for.
+        return "meta l4proto " + _anon(str(_L4NUM[p]) for p in protos) + f" ct original proto-dst {ports}"
+    if len(protos) == 1:
+        return f"{_L4[protos[0]]} dport {ports}"
+    return "meta l4proto " + _anon(str(_L4NUM[p]) for p in protos) + f" th dport {ports}"
+
+
+def rule_lines(index, rule):
+    """nft rule lines for one normalised rule (one per address match when sources are given)."""
+    chain = {"in": "input", "out": "output", "routed": "forward"}[rule.direction]
+    base = []
+    if rule.interface:
+        base.append(("oifname" if rule.direction == "out" else "iifname") + f' "{rule.interface}"')
+    pp = _proto_port(rule, routed=rule.direction == "routed")
+    if pp:
+        base.append(pp)
+    out = []
+    for match in _matches(rule):
+        head = " ".join(x for x in (*base, match) if x)
+        if rule.rate_limit:
+            fams = ["ip6"] if match.startswith("ip6") else ["ip"] if match else ["ip", "ip6"]
+            for fam in fams:
+                meter = f"rl{index}_{'v6' if fam == 'ip6' else 'v4'}"
+                limit = f"{fam} saddr limit rate over {rule.rate_limit} burst {rule.burst} packets"
+                out.append(
+                    Line(chain, f"{head} ct state new update @{meter} {{ {limit} }} drop", rule.comment)
+                )
+        out.append(Line(chain, f"{head} {rule.action}", rule.comment))
+    return out
+
+
+def chains(policy):
+    """(name, hook, policy) of the base chains the owned table has."""
+    return [
+        ("input", "input", policy.incoming),
+        ("forward", "forward", policy.routed),
+        ("output", "output", policy.outgoing),
+    ]
+
+
+def sets(policy):
+    """Set declarations: (name, type, flags, timeout, size, elements or None for dynamic sets)."""
+    out = []
+    named = {"admin": policy.admin, **policy.sets}
+    for name, (v4, v6) in named.items():
+        out.append((f"{name}_v4", "ipv4_addr", ("interval",), None, None, _elements(v4)))
+        out.append((f"{name}_v6", "ipv6_addr", ("interval",), None, None, _elements(v6)))
+    meters = []
+    if policy.ssh_rate_limit and not policy.ssh_restricted:
+        meters.append("rlssh")
+    meters += [f"rl{i}" for i, r in enumerate(policy.rules) if r.rate_limit]
+    for m in meters:
+        out.append((f"{m}_v4", "ipv4_addr", ("timeout",), 60, 65535, None))
+        out.append((f"{m}_v6", "ipv6_addr", ("timeout",), 60, 65535, None))
+    return out
+
+
+def lines(policy):
+    """Every rule line of the owned table, in evaluation order."""
+    out = []
+    # input: the host's own traffic, then established flows, then what the operator declared.
+    out.append(Line("input", 'iif "lo" accept', "loopback"))
+    out.append(Line("input", "ct state established,related accept", "established flows"))
+    out.append(Line("input", "ct state invalid drop", "invalid packets"))
+    icmp = ICMP_TYPES + (("echo-request",) if policy.icmp_echo else ())
+    icmp6 = ICMPV6_TYPES + (("echo-request",) if policy.icmp_echo else ())
+    out.append(Line("input", f"icmp type {_anon(icmp)} accept", "needed ICMP"))
+    out.append(Line("input", f"icmpv6 type {_anon(icmp6)} accept", "needed ICMPv6"))
+    port = policy.ssh_port
+    out.append(Line("input", f"ip saddr @admin_v4 tcp dport {port} accept", "SSH from the admin networks"))
+    out.append(Line("input", f"ip6 saddr @admin_v6 tcp dport {port} accept", "SSH from the admin networks"))
+    if not policy.ssh_restricted:
+        if policy.ssh_rate_limit:
+            for fam, suffix in (("ip", "v4"), ("ip6", "v6")):
+                limit = (
+                    f"{fam} saddr limit rate over {policy.ssh_rate_limit} burst {policy.ssh_burst} packets"
+                )
+                out.append(
+                    Line(
+                        "input",
+                        f"tcp dport {port} ct state new update @rlssh_{suffix} {{ {limit} }} drop",
+                        "SSH new-connection rate limit per source",
+                    )
+                )
+        out.append(Line("input", f"tcp dport {port} accept", "SSH"))
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "in":
+            out.extend(rule_lines(i, rule))
+
+    # forward: established flows, Docker's containers going out, published ports by original port.
+    if policy.routed == "drop":
+        out.append(Line("forward", "ct state established,related accept", "established flows"))
+        out.append(Line("forward", "ct state invalid drop", "invalid packets"))
+        out.append(Line("forward", f"icmpv6 type {_anon(ICMPV6_TYPES[:4])} accept", "needed ICMPv6"))
+        if policy.docker:
+            for iface in policy.docker_interfaces:
+                out.append(Line("forward", f'iifname "{iface}" accept', "Docker containers' own traffic"))
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "routed":
+            out.extend(rule_lines(i, rule))
+
+    if policy.outgoing == "drop":
+        out.append(Line("output", 'oif "lo" accept', "loopback"))
+        out.append(Line("output", "ct state established,related accept", "established flows"))
+        out.append(Line("output", "meta l4proto { 1, 58 } accept", "ICMP and neighbour discovery"))
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "out":
+            out.extend(rule_lines(i, rule))
+    return out
+
+
+def canonical(policy):
+    """The canonical text of the owned table: what the live table must read back as (see read_live)."""
+    return _canonical_text(chains(policy), sets(policy), [ln.canonical() for ln in lines(policy)])
+
+
+def _canonical_text(chain_decls, set_decls, rule_texts):
+    out = [f"table {FAMILY} {TABLE}"]
+    for name, hook, pol in chain_decls:
+        out.append(f"chain {name}: hook {hook} priority 0 policy {pol}")
+    for name, typ, flags, timeout, size, elems in set_decls:
+        extra = (f" timeout {timeout}" if timeout else "") + (f" size {size}" if size else "")
+        out.append(f"set {name}: {typ} flags {','.join(flags)}{extra}")
+        for elem in elems or ():
+            out.append(f"set {name}: {elem}")
+    out.extend(rule_texts)
+    return "\n".join(out) + "\n"
+
+
+def render(policy, purge=()):
+    """The one `nft -f` script: (re)create the owned table and drop foreign objects in ONE transaction.
+
+    nft applies a file as a single transaction: the kernel never sees the table half built.
+    """
+    out = [HEADER]
+    out.append(f"table {FAMILY} {TABLE} {{}}")
+    out.append(f"delete table {FAMILY} {TABLE}")
+    for cmd in purge:
+        out.append(cmd)
+    out.append(f"table {FAMILY} {TABLE} {{")
+    for name, typ, flags, timeout, size, elems in sets(policy):
+        out.append(f"\tset {name} {{")
+        out.append(f"\t\ttype {typ}")
+        if size:
+            out.append(f"\t\tsize {size}")
+        out.append(f"\t\tflags {'dynamic,' if timeout else ''}{','.join(flags)}")
+        if timeout:
+            out.append(f"\t\ttimeout {timeout}s")
+        if elems:
+            out.append("\t\telements = {")
+            out.extend(f"\t\t\t{e}," for e in elems)
+            out.append("\t\t}")
+        out.append("\t}")
+    by_chain = {}
+    for ln in lines(policy):
+        by_chain.setdefault(ln.chain, []).append(ln)
+    for name, hook, pol in chains(policy):
+        out.append(f"\tchain {name} {{")
+        out.append(f"\t\ttype filter hook {hook} priority 0; policy {pol};")
+        out.extend(f"\t\t{ln.nft()}" for ln in by_chain.get(name, []))
+        out.append("\t}")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def persist_script(policy):
+    """What is loaded at boot: the owned table only (no purge commands, no `flush ruleset`)."""
+    return render(policy)
+
+
+# --- reading the live ruleset -------------------------------------------------------------------
+
+
+def _elem_text(elem):
+    if isinstance(elem, dict) and "elem" in elem:
+        elem = elem["elem"].get("val", elem["elem"])
+    if isinstance(elem, str):
+        net = ipaddress.ip_network(elem, strict=False)
+    elif isinstance(elem, dict) and "prefix" in elem:
+        net = ipaddress.ip_network(f"{elem['prefix']['addr']}/{elem['prefix']['len']}", strict=False)
+    elif isinstance(elem, dict) and "range" in elem:
+        lo, hi = (ipaddress.ip_address(a) for a in elem["range"])
+        nets = list(ipaddress.summarize_address_range(lo, hi))
+        return [_elements([n])[0] for n in nets]
+    else:
+        return [repr(elem)]
+    return _elements([net])
+
+
+class Live:
+    """What `nft -j list ruleset` says, sorted into owned, cooperating and foreign."""
+
+    def __init__(self):
+        self.owned_exists = False
+        self.chains = []  # owned (name, hook, policy)
+        self.sets = []  # owned set decls
+        self.rules = []  # owned rules: (chain, comment id or None, handle)
+        self.foreign = []  # (description, nft command that removes it)
+        self.cooperating = []  # descriptions
+        self.tables = []  # (family, name)
+        self.backends = set()  # "iptables-nft" when its tables exist
+
+
+def _is_coop_name(name):
+    return name.startswith(("DOCKER", "f2b-", "docker"))
+
+
+def _rule_is_coop(rule):
+    """A rule of an iptables-nft chain that Docker or fail2ban put there (jumps to their chains,
+    matches on their bridges)."""
+    text = repr(rule.get("expr", []))
+    if "'DOCKER" in text or "'f2b-" in text or "'docker0'" in text or "'br-" in text:
+        return True
+    return False
+
+
+def _accepts(rule):
+    for expr in rule.get("expr", []):
+        if isinstance(expr, dict) and ("accept" in expr or "jump" in expr or "goto" in expr):
+            return True
+    return False
+
+
+def read_live(doc):
+    """Parse `nft -j list ruleset` (a dict) -> Live."""
+    live = Live()
+    items = doc.get("nftables", []) if isinstance(doc, dict) else []
+    chains = {}
+    for item in items:
+        if "table" in item:
+            t = item["table"]
+            live.tables.append((t["family"], t["name"]))
+        if "chain" in item:
+            c = item["chain"]
+            chains[(c["family"], c["table"], c["name"])] = c
+    for fam, name in live.tables:
+        if fam in ("ip", "ip6") and name in IPTABLES_TABLES:
+            live.backends.add("iptables-nft")
+    table_hooks = {}
+    for (fam, table, _name), c in chains.items():
+        if c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter":
+            table_hooks.setdefault((fam, table), []).append(c)
+
+    for item in items:
+        if "table" in item:
+            t = item["table"]
+            fam, name = t["family"], t["name"]
+            if (fam, name) == (FAMILY, TABLE):
+                live.owned_exists = True
+            elif name.startswith("f2b-") or name.startswith("docker"):
+                live.cooperating.append(f"table {fam} {name}")
+            elif fam in ("ip", "ip6") and name in IPTABLES_TABLES:
+                pass  # iptables-nft's tables: judged rule by rule below
+            elif (fam, name) in table_hooks:
+                hooks = "/".join(sorted({c["hook"] for c in table_hooks[(fam, name)]}))
+                live.foreign.append(
+                    (
+                        f"table {fam} {name} (filters the {hooks} hook; not managed by bulwark)",
+                        f"delete table {fam} {name}",
+                    )
+                )
+        elif "chain" in item:
+            c = item["chain"]
+            if (c["family"], c["table"]) == (FAMILY, TABLE):
+                live.chains.append((c["name"], c.get("hook"), c.get("policy"), c.get("prio")))
+        elif "set" in item:
+            s = item["set"]
+            if (s["family"], s["table"]) == (FAMILY, TABLE):
+                flags = tuple(f for f in s.get("flags", []) if f != "dynamic")
+                dynamic = "timeout" in flags or "dynamic" in s.get("flags", [])
+                elems = None
+                if not dynamic:
+                    elems = []
+                    for e in s.get("elem", []):
+                        elems.extend(_elem_text(e))
+                live.sets.append((s["name"], s.get("type"), flags, s.get("timeout"), s.get("size"), elems))
+        elif "rule" in item:
+            r = item["rule"]
+            fam, table, chain = r["family"], r["table"], r["chain"]
+            if (fam, table) == (FAMILY, TABLE):
+                comment = r.get("comment", "")
+                rid = comment.split()[0] if comment.startswith("bw:") else None
+                live.rules.append((chain, rid, r.get("handle")))
+            elif fam in ("ip", "ip6") and table in IPTABLES_TABLES:
+                c = chains.get((fam, table, chain), {})
+                if c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter":
+                    if _is_coop_name(chain) or _rule_is_coop(r):
+                        live.cooperating.append(f"rule {fam} {table} {chain} handle {r.get('handle')}")
+                    elif _accepts(r):
+                        live.foreign.append(
+                            (
+                                f"rule {fam} {table} {chain} handle {r.get('handle')} (admits traffic; "
+                                "not managed by bulwark)",
+                                f"delete rule {fam} {table} {chain} handle {r.get('handle')}",
+                            )
+                        )
+    return live
+
+
+def live_canonical(live, known):
+    """The live owned table in canonical text. known maps rule ids to their canonical text (the candidate's
+    and the last persisted script's); a rule the module did not write shows as such."""
+    if not live.owned_exists:
+        return ""
+    decls = []
+    for name, hook, pol, prio in live.chains:
+        decls.append((name, hook, pol if prio == 0 else f"{pol} (priority {prio})"))
+    rules = []
+    for chain, rid, handle in live.rules:
+        if rid and rid in known:
+            rules.append(known[rid])
+        else:
+            rules.append(f"{chain}: <rule handle {handle} not written by bulwark>")
+    return _canonical_text(decls, live.sets, rules)
+
+
+def known_ids(policy, persisted_text=""):
+    """Rule id -> canonical text, from the candidate and from a previously persisted script."""
+    known = {ln.id: ln.canonical() for ln in lines(policy)}
+    chain = None
+    for raw in persisted_text.splitlines():
+        s = raw.strip()
+        if s.startswith("chain ") and s.endswith("{"):
+            chain = s.split()[1]
+        elif chain and ' comment "bw:' in s:
+            text, _, comment = s.rpartition(' comment "')
+            rid = comment.split()[0].rstrip('"')
+            known.setdefault(rid, f"{chain}: {text}")
+    return known
+
+
+def restore_script(saved_owned, saved_foreign=()):
+    """Script that puts back the owned table as it was (saved_owned: `nft list table inet bulwark`
+    output, or "" when it did not exist) and the foreign tables a purge removed."""
+    out = [HEADER, f"table {FAMILY} {TABLE} {{}}", f"delete table {FAMILY} {TABLE}"]
+    if saved_owned.strip():
+        out.append(saved_owned.strip())
+    out.extend(t.strip() for t in saved_foreign if t.strip())
+    return "\n".join(out) + "\n"

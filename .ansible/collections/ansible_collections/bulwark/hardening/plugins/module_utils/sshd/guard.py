@@ -1,0 +1,190 @@
+"""Lockout guard: would the connecting user still get in under this effective sshd configuration?
+
+Fed the effective configuration for the connecting user (`sshd -T -C user=...,host=...,addr=...`,
+Match blocks evaluated) and facts the module gathers in the same round trip. Returns the reasons
+to refuse (each names the setting); an empty list means the configuration is safe to apply.
+"""
+
+import fnmatch
+import ipaddress
+
+# Public key type -> the signature algorithms a client can use with it.
+_KEY_ALGORITHMS = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
+    "ssh-ed25519": ("ssh-ed25519",),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
+    "sk-ssh-ed25519@openssh.com": ("sk-ssh-ed25519@openssh.com",),
+    "sk-ecdsa-sha2-nistp256@openssh.com": ("sk-ecdsa-sha2-nistp256@openssh.com",),
+    "ssh-dss": ("ssh-dss",),
+}
+_AEAD = ("chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def key_algorithms(key_type):
+    """Signature algorithms usable with a key of this type (certificates map to their -cert names)."""
+    if key_type.endswith("-cert-v01@openssh.com"):
+        base = key_type.replace("-cert-v01@openssh.com", "")
+        base = "ssh-rsa" if base == "ssh-rsa" else base
+        return tuple(a + "-cert-v01@openssh.com" for a in _KEY_ALGORITHMS.get(base, (base,)))
+    return _KEY_ALGORITHMS.get(key_type, (key_type,))
+
+
+def _pattern(name, pattern):
+    """OpenSSH match_pattern: `*` and `?` wildcards, case-sensitive."""
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _host_matches(pattern, host, addr):
+    if host is None and addr is None:
+        return True  # unknown origin: do not refuse on a host part we cannot evaluate
+    if "/" in pattern and addr:
+        try:
+            return ipaddress.ip_address(addr) in ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            return False
+    return any(v is not None and _pattern(v, pattern) for v in (host, addr))
+
+
+def user_matches(pattern, user, host, addr):
+    """One AllowUsers/DenyUsers entry: USER or USER@HOST (HOST: wildcard, address or CIDR)."""
+    if "@" in pattern:
+        upat, _, hpat = pattern.partition("@")
+        return _pattern(user, upat) and _host_matches(hpat, host, addr)
+    return _pattern(user, pattern)
+
+
+def _access(eff, facts):
+    user, host, addr = facts["user"], facts.get("host"), facts.get("addr")
+    groups = facts.get("groups") or []
+    problems = []
+    deny = [p for p in eff.words("denyusers") if user_matches(p, user, host, addr)]
+    if deny:
+        problems.append(f"DenyUsers {' '.join(deny)} matches the connecting user {user}")
+    allow = eff.words("allowusers")
+    if allow and not any(user_matches(p, user, host, addr) for p in allow):
+        problems.append(f"AllowUsers {' '.join(allow)} does not admit the connecting user {user}")
+    deny_groups = [p for p in eff.words("denygroups") if any(_pattern(g, p) for g in groups)]
+    if deny_groups:
+        problems.append(f"DenyGroups {' '.join(deny_groups)} matches a group of {user} ({', '.join(groups)})")
+    allow_groups = eff.words("allowgroups")
+    if allow_groups and not any(_pattern(g, p) for p in allow_groups for g in groups):
+        problems.append(
+            f"AllowGroups {' '.join(allow_groups)} names no group of the connecting user {user}"
+            f" (member of: {', '.join(groups) or 'none'})"
+        )
+    return problems
+
+
+def _methods(eff, facts):
+    """Authentication methods the connecting user can complete, and why the others cannot."""
+    usable, reasons = set(), []
+    keys = facts.get("authorized_keys") or []
+    key_command = eff.get("authorizedkeyscommand", "none") != "none"
+    if not eff.flag("pubkeyauthentication"):
+        reasons.append("PubkeyAuthentication no")
+    elif key_command:
+        usable.add("publickey")  # keys come from a command we cannot see: trust it
+    elif not keys:
+        files = eff.get("authorizedkeysfile", "none")
+        reasons.append(f"{facts['user']} has no authorized key (AuthorizedKeysFile {files})")
+    else:
+        accepted = set(eff.csv("pubkeyacceptedalgorithms"))
+        if accepted and not any(set(key_algorithms(k)) & accepted for k in keys):
+            types = ", ".join(sorted(set(keys)))
+            reasons.append(f"PubkeyAcceptedAlgorithms accepts none of {facts['user']}'s key types ({types})")
+        else:
+            usable.add("publickey")
+    has_password = facts.get("has_password", False)
+    if eff.flag("passwordauthentication") and has_password:
+        usable.add("password")
+    if eff.flag("kbdinteractiveauthentication") and has_password and eff.flag("usepam"):
+        usable.update({"keyboard-interactive", "keyboard-interactive:pam"})
+    if not has_password and (eff.flag("passwordauthentication") or eff.flag("kbdinteractiveauthentication")):
+        reasons.append(f"{facts['user']} has no usable password")
+    if not eff.flag("passwordauthentication"):
+        reasons.append("PasswordAuthentication no")
+    if not eff.flag("kbdinteractiveauthentication"):
+        reasons.append("KbdInteractiveAuthentication no")
+    return usable, reasons
+
+
+def _authentication(eff, facts):
+    usable, reasons = _methods(eff, facts)
+    if not usable:
+        return [f"no way to log in for {facts['user']}: " + "; ".join(reasons)]
+    methods = eff.get("authenticationmethods", "any")
+    if methods != "any":
+        chains = methods.split()
+        if not any(all(m in usable for m in chain.split(",")) for chain in chains):
+            return [
+                f"AuthenticationMethods {methods} cannot be satisfied by {facts['user']}"
+                f" (usable: {', '.join(sorted(usable))})"
+            ]
+    return []
+
+
+def _root(eff, facts):
+    if facts.get("uid") != 0:
+        return []
+    value = eff.get("permitrootlogin", "prohibit-password")
+    if value == "no":
+        return [f"PermitRootLogin no while connected as root ({facts['user']})"]
+    if value == "forced-commands-only":
+        return ["PermitRootLogin forced-commands-only while connected as root: Ansible cannot run"]
+    return []
+
+
+def _session(eff, facts):
+    problems = []
+    force = eff.get("forcecommand", "none")
+    if force != "none":
+        problems.append(f"ForceCommand {force} applies to {facts['user']}: Ansible could not run commands")
+    if eff.flag("refuseconnection"):
+        problems.append(f"RefuseConnection yes applies to {facts['user']}")
+    return problems
+
+
+def _algorithms(eff, facts):
+    problems = []
+    client = facts.get("client_algorithms") or {}
+    host_keys = facts.get("host_key_types")
+    server_hka = eff.csv("hostkeyalgorithms")
+    if host_keys is not None:
+        offered = [a for a in server_hka if any(a in key_algorithms(t) for t in host_keys)]
+        if not offered:
+            problems.append(
+                f"HostKeyAlgorithms {','.join(server_hka)} matches none of the host keys"
+                f" ({', '.join(host_keys) or 'none'})"
+            )
+    else:
+        offered = server_hka
+    checks = [
+        ("kex", "KexAlgorithms", eff.csv("kexalgorithms")),
+        ("ciphers", "Ciphers", eff.csv("ciphers")),
+        ("host_key_algorithms", "HostKeyAlgorithms", offered),
+    ]
+    ciphers_common = set(eff.csv("ciphers")) & set(client.get("ciphers") or eff.csv("ciphers"))
+    if ciphers_common - set(_AEAD):
+        # The MAC matters only if a non-AEAD cipher may be chosen (none in common: Ciphers is refused).
+        checks.append(("macs", "MACs", eff.csv("macs")))
+    for key, keyword, server in checks:
+        theirs = client.get(key)
+        if theirs and server and not set(server) & set(theirs):
+            problems.append(
+                f"{keyword} {','.join(server)} shares nothing with the controller's client"
+                f" ({','.join(theirs)})"
+            )
+    return problems
+
+
+def check(eff, facts):
+    """Reasons this configuration would lock the connecting user out (empty: safe)."""
+    return (
+        _access(eff, facts)
+        + _root(eff, facts)
+        + _authentication(eff, facts)
+        + _session(eff, facts)
+        + (_algorithms(eff, facts))
+    )

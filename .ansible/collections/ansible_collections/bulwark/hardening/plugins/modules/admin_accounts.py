@@ -1,0 +1,457 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible wants DOCUMENTATION, EXAMPLES and RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: admin_accounts
+short_description: Admin accounts, their SSH keys, the admin group and sudo, in one call
+description:
+  - Creates the declared admins, puts them in the admin group (the group sshd's C(AllowGroups) names)
+    and gives them sudo through one sudoers drop-in validated with C(visudo -cf) before it is installed.
+  - Manages each admin's C(~/.ssh/authorized_keys) exclusively by default; keys not declared are removed,
+    and a legacy C(~/.ssh/authorized_keys2) of a declared admin is deleted.
+  - An admin with O(admins[].state=absent) is removed with its home, its processes are ended, and its
+    declared keys are removed from every other account's C(authorized_keys).
+  - The account the controller is connected with (O(connecting_user)) and the key it uses are never removed,
+    locked or stripped; a run that would do so fails with a clear message before anything changes.
+  - The sudoers drop-in also makes sudo log to its own file and run commands in a pseudo-terminal
+    (C(use_pty)).
+version_added: "1.0.0"
+author: bulwark.hardening maintainers
+options:
+  admins:
+    description: The admins to manage. Accounts not listed are left alone (except for revoked keys).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The user name.
+        type: str
+        required: true
+      ssh_keys:
+        description: Public key lines (options and comment allowed) that may log in as this admin.
+        type: list
+        elements: str
+        default: []
+      state:
+        description: C(absent) removes the account, its home and its keys everywhere.
+        type: str
+        choices: [present, absent]
+        default: present
+      shell:
+        description: The login shell; defaults to O(shell).
+        type: str
+      sudo:
+        description: Whether this admin gets sudo.
+        type: bool
+        default: true
+  group:
+    description: The admin group (sshd's C(AllowGroups)); created if missing.
+    type: str
+    required: true
+  shell:
+    description: The default login shell of admins.
+    type: str
+    default: /bin/bash
+  exclusive:
+    description: Whether keys not declared are removed from a declared admin's C(authorized_keys).
+    type: bool
+    default: true
+  remove_home:
+    description: Whether removing an admin also removes its home directory.
+    type: bool
+    default: true
+  sudo:
+    description: Whether to manage the sudoers drop-in at all.
+    type: bool
+    default: true
+  sudo_nopasswd:
+    description: Whether admins use sudo without a password (accounts made here have no password).
+    type: bool
+    default: true
+  sudoers_file:
+    description: The sudoers drop-in this module owns (no dot in the name, or sudo ignores it).
+    type: path
+    default: /etc/sudoers.d/bulwark-admins
+  sudo_logfile:
+    description: The file sudo logs to (C(Defaults logfile)); empty for none.
+    type: str
+    default: /var/log/sudo.log
+  sudo_use_pty:
+    description: Whether sudo runs commands in a pseudo-terminal (C(Defaults use_pty)).
+    type: bool
+    default: true
+  system_accounts_nologin:
+    description:
+      - Whether system accounts (uid below C(UID_MIN) of C(/etc/login.defs), not root) that have a login shell
+        get C(/usr/sbin/nologin).
+    type: bool
+    default: false
+  system_accounts_exempt:
+    description: System accounts that keep their shell.
+    type: list
+    elements: str
+    default: []
+  connecting_user:
+    description:
+      - The account the controller is connected with (the role passes C(ansible_user)).
+      - It is never removed or locked, keeps at least one current key (or O(connecting_key)),
+        and is put in O(group) so sshd's C(AllowGroups) keeps admitting it.
+    type: str
+  connecting_key:
+    description:
+      - The public key the controller logs in with. When given, it must stay in the connecting user's keys.
+      - When not given, a run that would leave the connecting user none of its current keys is refused.
+    type: str
+notes:
+  - Check mode and diff mode are supported; diffs show keys by type, fingerprint and comment, never whole.
+"""
+
+EXAMPLES = r"""
+- name: Admins, their keys and sudo
+  bulwark.hardening.admin_accounts:
+    group: sshusers
+    connecting_user: "{{ ansible_user }}"
+    admins:
+      - name: alice
+        ssh_keys:
+          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample alice@laptop
+      - name: bob
+        state: absent
+        ssh_keys:
+          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBobBobBobBobBobBobBobBobBobBobBobBobBobBob bob@old
+"""
+
+RETURN = r"""
+actions:
+  description: What changed (or would change in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create user alice (shell /bin/bash, groups sshusers)", "authorized_keys of bob: +0 -1 key(s)"]
+created:
+  description: Accounts created.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Accounts removed.
+  returned: always
+  type: list
+  elements: str
+keys:
+  description: Per account whose C(authorized_keys) changed, the keys added and removed (by fingerprint).
+  returned: always
+  type: dict
+  sample: {"bob": {"added": [], "removed": ["ssh-ed25519 SHA256:abc... stray"]}}
+sudoers_file:
+  description: The sudoers drop-in path (when O(sudo) is true).
+  returned: always
+  type: str
+"""
+
+import grp
+import os
+import pwd
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import authorized_keys as ak
+from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as plan_mod
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None
+
+
+def read_live(group):
+    """Accounts, groups and authorized_keys files, read directly (no command needed)."""
+    memberships = {}
+    group_exists = False
+    for entry in grp.getgrall():
+        if entry.gr_name == group:
+            group_exists = True
+        for member in entry.gr_mem:
+            memberships.setdefault(member, []).append(entry.gr_name)
+    gid_names = {entry.gr_gid: entry.gr_name for entry in grp.getgrall()}
+    users, keys, keys2 = {}, {}, {}
+    for entry in pwd.getpwall():
+        groups = list(memberships.get(entry.pw_name, []))
+        if entry.pw_gid in gid_names:
+            groups.append(gid_names[entry.pw_gid])
+        users[entry.pw_name] = {
+            "uid": entry.pw_uid,
+            "home": entry.pw_dir,
+            "shell": entry.pw_shell,
+            "groups": groups,
+        }
+        if entry.pw_dir and entry.pw_dir != "/" and os.path.isdir(os.path.join(entry.pw_dir, ".ssh")):
+            keys[entry.pw_name] = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys"))
+            text2 = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys2"))
+            if text2 is not None:
+                keys2[entry.pw_name] = text2
+    return {"users": users, "group_exists": group_exists, "authorized_keys": keys, "authorized_keys2": keys2}
+
+
+def uid_min():
+    text = _read("/etc/login.defs") or ""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+            return int(fields[1])
+    return 1000
+
+
+def account_view(live, names, group):
+    lines = []
+    for name in sorted(names):
+        user = live["users"].get(name)
+        if user is None:
+            lines.append(f"user {name}: absent\n")
+            continue
+        member = "yes" if group in user["groups"] else "no"
+        lines.append(f"user {name}: shell {user['shell']}, in {group}: {member}\n")
+    return "".join(lines)
+
+
+def planned_view(live, result, names, group):
+    after = {name: dict(user) for name, user in live["users"].items()}
+    for item in result["create"]:
+        after[item["name"]] = {"shell": item["shell"], "groups": list(item["groups"])}
+    for item in result["modify"]:
+        user = after[item["name"]]
+        user["shell"] = item.get("shell", user["shell"])
+        user["groups"] = user["groups"] + item.get("add_groups", [])
+    for name in result["remove"]:
+        after.pop(name, None)
+    for name in result.get("nologin", []):
+        after[name] = {**after[name], "shell": "/usr/sbin/nologin"}
+    return account_view({"users": after}, names, group)
+
+
+def key_changes(before, after):
+    before_keys = {k.identity: k for k in ak.parse_file(before)[0]}
+    after_keys = {k.identity: k for k in ak.parse_file(after)[0]}
+    return {
+        "added": [k.describe() for i, k in after_keys.items() if i not in before_keys],
+        "removed": [k.describe() for i, k in before_keys.items() if i not in after_keys],
+    }
+
+
+def run(module, argv, ok=(0,)):
+    rc, out, err = module.run_command(argv)
+    if rc not in ok:
+        module.fail_json(msg=f"{argv[0]} failed (rc {rc}): {err.strip() or out.strip()}", cmd=argv)
+    return out
+
+
+def write_keys(module, home, uid, gid, text):
+    ssh_dir = os.path.join(home, ".ssh")
+    if not os.path.isdir(ssh_dir):
+        os.makedirs(ssh_dir, mode=0o700)
+        os.chown(ssh_dir, uid, gid)
+    target = os.path.join(ssh_dir, "authorized_keys")
+    fd, tmp = tempfile.mkstemp(dir=ssh_dir, prefix=".authorized_keys.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chown(tmp, uid, gid)
+    os.chmod(tmp, 0o600)
+    module.atomic_move(tmp, target, unsafe_writes=False)
+    os.chown(target, uid, gid)
+    os.chmod(target, 0o600)
+
+
+def install_sudoers(module, path, text):
+    directory = os.path.dirname(path)
+    # A name with a dot is ignored by sudo's includedir, so the temp file is never read live.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o440)
+    visudo = module.get_bin_path("visudo")
+    if not visudo:
+        os.unlink(tmp)
+        module.fail_json(
+            msg="visudo not found: install sudo before managing the sudoers drop-in, or sudo=false"
+        )
+    rc, out, err = module.run_command([visudo, "-cf", tmp])
+    if rc != 0:
+        os.unlink(tmp)
+        module.fail_json(msg=f"visudo rejected the sudoers drop-in, nothing installed: {err or out}")
+    module.atomic_move(tmp, path, unsafe_writes=False)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o440)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "admins": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "ssh_keys": {"type": "list", "elements": "str", "default": []},
+                    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+                    "shell": {"type": "str"},
+                    "sudo": {"type": "bool", "default": True},
+                },
+            },
+            "group": {"type": "str", "required": True},
+            "shell": {"type": "str", "default": "/bin/bash"},
+            "exclusive": {"type": "bool", "default": True},
+            "remove_home": {"type": "bool", "default": True},
+            "sudo": {"type": "bool", "default": True},
+            "sudo_nopasswd": {"type": "bool", "default": True},
+            "sudoers_file": {"type": "path", "default": "/etc/sudoers.d/bulwark-admins"},
+            "sudo_logfile": {"type": "str", "default": "/var/log/sudo.log"},
+            "sudo_use_pty": {"type": "bool", "default": True},
+            "system_accounts_nologin": {"type": "bool", "default": False},
+            "system_accounts_exempt": {"type": "list", "elements": "str", "default": []},
+            "connecting_user": {"type": "str"},
+            "connecting_key": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    group = params["group"]
+    if not plan_mod.NAME.match(group or ""):
+        module.fail_json(msg=f"group: {group!r} is not a valid group name")
+    if "." in os.path.basename(params["sudoers_file"]) or params["sudoers_file"].endswith("~"):
+        module.fail_json(msg="sudoers_file: sudo ignores drop-ins whose name has a dot or ends with ~")
+    if params["sudo_logfile"] and not params["sudo_logfile"].startswith("/"):
+        module.fail_json(msg="sudo_logfile must be an absolute path")
+    try:
+        admins = plan_mod.validate_admins(
+            [{k: v for k, v in a.items() if v is not None} for a in params["admins"]],
+            default_shell=params["shell"],
+        )
+        live = read_live(group)
+        result = plan_mod.plan(
+            admins,
+            live,
+            group,
+            connecting_user=params["connecting_user"],
+            connecting_key=params["connecting_key"],
+            exclusive=params["exclusive"],
+        )
+    except plan_mod.AdminSpecError as exc:
+        module.fail_json(msg=str(exc))
+    except plan_mod.LockoutError as exc:
+        module.fail_json(msg=f"refusing to change anything: {exc}", lockout=True)
+
+    result["nologin"] = []
+    if params["system_accounts_nologin"]:
+        exempt = {params["connecting_user"], *params["system_accounts_exempt"], *(a["name"] for a in admins)}
+        result["nologin"] = plan_mod.system_shells(live["users"], uid_min(), exempt)
+
+    sudoers_before = sudoers_after = None
+    if params["sudo"]:
+        sudoers_before = _read(params["sudoers_file"])
+        sudoers_after = plan_mod.render_sudoers(
+            admins, params["sudo_nopasswd"], params["sudo_logfile"], params["sudo_use_pty"]
+        )
+    actions = plan_mod.describe(result, group)
+    sudoers_changed = params["sudo"] and sudoers_before != sudoers_after
+    if sudoers_changed:
+        actions.append(f"write {params['sudoers_file']}")
+    changed = bool(actions)
+
+    touched = (
+        {i["name"] for i in result["create"]}
+        | {i["name"] for i in result["modify"]}
+        | set(result["remove"])
+        | set(result["nologin"])
+    )
+    diffs = []
+    if touched:
+        diffs.append(
+            {
+                "before_header": "accounts",
+                "after_header": "accounts",
+                "before": account_view(live, touched, group),
+                "after": planned_view(live, result, touched, group),
+            }
+        )
+    for name, (before, after) in sorted(result["keys"].items()):
+        diffs.append(
+            {
+                "before_header": f"{name}: authorized_keys",
+                "after_header": f"{name}: authorized_keys",
+                "before": ak.describe_file(before),
+                "after": ak.describe_file(after),
+            }
+        )
+    for name in result["remove_keys2"]:
+        diffs.append(
+            {
+                "before_header": f"{name}: authorized_keys2",
+                "after_header": f"{name}: authorized_keys2 (removed)",
+                "before": ak.describe_file(live["authorized_keys2"][name]),
+                "after": "",
+            }
+        )
+    if sudoers_changed:
+        diffs.append(
+            {
+                "before_header": params["sudoers_file"],
+                "after_header": params["sudoers_file"],
+                "before": sudoers_before or "",
+                "after": sudoers_after,
+            }
+        )
+
+    if changed and not module.check_mode:
+        if result["group_create"]:
+            run(module, ["groupadd", group])
+        for item in result["create"]:
+            run(
+                module,
+                [
+                    *("useradd", "--create-home", "--user-group", "--shell", item["shell"]),
+                    *("--groups", ",".join(item["groups"]), "--password", "*", item["name"]),
+                ],
+            )
+        for item in result["modify"]:
+            if "shell" in item:
+                run(module, ["usermod", "--shell", item["shell"], item["name"]])
+            if "add_groups" in item:
+                run(module, ["usermod", "--append", "--groups", ",".join(item["add_groups"]), item["name"]])
+        for name in result["remove"]:
+            # Sessions of a revoked admin end now; userdel refuses while its processes run.
+            run(module, ["pkill", "--signal", "KILL", "--uid", name], ok=(0, 1))
+            argv = ["userdel"] + (["--remove"] if params["remove_home"] else []) + [name]
+            run(module, argv, ok=(0, 12))
+        for name, (_before, after) in sorted(result["keys"].items()):
+            entry = pwd.getpwnam(name)
+            write_keys(module, entry.pw_dir, entry.pw_uid, entry.pw_gid, after)
+        for name in result["nologin"]:
+            run(module, ["usermod", "--shell", "/usr/sbin/nologin", name])
+        for name in result["remove_keys2"]:
+            os.unlink(os.path.join(pwd.getpwnam(name).pw_dir, ".ssh", "authorized_keys2"))
+        if sudoers_changed:
+            install_sudoers(module, params["sudoers_file"], sudoers_after)
+
+    module.exit_json(
+        changed=changed,
+        actions=actions,
+        created=[i["name"] for i in result["create"]],
+        removed=list(result["remove"]),
+        keys={name: key_changes(b, a) for name, (b, a) in result["keys"].items()},
+        sudoers_file=params["sudoers_file"] if params["sudo"] else "",
+        diff=diffs,
+    )
+
+
+if __name__ == "__main__":
+    main()

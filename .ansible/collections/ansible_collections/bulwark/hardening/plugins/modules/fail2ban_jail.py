@@ -1,0 +1,454 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible wants DOCUMENTATION, EXAMPLES and RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: fail2ban_jail
+short_description: The whole set of fail2ban jails (and custom filters), validated, reloaded and verified
+description:
+  - Declares every jail this collection manages in one call. Each jail is written to its own file
+    C(jail.d/bulwark-<jail>.local) (read after C(jail.conf), C(jail.d/*.conf) and C(jail.local),
+    so its section wins); custom filters go to C(filter.d/<name>.conf). Files carry an ownership
+    marker; only marked files are replaced or removed, and a managed jail that is no longer declared
+    has its file removed.
+  - C(jail.conf) and files without the marker are never touched.
+  - The ban action follows O(firewall_backend) (C(nftables-multiport)/C(nftables-allports),
+    C(iptables-multiport)/C(iptables-allports), C(ufw)); C(recidive) bans on all ports.
+  - C(ignoreip) of every jail starts with C(127.0.0.1/8 ::1) and O(admin_networks), so the operator
+    is never banned.
+  - When the host has no O(auth_log) (Debian 12 and later log sshd only to the journal), jails using the
+    C(sshd) filter get C(backend = systemd) and a C(journalmatch) covering C(ssh.service), C(sshd),
+    C(sshd-session) and C(sshd-auth); such jails need C(python3-systemd), which is checked.
+  - Before anything is replaced, the whole configuration is tested with C(fail2ban-client -t) on a
+    temporary copy of O(config_dir) holding the new files. Bad input (an unknown jail
+    option, a filter that does not exist, a negative duration) fails naming the option and changes nothing.
+  - Only what changed is reloaded (C(fail2ban-client reload <jail>)); a jail added or removed
+    reloads the server; a server that is not running is (re)started. Afterwards the module waits until
+    the server runs every declared enabled jail and fails with fail2ban's own log lines otherwise,
+    restoring the previous files.
+  - In check mode on a host where fail2ban is not installed yet, every file is predicted as changed.
+version_added: "1.0.0"
+author: bulwark.hardening maintainers
+options:
+  jails:
+    description:
+      - Jail name to its options, the keys of a C(jail.conf) section (C(enabled), C(filter), C(port),
+        C(logpath), C(backend), C(bantime), C(findtime), C(maxretry),
+        C(bantime.increment), C(bantime.maxtime), ...).
+      - Lists are allowed for C(logpath), C(action), C(failregex), C(ignoreregex) (one per line), C(port)
+        (comma-joined) and C(ignoreip) (space-joined). Durations are seconds or fail2ban's C(10m),
+        C(1h), C(1w).
+      - C(enabled) defaults to C(true); a jail with C(enabled=false) is written as disabled (useful
+        to switch off a jail a package enables, such as Debian's C(sshd)).
+      - Jails this module wrote before and that are not listed here are removed.
+    type: dict
+    required: true
+  filters:
+    description:
+      - Custom filters, name to definition (C(failregex) required; C(ignoreregex), C(prefregex),
+        C(datepattern), C(journalmatch), C(maxlines)). A jail uses one with
+        C(filter=<name>) or by having the same name.
+    type: dict
+    default: {}
+  firewall_backend:
+    description: The firewall fail2ban bans through (the one the firewall role manages).
+    type: str
+    choices: [nftables, iptables, ufw]
+    default: nftables
+  admin_networks:
+    description: Networks and addresses never banned (added to every jail's C(ignoreip)).
+    type: list
+    elements: str
+    default: []
+  ignoreip:
+    description: Further addresses never banned, added after O(admin_networks).
+    type: list
+    elements: str
+    default: []
+  auth_log:
+    description: The file sshd logs to through syslog; when it does not exist, sshd jails read the journal.
+    type: path
+    default: /var/log/auth.log
+  config_dir:
+    description: fail2ban's configuration directory.
+    type: path
+    default: /etc/fail2ban
+  verify_timeout:
+    description: Seconds to wait for the server to run every declared jail after a (re)load.
+    type: int
+    default: 30
+notes:
+  - Supports check mode and diff mode (one diff per changed file).
+"""
+
+EXAMPLES = r"""
+- name: Ban SSH brute force and repeat offenders through nftables
+  bulwark.hardening.fail2ban_jail:
+    firewall_backend: nftables
+    admin_networks: [192.0.2.0/24]
+    jails:
+      sshd:
+        port: 22
+        maxretry: 5
+        findtime: 10m
+        bantime: 1h
+      recidive:
+        bantime: 1w
+        findtime: 1d
+        bantime.maxtime: 5w
+
+- name: A custom filter and its jail
+  bulwark.hardening.fail2ban_jail:
+    jails:
+      sshd: {}
+      myapp:
+        logpath: /var/log/myapp/auth.log
+        port: [http, https]
+    filters:
+      myapp:
+        failregex:
+          - '^login failed for .* from <HOST>$'
+"""
+
+RETURN = r"""
+jails:
+  description: The declared enabled jails, all running when the module returns (outside check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [recidive, sshd]
+running_jails:
+  description: The jails C(fail2ban-client status) lists at the end (before, in check mode).
+  returned: always
+  type: list
+  elements: str
+written:
+  description: Files (under O(config_dir)) written or to be written.
+  returned: always
+  type: list
+  elements: str
+  sample: [jail.d/bulwark-sshd.local]
+removed:
+  description: Owned files removed or to be removed.
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: fail2ban/systemd commands run (or that would run) to apply the change.
+  returned: always
+  type: list
+  elements: list
+  sample: [[fail2ban-client, reload, sshd]]
+backends:
+  description: The backend each enabled jail uses (C(default) when left to fail2ban's configuration).
+  returned: always
+  type: dict
+  sample: {sshd: systemd, recidive: default}
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail import (
+    JAIL_PREFIX,
+    JAIL_SUFFIX,
+    HostFacts,
+    JailError,
+    build,
+    desired_files,
+    is_owned,
+)
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
+    missing_jails,
+    parse_status,
+    plan,
+    reload_commands,
+)
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def read_config(config_dir):
+    """Filters available, owned files {relpath: content}, and every existing relpath we might write."""
+    filters = set()
+    owned = {}
+    existing = set()
+    filter_dir = os.path.join(config_dir, "filter.d")
+    jail_dir = os.path.join(config_dir, "jail.d")
+    for entry in sorted(os.listdir(filter_dir)) if os.path.isdir(filter_dir) else []:
+        base, ext = os.path.splitext(entry)
+        if ext not in (".conf", ".local"):
+            continue
+        filters.add(base)
+        existing.add(f"filter.d/{entry}")
+        if ext == ".conf":
+            content = _read(os.path.join(filter_dir, entry))
+            if content is not None and is_owned(content):
+                owned[f"filter.d/{entry}"] = content
+    for entry in sorted(os.listdir(jail_dir)) if os.path.isdir(jail_dir) else []:
+        relpath = f"jail.d/{entry}"
+        existing.add(relpath)
+        if relpath.startswith(JAIL_PREFIX) and relpath.endswith(JAIL_SUFFIX):
+            content = _read(os.path.join(config_dir, relpath))
+            if content is not None and is_owned(content):
+                owned[relpath] = content
+    return filters, owned, existing
+
+
+def server_jails(module, client):
+    """Jails the running server reports, or None when it does not answer."""
+    if not client:
+        return None
+    rc, out, _ = module.run_command([client, "status"])
+    if rc != 0:
+        return None
+    try:
+        return parse_status(out)
+    except ValueError:
+        return None
+
+
+def write_file(module, path, content):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".bulwark-", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    os.chmod(temp, 0o644)
+    module.atomic_move(temp, path)
+
+
+def apply_files(module, config_dir, write, remove):
+    for relpath, content in sorted(write.items()):
+        write_file(module, os.path.join(config_dir, relpath), content)
+    for relpath in remove:
+        path = os.path.join(config_dir, relpath)
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_config(module, client, config_dir, the_plan):
+    """Run fail2ban's own test mode on a temporary copy of the configuration with the new files."""
+    workdir = tempfile.mkdtemp(prefix="bulwark-fail2ban-")
+    try:
+        copy = os.path.join(workdir, "fail2ban")
+        shutil.copytree(config_dir, copy, symlinks=True)
+        for relpath, content in the_plan.write.items():
+            target = os.path.join(copy, relpath)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(content)
+        for relpath in the_plan.remove:
+            target = os.path.join(copy, relpath)
+            if os.path.exists(target):
+                os.unlink(target)
+        rc, out, err = module.run_command([client, "--logtarget", "STDERR", "-c", copy, "-t"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if rc != 0:
+        lines = [line for line in (err + out).splitlines() if "ERROR" in line] or (err + out).splitlines()
+        module.fail_json(
+            msg="fail2ban's configuration test (fail2ban-client -t) rejects the new jails; "
+            "nothing was changed: " + " | ".join(line.split("ERROR", 1)[-1].strip() for line in lines[-6:]),
+            stdout=out,
+            stderr=err,
+        )
+
+
+def check_journal_support(module, client, jails):
+    """Jails on the systemd backend need python3-systemd in fail2ban's interpreter."""
+    if not any(jail.enabled and jail.options.get("backend", "").startswith("systemd") for jail in jails):
+        return
+    interpreter = "/usr/bin/python3"
+    first = (_read(client) or "").splitlines()[:1]
+    if first and first[0].startswith("#!"):
+        interpreter = first[0][2:].strip().split()[0]
+    rc, _, _ = module.run_command([interpreter, "-c", "import systemd.journal"])
+    if rc != 0:
+        module.fail_json(
+            msg="jails on the systemd backend need the python3-systemd package (only a Recommends of "
+            "fail2ban); install it first. Nothing was changed."
+        )
+
+
+def start_commands(module):
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl:
+        return [[systemctl, "reset-failed", "fail2ban.service"], [systemctl, "restart", "fail2ban.service"]]
+    return [["service", "fail2ban", "restart"]]
+
+
+def wait_for_jails(module, client, wanted, timeout):
+    deadline = time.monotonic() + timeout
+    running = None
+    while True:
+        running = server_jails(module, client)
+        if running is not None and not missing_jails(wanted, running):
+            return running
+        if time.monotonic() >= deadline:
+            return running
+        time.sleep(0.5)
+
+
+def fail2ban_log_tail(module):
+    journalctl = module.get_bin_path("journalctl")
+    lines = []
+    if journalctl:
+        _, out, _ = module.run_command([journalctl, "-u", "fail2ban.service", "-n", "15", "--no-pager", "-q"])
+        lines += out.splitlines()
+    log = _read("/var/log/fail2ban.log")
+    if log:
+        lines += [line for line in log.splitlines()[-200:] if "ERROR" in line][-8:]
+    return lines
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "jails": {"type": "dict", "required": True},
+            "filters": {"type": "dict", "default": {}},
+            "firewall_backend": {
+                "type": "str",
+                "choices": ["nftables", "iptables", "ufw"],
+                "default": "nftables",
+            },
+            "admin_networks": {"type": "list", "elements": "str", "default": []},
+            "ignoreip": {"type": "list", "elements": "str", "default": []},
+            "auth_log": {"type": "path", "default": "/var/log/auth.log"},
+            "config_dir": {"type": "path", "default": "/etc/fail2ban"},
+            "verify_timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    config_dir = params["config_dir"]
+    client = module.get_bin_path("fail2ban-client")
+    installed = bool(client) and os.path.isdir(config_dir)
+    if not installed and not module.check_mode:
+        module.fail_json(
+            msg=f"fail2ban is not installed (no fail2ban-client or no {config_dir}); install it first"
+        )
+
+    filters, owned, existing = read_config(config_dir) if installed else (set(), {}, set())
+    host = HostFacts(filters=filters, journal_only=not os.path.exists(params["auth_log"]))
+    # A bare host in check mode: the stock filters will come with the package, so none is reported missing.
+    if not installed:
+        host = HostFacts(
+            filters=set(params["jails"]) | _filter_names(params["jails"]), journal_only=host.journal_only
+        )
+    try:
+        jails, custom = build(
+            params["jails"],
+            params["filters"],
+            host,
+            firewall_backend=params["firewall_backend"],
+            admin_networks=params["admin_networks"],
+            ignoreip=params["ignoreip"],
+        )
+        desired = desired_files(jails, custom)
+        foreign = {path for path in desired if path in existing and path not in owned}
+        # A filter.d/<name>.local of someone else's would be read over the custom filter.
+        foreign |= {f"filter.d/{name}.local" for name in custom if f"filter.d/{name}.local" in existing}
+        the_plan = plan(desired, owned, foreign)
+    except JailError as error:
+        module.fail_json(msg=str(error))
+
+    wanted = sorted(jail.name for jail in jails if jail.enabled)
+    by_filter = {}
+    for jail in jails:
+        if jail.enabled:
+            by_filter.setdefault(jail.filter_name, []).append(jail.name)
+    result = {
+        "changed": the_plan.changed,
+        "jails": wanted,
+        "running_jails": [],
+        "written": sorted(the_plan.write),
+        "removed": the_plan.remove,
+        "commands": [],
+        "backends": {jail.name: jail.options.get("backend", "default") for jail in jails if jail.enabled},
+    }
+    if module._diff:
+        result["diff"] = the_plan.diffs()
+
+    if not installed:
+        result["changed"] = True
+        result["commands"] = start_commands(module)
+        module.exit_json(**result)
+
+    running = server_jails(module, client)
+    if the_plan.changed:
+        check_journal_support(module, client, jails)
+        test_config(module, client, config_dir, the_plan)
+    if running is None:
+        commands = start_commands(module)
+    elif the_plan.changed:
+        commands = reload_commands(the_plan, by_filter, running=True)
+    elif missing_jails(wanted, running):
+        commands = [[client, "reload"]]
+    else:
+        commands = []
+    commands = [
+        [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
+    ]
+    result["commands"] = commands
+    result["changed"] = bool(the_plan.changed or commands)
+    if module.check_mode:
+        result["running_jails"] = running or []
+        module.exit_json(**result)
+
+    apply_files(module, config_dir, the_plan.write, the_plan.remove)
+    failure = None
+    for command in commands:
+        rc, out, err = module.run_command(command)
+        if rc != 0:
+            failure = f"{' '.join(command)} failed (rc={rc}): {(err or out).strip()}"
+            break
+    running = wait_for_jails(module, client, wanted, params["verify_timeout"]) if failure is None else None
+    if failure is None and running is not None and not missing_jails(wanted, running):
+        result["running_jails"] = running
+        module.exit_json(**result)
+
+    # The server did not come up with every declared jail: put the previous files back and say why.
+    if the_plan.changed:
+        restore_write = {path: content for path, content in the_plan.before.items() if content}
+        restore_remove = [path for path in the_plan.write if not the_plan.before.get(path)]
+        apply_files(module, config_dir, restore_write, restore_remove)
+        for command in start_commands(module) if running is None else [[client, "reload"]]:
+            module.run_command(command)
+    if failure is None:
+        if running is None:
+            failure = "the fail2ban server is not running after the change"
+        else:
+            missing = missing_jails(wanted, running)
+            failure = f"the fail2ban server runs {running} but not the declared jails {missing}"
+    module.fail_json(
+        msg=failure
+        + (" The previous jail files were restored." if the_plan.changed else "")
+        + " fail2ban says: "
+        + " | ".join(fail2ban_log_tail(module)[-8:]),
+        **{key: value for key, value in result.items() if key != "changed"},
+    )
+
+
+def _filter_names(jails):
+    names = set()
+    for options in jails.values():
+        value = (options or {}).get("filter") if isinstance(options, dict) else None
+        if isinstance(value, str):
+            names.add(value.split("[", 1)[0].strip())
+    return names
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+#!/usr/bin/python
+# Copyright: bulwark.hardening contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+import json
+import os
+import shlex
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import guard, model, nftables
+
+DOCUMENTATION = r"""
+---
+module: firewall
+short_description: Default-deny host firewall, applied atomically with a lockout guard and commit-confirm
+description:
+  - Takes the B(whole) desired policy in one call (default policies, rules, named address sets, SSH access)
+    and makes the host's firewall exactly that.
+  - "nftables backend: the module owns the table C(inet bulwark), rebuilt in ONE C(nft -f) transaction
+    (the kernel never sees the default policy without its rules). Docker's tables and chains (also its
+    embedded DNS rules in C(ip nat)) and fail2ban's C(f2b-*) tables and chains are left alone. Anything else
+    that filters the input or forward hook (another table, or an accepting rule in an iptables-nft chain)
+    is removed (I(purge=true)) or reported (I(purge=false))."
+  - "Lockout guard: before anything is applied the candidate must admit the controller's current SSH
+    connection (I(controller_address)/I(controller_port), or the C(SSH_CONNECTION) of the session the module
+    runs in); otherwise the module fails naming what is missing, and changes nothing."
+  - "Commit-confirm: a change is applied together with a rollback timer on the host (systemd). The controller
+    must open a NEW connection and call the module again with I(confirm=true); otherwise the host restores the
+    previous owned table (and purged tables) by itself after I(rollback_timeout) seconds. The new policy is
+    persisted (C(/etc/bulwark/firewall.nft), included from C(/etc/nftables.conf)) only when confirmed."
+  - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its comment)
+    and compared with the candidate; when they agree nothing runs."
+  - Only the nftables backend is implemented in this version; I(backend=iptables) and I(backend=ufw)
+    fail clearly.
+  - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
+    message instead of guessing.
+version_added: "1.0.0"
+author: bulwark.hardening contributors
+options:
+  backend:
+    description: Firewall backend.
+    type: str
+    choices: [nftables, iptables, ufw]
+    default: nftables
+  confirm:
+    description:
+      - Confirm a change applied by a previous call (run it over a new connection). Disarms the rollback timer
+        and persists the policy. The policy options are ignored.
+      - Fails when the host already rolled the change back.
+    type: bool
+    default: false
+  default_incoming:
+    description: Policy for traffic to the host that no rule matches.
+    type: str
+    choices: [accept, drop]
+    default: drop
+  default_routed:
+    description: Policy for routed (forwarded) traffic, including traffic to Docker's published ports.
+    type: str
+    choices: [accept, drop]
+    default: drop
+  default_outgoing:
+    description: Policy for traffic from the host. With C(drop), add I(rules) with C(direction=out).
+    type: str
+    choices: [accept, drop]
+    default: accept
+  admin_networks:
+    description:
+      - CIDRs or addresses that always reach SSH, never rate-limited.
+      - Must not be empty while I(ssh_restricted=true).
+    type: list
+    elements: str
+    default: []
+  sets:
+    description:
+      - Named address sets (name to a list of CIDRs/addresses, IPv4 and IPv6 mixed; any size,
+        10,000 entries is normal). Overlapping entries are merged.
+      - Rules refer to them as C(@name) in I(rules[].sources).
+    type: dict
+    default: {}
+  rules:
+    description:
+      - "Rules, evaluated in order after loopback, established flows, needed ICMP and SSH.
+        Each rule is a mapping:
+        C(port) (a port, a range C(8000-8100), a well-known name such as C(https), or a list of those),
+        C(proto) (C(tcp), C(udp), C(icmp), C(icmpv6), C(any) or a list; default C(tcp), or the service's),
+        C(sources) (CIDRs, addresses, C(@set) names), C(destinations) (CIDRs), C(interface),
+        C(direction) (C(in) default, C(out), C(routed) for forwarded traffic such as Docker's published ports,
+        matched on the port the client asked for), C(action) (C(accept) default or C(drop)), C(comment),
+        C(rate_limit) (new connections per source, such as C(30/minute)) and C(burst) (default 5)."
+    type: list
+    elements: dict
+    default: []
+  ssh_port:
+    description: The port sshd listens on (the role passes C(bulwark_ssh_port)).
+    type: int
+    default: 22
+  ssh_restricted:
+    description:
+      - Admit SSH from I(admin_networks) only.
+      - With C(false), SSH is open to every source, rate-limited per source by I(ssh_rate_limit).
+    type: bool
+    default: true
+  ssh_rate_limit:
+    description:
+      - New SSH connections per source (outside the admin networks), e.g. C(10/minute). Empty disables.
+    type: str
+    default: 10/minute
+  ssh_burst:
+    description: Burst allowed above I(ssh_rate_limit).
+    type: int
+    default: 5
+  icmp_echo:
+    description:
+      - Answer pings (ICMP and ICMPv6 echo requests). The other needed ICMP types are always admitted.
+    type: bool
+    default: true
+  docker:
+    description:
+      - Make Docker's published ports obey the routed default policy (open them with C(direction=routed)
+        rules) while containers keep their own outbound traffic.
+      - C(auto) enables it when Docker runs on the host.
+    type: str
+    choices: [auto, "true", "false"]
+    default: auto
+  docker_interfaces:
+    description: Interfaces of Docker's bridges (wildcards allowed).
+    type: list
+    elements: str
+    default: [docker0, br-*]
+  purge:
+    description:
+      - Remove foreign objects that admit traffic (with C(false) they are only reported in RV(foreign)).
+    type: bool
+    default: true
+  guard:
+    description:
+      - The lockout guard. C(false) switches it off; meant for tests and emergencies only
+        (commit-confirm still undoes a change the controller cannot confirm).
+    type: bool
+    default: true
+  controller_address:
+    description: The controller's address as the host sees it (the first field of C(SSH_CONNECTION)).
+      Read from the session's C(SSH_CONNECTION) when omitted.
+    type: str
+  controller_port:
+    description: The port the controller reaches sshd on (the fourth field of C(SSH_CONNECTION)).
+    type: int
+  rollback_timeout:
+    description:
+      - Seconds after which the host restores the previous firewall unless confirmed (at least 5).
+        C(0) applies and persists at once without commit-confirm.
+    type: int
+    default: 60
+  persist_path:
+    description: Where the confirmed policy is saved; C(/etc/nftables.conf) is made to include it.
+    type: path
+    default: /etc/bulwark/firewall.nft
+  state_dir:
+    description: Where the rollback snapshot and the change waiting for confirmation are kept.
+    type: path
+    default: /var/lib/bulwark
+notes:
+  - Supports check mode and diff mode (rule-level, canonical form of the owned table).
+  - C(/etc/nftables.conf) is replaced by an include of I(persist_path) without C(flush ruleset), so a reboot
+    does not wipe Docker's or fail2ban's tables. Enable C(nftables.service) for it to load at boot.
+  - A rule edited by hand in C(inet bulwark) that keeps its C(bw:) comment id is not detected;
+    added and removed rules are.
+"""
+
+EXAMPLES = r"""
+- name: Apply the firewall policy (rollback armed)
+  bulwark.hardening.firewall:
+    admin_networks: [192.0.2.0/24]
+    sets:
+      office: [198.51.100.0/24, 2001:db8::/48]
+    rules:
+      - {port: https}
+      - {port: 5432, sources: ["@office"], comment: postgres from the office}
+      - {port: 8080, direction: routed, comment: a Docker published port}
+    rollback_timeout: 60
+  register: fw
+
+- name: Reconnect so the confirmation proves a new connection gets through
+  ansible.builtin.meta: reset_connection
+
+- name: Confirm the firewall change
+  bulwark.hardening.firewall:
+    confirm: true
+  when: fw.pending
+"""
+
+RETURN = r"""
+pending:
+  description: A change was applied and waits for I(confirm=true) before I(rollback_timeout) runs out.
+  returned: always
+  type: bool
+rollback_timeout:
+  description: Seconds the host waits for the confirmation.
+  returned: when pending
+  type: int
+foreign:
+  description: Foreign objects that admit traffic (removed with I(purge=true)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["table inet filter (filters the forward/input hook; not managed by bulwark)"]
+guard:
+  description: What admits the controller's SSH connection (or C(disabled)).
+  returned: when not confirm
+  type: str
+  sample: admin_networks
+docker:
+  description: Whether Docker-aware forwarding rules were rendered.
+  returned: when not confirm
+  type: bool
+policy:
+  description: The normalised policy (set sizes instead of their contents).
+  returned: when not confirm
+  type: dict
+rules:
+  description: Number of rule lines in the owned table.
+  returned: when not confirm
+  type: int
+"""
+
+CONCERN = "firewall"
+NFT_CONF = "/etc/nftables.conf"
+POLICY_OPTIONS = (
+    "default_incoming",
+    "default_routed",
+    "default_outgoing",
+    "admin_networks",
+    "sets",
+    "rules",
+    "ssh_port",
+    "ssh_restricted",
+    "ssh_rate_limit",
+    "ssh_burst",
+    "icmp_echo",
+    "docker_interfaces",
+)
+
+
+def nft_conf_text(persist_path):
+    return (
+        "#!/usr/sbin/nft -f\n"
+        "# Managed by bulwark.hardening (firewall module). No `flush ruleset` here: Docker and fail2ban\n"
+        "# keep tables of their own, and a reboot must not wipe them.\n"
+        f'include "{persist_path}"\n'
+    )
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def write(module, path, text, mode=0o600):
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.bulwark-tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    module.atomic_move(tmp, path)
+
+
+def ssh_connection_from_ancestry():
+    """SSH_CONNECTION of the session this module runs in (sudo drops it from our own environment)."""
+    value = os.environ.get("SSH_CONNECTION")
+    if value:
+        return value
+    pid = os.getppid()
+    for _ in range(12):
+        if pid <= 1:
+            break
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                for item in f.read().split(b"\0"):
+                    if item.startswith(b"SSH_CONNECTION="):
+                        return item.split(b"=", 1)[1].decode()
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return None
+
+
+def other_manager(module):
+    """Another firewall manager competing for the same hooks, or None."""
+    conf = read("/etc/ufw/ufw.conf") or ""
+    if any(line.strip() == "ENABLED=yes" for line in conf.splitlines()):
+        return "UFW is enabled (/etc/ufw/ufw.conf ENABLED=yes)"
+    if os.path.exists("/run/firewalld/firewalld.pid") or os.path.exists("/var/run/firewalld/firewalld.pid"):
+        return "firewalld is running"
+    del module
+    return None
+
+
+def confirm(module, paths):
+    result = {"changed": False, "pending": False, "foreign": []}
+    systemctl = module.get_bin_path("systemctl", required=True)
+    pending_rc = module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0]
+    staged = read(paths["staged"])
+    rolled = read(paths["rolled_back"])
+    if pending_rc != 0 and staged is None and rolled:
+        module.fail_json(
+            msg=f"the firewall change was rolled back by the host ({rolled.strip()}): the controller did not "
+            "confirm it in time over a new connection",
+            **result,
+        )
+    if module.check_mode:
+        result["changed"] = pending_rc == 0 or staged is not None
+        module.exit_json(**result)
+    if pending_rc == 0:
+        rc, _out, err = module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
+        if rc != 0:
+            module.fail_json(msg=f"could not disarm the firewall rollback timer: {err.strip()}", **result)
+        result["changed"] = True
+    if staged is not None:
+        write(module, paths["persist"], staged, 0o600)
+        if read(NFT_CONF) != nft_conf_text(paths["persist"]):
+            write(module, NFT_CONF, nft_conf_text(paths["persist"]), 0o755)
+        os.unlink(paths["staged"])
+        result["changed"] = True
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "backend": {"type": "str", "choices": ["nftables", "iptables", "ufw"], "default": "nftables"},
+            "confirm": {"type": "bool", "default": False},
+            "default_incoming": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
+            "default_routed": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
+            "default_outgoing": {"type": "str", "choices": ["accept", "drop"], "default": "accept"},
+            "admin_networks": {"type": "list", "elements": "str", "default": []},
+            "sets": {"type": "dict", "default": {}},
+            "rules": {"type": "list", "elements": "dict", "default": []},
+            "ssh_port": {"type": "int", "default": 22},
+            "ssh_restricted": {"type": "bool", "default": True},
+            "ssh_rate_limit": {"type": "str", "default": "10/minute"},
+            "ssh_burst": {"type": "int", "default": 5},
+            "icmp_echo": {"type": "bool", "default": True},
+            "docker": {"type": "str", "choices": ["auto", "true", "false"], "default": "auto"},
+            "docker_interfaces": {"type": "list", "elements": "str", "default": ["docker0", "br-*"]},
+            "purge": {"type": "bool", "default": True},
+            "guard": {"type": "bool", "default": True},
+            "controller_address": {"type": "str"},
+            "controller_port": {"type": "int"},
+            "rollback_timeout": {"type": "int", "default": 60},
+            "persist_path": {"type": "path", "default": "/etc/bulwark/firewall.nft"},
+            "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    state = p["state_dir"]
+    paths = {
+        "persist": p["persist_path"],
+        "staged": os.path.join(state, "firewall.staged.nft"),
+        "rollback": os.path.join(state, "firewall.rollback.nft"),
+        "candidate": os.path.join(state, "firewall.candidate.nft"),
+        "rolled_back": os.path.join(state, "firewall.rolled-back"),
+    }
+    if p["confirm"]:
+        confirm(module, paths)
+    if p["backend"] != "nftables":
+        module.fail_json(msg=f"backend: {p['backend']!r} is not implemented in this version (use nftables)")
+    timeout = p["rollback_timeout"]
+    if timeout != 0 and timeout < 5:
+        module.fail_json(msg=f"rollback_timeout: {timeout} is too short (at least 5 seconds, or 0 for none)")
+
+    options = {k: p[k] for k in POLICY_OPTIONS}
+    options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
+    nft = module.get_bin_path("nft")
+    clash = other_manager(module)
+    if clash:
+        module.fail_json(
+            msg=f"backend: nftables was chosen but {clash}: two firewall managers would compete for the same "
+            "hooks. Disable the other one, or choose it as bulwark_firewall_backend. Nothing was applied"
+        )
+
+    live_doc = {"nftables": []}
+    if nft:
+        rc, out, err = module.run_command([nft, "-j", "list", "ruleset"])
+        if rc != 0:
+            module.fail_json(msg=f"nft -j list ruleset failed: {err.strip()}")
+        try:
+            live_doc = json.loads(out or '{"nftables": []}')
+        except ValueError as exc:
+            module.fail_json(msg=f"nft -j list ruleset printed something that is not JSON: {exc}")
+    elif not module.check_mode:
+        module.fail_json(msg="nft is not installed (install the nftables package first)")
+    live = nftables.read_live(live_doc)
+
+    if p["docker"] == "auto":
+        docker_on = os.path.exists("/run/docker.sock") or any(
+            "DOCKER" in str(item.get("chain", {}).get("name", ""))
+            and item["chain"].get("table") in ("filter", "nat")
+            and "DOCKER_OUTPUT" not in item["chain"]["name"]
+            and "DOCKER_POSTROUTING" not in item["chain"]["name"]
+            for item in live_doc.get("nftables", [])
+        )
+    else:
+        docker_on = p["docker"] == "true"
+    options["docker"] = docker_on
+
+    try:
+        policy = model.normalise(options)
+    except model.PolicyError as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
+
+    admitted = "disabled"
+    if p["guard"]:
+        address, port, local = p["controller_address"], p["controller_port"], None
+        if not address:
+            conn = guard.parse_ssh_connection(ssh_connection_from_ancestry())
+            if conn:
+                address, local, conn_port = conn
+                port = port or conn_port
+        iface = None
+        if address and any(r.interface for r in policy.rules):
+            rc, out, _err = module.run_command(["ip", "-o", "route", "get", address])
+            words = out.split()
+            if rc == 0 and "dev" in words:
+                iface = words[words.index("dev") + 1]
+        try:
+            admitted = guard.check(policy, address, port, interface=iface, local_address=local)
+        except model.PolicyError as exc:
+            module.fail_json(msg=str(exc))
+
+    candidate_canonical = nftables.canonical(policy)
+    persisted = read(paths["persist"]) or ""
+    known = nftables.known_ids(policy, persisted)
+    live_canonical = nftables.live_canonical(live, known)
+    foreign = [desc for desc, _cmd in live.foreign]
+    purge_cmds = [cmd for _desc, cmd in live.foreign] if p["purge"] else []
+    table_changed = live_canonical != candidate_canonical or bool(purge_cmds)
+    persist_text = nftables.persist_script(policy)
+    staged = read(paths["staged"])
+    persist_changed = (persisted != persist_text or read(NFT_CONF) != nft_conf_text(paths["persist"])) and (
+        staged != persist_text
+    )
+    before = live_canonical + "".join(f"foreign: {d}\n" for d in foreign)
+    after = candidate_canonical + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in foreign))
+    result = {
+        "changed": table_changed or persist_changed,
+        "pending": False,
+        "foreign": foreign,
+        "guard": admitted,
+        "docker": docker_on,
+        "policy": policy.as_dict(),
+        "rules": len(nftables.lines(policy)),
+        "diff": {
+            "before": before,
+            "after": after,
+            "before_header": "live firewall",
+            "after_header": "policy",
+        },
+    }
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+
+    systemctl = module.get_bin_path("systemctl", required=timeout > 0)
+    if table_changed:
+        script = nftables.render(policy, purge_cmds)
+        write(module, paths["candidate"], script)
+        pending = (
+            timeout > 0
+            and module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0] == 0
+        )
+        if pending:
+            # An unconfirmed change is still armed: keep its snapshot (the last state that was confirmed).
+            module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
+        else:
+            saved_owned = ""
+            if live.owned_exists:
+                rc, saved_owned, err = module.run_command(
+                    [nft, "list", "table", nftables.FAMILY, nftables.TABLE]
+                )
+                if rc != 0:
+                    module.fail_json(
+                        msg=f"could not save the current firewall for the rollback: {err.strip()}"
+                    )
+            saved_foreign = []
+            for cmd in purge_cmds:
+                if cmd.startswith("delete table "):
+                    fam, name = cmd.split()[2:4]
+                    rc, out, _err = module.run_command([nft, "list", "table", fam, name])
+                    if rc == 0:
+                        saved_foreign.append(out)
+            write(module, paths["rollback"], nftables.restore_script(saved_owned, saved_foreign))
+        if os.path.exists(paths["rolled_back"]):
+            os.unlink(paths["rolled_back"])
+        if timeout > 0:
+            restore = (
+                f"{shlex.quote(nft)} -f {shlex.quote(paths['rollback'])}; "
+                f"rm -f {shlex.quote(paths['staged'])}; "
+                f"date -u +%FT%TZ > {shlex.quote(paths['rolled_back'])}"
+            )
+            rc, _out, err = module.run_command(commit_confirm.arm_command(CONCERN, timeout, restore))
+            if rc != 0:
+                module.fail_json(
+                    msg=f"could not arm the firewall rollback timer: {err.strip()}. Nothing was applied"
+                )
+        started = time.monotonic()
+        rc, _out, err = module.run_command([nft, "-f", paths["candidate"]])
+        if rc != 0:
+            if timeout > 0:
+                module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
+            module.fail_json(msg=f"nft -f refused the ruleset (nothing was applied): {err.strip()}")
+        result["apply_seconds"] = round(time.monotonic() - started, 3)
+    if timeout > 0 and table_changed:
+        write(module, paths["staged"], persist_text)
+        result["pending"] = True
+        result["rollback_timeout"] = timeout
+    else:
+        write(module, paths["persist"], persist_text)
+        if read(NFT_CONF) != nft_conf_text(paths["persist"]):
+            write(module, NFT_CONF, nft_conf_text(paths["persist"]), 0o755)
+        if os.path.exists(paths["staged"]):
+            os.unlink(paths["staged"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible wants DOCUMENTATION, EXAMPLES and RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: sysctl_baseline
+short_description: Kernel parameters in one sysctl.d file, applied live where the kernel allows
+description:
+  - Writes the given keys and values to one file under C(/etc/sysctl.d/) (it owns that file) and applies
+    every key whose running value differs.
+  - Keys that cannot be applied here (read-only C(/proc/sys), as inside a container, or absent from this
+    kernel) are reported under RV(skipped_keys) with the reason; the module does not fail for them.
+  - A value the kernel rejects (C(EINVAL)) fails the module and the file is not written.
+version_added: "1.0.0"
+author: bulwark.hardening maintainers
+options:
+  settings:
+    description: sysctl keys (dotted) and their values.
+    type: dict
+    required: true
+  path:
+    description: The sysctl.d file this module owns.
+    type: path
+    default: /etc/sysctl.d/90-bulwark.conf
+  apply:
+    description: Whether to apply the values to the running kernel (the file is written either way).
+    type: bool
+    default: true
+notes:
+  - Check mode predicts which keys would be applied and which skipped (read-only mounts are read from
+    C(/proc/self/mountinfo)); diff mode shows the file.
+"""
+
+EXAMPLES = r"""
+- name: Kernel and network baseline
+  bulwark.hardening.sysctl_baseline:
+    settings:
+      net.ipv4.conf.all.rp_filter: 1
+      kernel.kptr_restrict: 2
+      fs.suid_dumpable: 0
+"""
+
+RETURN = r"""
+applied:
+  description: Keys written to the running kernel (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+unchanged:
+  description: Keys whose running value already matched.
+  returned: always
+  type: list
+  elements: str
+skipped_keys:
+  description:
+    - Keys that could not be applied live, with the reason (not named C(skipped), which Ansible reserves).
+  returned: always
+  type: dict
+  sample: {"kernel.kptr_restrict": "read-only here (/proc/sys is mounted read-only, as in a container)"}
+file_changed:
+  description: Whether the sysctl.d file changed.
+  returned: always
+  type: bool
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "settings": {"type": "dict", "required": True},
+            "path": {"type": "path", "default": "/etc/sysctl.d/90-bulwark.conf"},
+            "apply": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    if not path.endswith(".conf"):
+        module.fail_json(msg="path: systemd-sysctl reads only files ending in .conf")
+    try:
+        settings = baseline.validate(module.params["settings"])
+    except baseline.SysctlSpecError as exc:
+        module.fail_json(msg=str(exc))
+
+    live = {key: _read(baseline.proc_path(key)) for key in settings}
+    readonly, points = baseline.readonly_mounts(_read("/proc/self/mountinfo") or "")
+    to_apply, unchanged, skipped = baseline.plan(settings, live, readonly, points)
+    if not module.params["apply"]:
+        to_apply = []
+    before = _read(path)
+    after = baseline.render(settings)
+    file_changed = before != after
+
+    applied, rejected = [], {}
+    if module.check_mode:
+        applied = list(to_apply)
+    else:
+        for key in to_apply:
+            try:
+                with open(baseline.proc_path(key), "w") as handle:
+                    handle.write(settings[key] + "\n")
+                applied.append(key)
+            except OSError as exc:
+                why = baseline.reason(exc.errno)
+                if why is None:
+                    rejected[key] = exc.strerror
+                else:
+                    skipped[key] = why
+        if rejected:
+            text = ", ".join(f"settings.{k}: {v}" for k, v in sorted(rejected.items()))
+            module.fail_json(
+                msg=f"the kernel rejected these values, file not written: {text}", applied=applied
+            )
+        if file_changed:
+            directory = os.path.dirname(path)
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o755)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark.", suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(after)
+            os.chmod(tmp, 0o644)
+            module.atomic_move(tmp, path, unsafe_writes=False)
+
+    module.exit_json(
+        changed=file_changed or bool(applied),
+        applied=applied,
+        unchanged=unchanged,
+        skipped_keys=skipped,
+        file_changed=file_changed,
+        diff={"before_header": path, "after_header": path, "before": before or "", "after": after},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The jail model: validation names the option; host facts decide backend, ban action and ignoreip."""
+
+import configparser
+import re
+
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import jail as j
+
+STOCK = j.HostFacts(filters={"sshd", "recidive", "nginx-http-auth", "nginx-limit-req"}, journal_only=True)
+
+
+def _build(jails, filters=None, host=STOCK, **kwargs):
+    return j.build(jails, filters, host, **kwargs)
+
+
+def _parse(content):
+    parser = configparser.RawConfigParser(interpolation=None, strict=True)
+    parser.read_string(content)
+    return parser
+
+
+def test_sshd_on_journal_only_host_reads_the_journal():
+    jails, _ = _build({"sshd": {"port": 2222}}, admin_networks=["10.0.0.0/8"])
+    text = j.render_jail(jails[0])
+    section = _parse(text)["sshd"]
+    assert section["backend"] == "systemd"
+    assert "_COMM=sshd-session" in section["journalmatch"]
+    assert "_SYSTEMD_UNIT=ssh.service" in section["journalmatch"]
+    assert section["enabled"] == "true"
+    assert section["port"] == "2222"
+    assert section["banaction"] == "nftables-multiport"
+    assert section["banaction_allports"] == "nftables-allports"
+    assert section["ignoreip"].split() == ["127.0.0.1/8", "::1", "10.0.0.0/8"]
+    assert text.startswith(j.MARKER)
+    assert jails[0].path == "jail.d/bulwark-sshd.local"
+
+
+def test_sshd_with_auth_log_keeps_the_file_backend():
+    host = j.HostFacts(filters={"sshd"}, journal_only=False)
+    jails, _ = _build({"sshd": {}}, host=host)
+    section = _parse(j.render_jail(jails[0]))["sshd"]
+    assert "backend" not in section
+    assert "journalmatch" not in section
+
+
+def test_explicit_backend_or_logpath_wins_over_detection():
+    jails, _ = _build({"sshd": {"backend": "polling", "logpath": "/var/log/secure"}})
+    section = _parse(j.render_jail(jails[0]))["sshd"]
+    assert section["backend"] == "polling"
+    assert section["logpath"] == "/var/log/secure"
+    jails, _ = _build({"sshd": {"logpath": "/var/log/secure"}})
+    assert "backend" not in jails[0].options
+
+
+def test_backend_follows_filter_not_name():
+    jails, _ = _build({"ssh-aggressive": {"filter": "sshd[mode=aggressive]"}})
+    assert jails[0].options["backend"] == "systemd"
+    assert jails[0].filter_name == "sshd"
+
+
+@pytest.mark.parametrize(
+    ("backend", "multiport", "allports"),
+    [
+        ("nftables", "nftables-multiport", "nftables-allports"),
+        ("iptables", "iptables-multiport", "iptables-allports"),
+        ("ufw", "ufw", "ufw"),
+    ],
+)
+def test_banaction_follows_firewall_backend(backend, multiport, allports):
+    jails, _ = _build({"sshd": {}, "recidive": {}}, firewall_backend=backend)
+    by_name = {jail.name: jail.options for jail in jails}
+    assert by_name["sshd"]["banaction"] == [multiport]
+    assert by_name["recidive"]["banaction"] == [allports]
+    assert by_name["recidive"]["banaction_allports"] == [allports]
+
+
+def test_recidive_escalates_by_default_and_keeps_file_backend():
+    jails, _ = _build({"recidive": {"bantime": "1w", "bantime.maxtime": "5w", "bantime.factor": 2}})
+    section = _parse(j.render_jail(jails[0]))["recidive"]
+    assert section["bantime.increment"] == "true"
+    assert section["bantime.maxtime"] == "5w"
+    assert section["bantime.factor"] == "2"
+    assert "backend" not in section
+
+
+def test_recidive_increment_can_be_switched_off():
+    jails, _ = _build({"recidive": {"bantime.increment": False}})
+    assert jails[0].options["bantime.increment"] is False
+
+
+def test_unknown_firewall_backend_is_named():
+    with pytest.raises(j.JailError, match=r"^firewall_backend"):
+        _build({"sshd": {}}, firewall_backend="pf")
+
+
+def test_admin_networks_are_always_ignored_and_not_duplicated():
+    jails, _ = _build(
+        {"sshd": {"ignoreip": ["192.0.2.7", "10.1.0.0/16"]}},
+        admin_networks=["10.1.0.0/16"],
+        ignoreip=["198.51.100.0/24"],
+    )
+    assert jails[0].options["ignoreip"] == [
+        "127.0.0.1/8",
+        "::1",
+        "10.1.0.0/16",
+        "198.51.100.0/24",
+        "192.0.2.7",
+    ]
+
+
+def test_bad_admin_network_is_named():
+    with pytest.raises(j.JailError, match=r"^admin_networks"):
+        _build({"sshd": {}}, admin_networks=["10.0.0.0/8 1.2.3.4"])
+
+
+@pytest.mark.parametrize("option", ["bantime", "findtime", "bantime.maxtime"])
+@pytest.mark.parametrize("value", [-1, "-1", "-10m"])
+def test_negative_durations_name_the_option(option, value):
+    with pytest.raises(j.JailError, match=rf"^jails\.sshd\.{re.escape(option)}: must not be negative"):
+        _build({"sshd": {option: value}})
+
+
+@pytest.mark.parametrize("value", [0, -3, "x", True])
+def test_bad_maxretry_names_the_option(value):
+    with pytest.raises(j.JailError, match=r"^jails\.sshd\.maxretry"):
+        _build({"sshd": {"maxretry": value}})
+
+
+def test_unknown_option_is_named():
+    with pytest.raises(j.JailError, match=r"^jails\.sshd\.bantim: unknown jail option"):
+        _build({"sshd": {"bantim": 600}})
+
+
+def test_missing_filter_is_named():
+    with pytest.raises(j.JailError, match=r"^jails\.myapp\.filter: filter 'nosuch' does not exist"):
+        _build({"myapp": {"filter": "nosuch", "logpath": "/var/log/x"}})
+    with pytest.raises(j.JailError, match=r"^jails\.myapp: filter 'myapp' does not exist"):
+        _build({"myapp": {"logpath": "/var/log/x"}})
+
+
+def test_disabled_jail_needs_no_filter_and_renders_only_enabled_false():
+    jails, _ = _build({"postfix": {"enabled": False}})
+    assert j.render_jail(jails[0]).splitlines()[-2:] == ["[postfix]", "enabled = false"]
+
+
+def test_custom_filter_is_rendered_and_satisfies_the_jail():
+    filters = {"myapp": {"failregex": ["^auth failure from <HOST>$", "^bad token from <HOST>$"]}}
+    jails, custom = _build({"myapp": {"logpath": ["/var/log/myapp.log", "/var/log/myapp2.log"]}}, filters)
+    files = j.desired_files(jails, custom)
+    parser = _parse(files["filter.d/myapp.conf"])
+    assert parser["Definition"]["failregex"].splitlines() == [
+        "^auth failure from <HOST>$",
+        "^bad token from <HOST>$",
+    ]
+    jail_section = _parse(files["jail.d/bulwark-myapp.local"])["myapp"]
+    assert jail_section["logpath"].splitlines() == ["/var/log/myapp.log", "/var/log/myapp2.log"]
+    assert "backend" not in jail_section
+
+
+def test_custom_filter_journalmatch_goes_to_init():
+    filters = {"app": {"failregex": "^fail <HOST>$", "journalmatch": "_SYSTEMD_UNIT=app.service"}}
+    _, custom = _build({}, filters)
+    parser = _parse(j.render_filter("app", custom["app"]))
+    assert parser["Init"]["journalmatch"] == "_SYSTEMD_UNIT=app.service"
+
+
+def test_custom_filter_needs_failregex_and_known_options():
+    with pytest.raises(j.JailError, match=r"^filters\.app\.failregex"):
+        _build({}, {"app": {"ignoreregex": "x"}})
+    with pytest.raises(j.JailError, match=r"^filters\.app\.regex: unknown filter option"):
+        _build({}, {"app": {"regex": "x"}})
+
+
+@pytest.mark.parametrize("name", ["DEFAULT", "../etc", "a b", "", "x" * 65, "INCLUDES"])
+def test_bad_jail_names(name):
+    with pytest.raises(j.JailError, match=r"^jails: name"):
+        _build({name: {}})
+
+
+def test_line_breaks_cannot_inject_sections():
+    with pytest.raises(j.JailError, match=r"^jails\.sshd\.port: line breaks"):
+        _build({"sshd": {"port": "22\n[DEFAULT]\nignoreip = 0.0.0.0/0"}})
+
+
+def test_single_value_options_refuse_lists():
+    with pytest.raises(j.JailError, match=r"^jails\.sshd\.filter: expected a single value"):
+        _build({"sshd": {"filter": ["sshd", "recidive"]}})
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (600, 600),
+        ("600", 600),
+        ("10m", 600),
+        ("1h 30m", 5400),
+        ("1w", 604800),
+        ("2d", 172800),
+        ("0.5h", 1800),
+    ],
+)
+def test_durations(value, seconds):
+    assert j.duration_seconds(value, "bantime") == seconds
+
+
+@pytest.mark.parametrize("value", ["ten", "10 parsecs", "", True])
+def test_bad_durations(value):
+    with pytest.raises(j.JailError, match=r"^bantime"):
+        j.duration_seconds(value, "bantime")
+
+
+def test_rendering_is_stable():
+    first = j.desired_files(*_build({"sshd": {"maxretry": 3}, "recidive": {}}))
+    second = j.desired_files(*_build({"recidive": {}, "sshd": {"maxretry": "3"}}))
+    assert first == second
+
+
+def test_whole_rendered_jail():
+    jails, _ = _build({"sshd": {"maxretry": 3, "bantime": "10m"}}, admin_networks=["192.0.2.0/24"])
+    assert j.render_jail(jails[0]) == "\n".join(
+        [
+            j.MARKER,
+            "# The [sshd] jail; this file is read after jail.conf and jail.d/*.conf.",
+            "[sshd]",
+            "enabled = true",
+            "backend = systemd",
+            f"journalmatch = {j.SSHD_JOURNALMATCH}",
+            "banaction = nftables-multiport",
+            "banaction_allports = nftables-allports",
+            "bantime = 10m",
+            "ignoreip = 127.0.0.1/8 ::1 192.0.2.0/24",
+            "maxretry = 3",
+            "",
+        ]
+    )
+
+
+def test_jail_name_from_path():
+    assert j.jail_name_from_path("jail.d/bulwark-sshd.local") == "sshd"
+    assert j.jail_name_from_path("jail.d/defaults-debian.conf") is None

@@ -1,0 +1,238 @@
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import guard
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.effective import parse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HARDENED = (FIXTURES / "sshd_T_debian12_hardened.txt").read_text()
+DEFAULT13 = (FIXTURES / "sshd_T_debian13_default.txt").read_text()
+
+
+def with_lines(text, **changes):
+    """A dump with keywords replaced (value None removes them; a list gives several lines)."""
+    if not isinstance(text, str):
+        text = "\n".join(f"{k} {v}" for k, vals in text.values.items() for v in vals)
+    lines = [line for line in text.splitlines() if line.split(" ", 1)[0] not in changes]
+    for key, value in changes.items():
+        if value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key} {item}")
+    return parse("\n".join(lines))
+
+
+def facts(**overrides):
+    base = {
+        "user": "deploy",
+        "uid": 1000,
+        "groups": ["deploy", "sudo"],
+        "has_password": False,
+        "authorized_keys": ["ssh-ed25519"],
+        "addr": "10.0.0.5",
+        "host": "10.0.0.5",
+        "host_key_types": ["ssh-ed25519", "ssh-rsa"],
+        "client_algorithms": {},
+    }
+    base.update(overrides)
+    return base
+
+
+def test_hardened_config_with_a_key_is_accepted():
+    assert guard.check(parse(HARDENED), facts()) == []
+
+
+def test_debian_default_is_accepted_for_a_password_user():
+    assert (
+        guard.check(parse(DEFAULT13), facts(authorized_keys=[], has_password=True, groups=["deploy"])) == []
+    )
+
+
+def test_no_password_no_kbd_and_no_key_is_refused():
+    problems = guard.check(parse(HARDENED), facts(authorized_keys=[]))
+    assert len(problems) == 1
+    assert "no way to log in for deploy" in problems[0]
+    assert (
+        "deploy has no authorized key (AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2)"
+        in problems[0]
+    )
+    assert "PasswordAuthentication no" in problems[0]
+
+
+def test_no_key_is_fine_while_a_password_login_stays():
+    eff = with_lines(HARDENED, passwordauthentication="yes")
+    assert guard.check(eff, facts(authorized_keys=[], has_password=True)) == []
+
+
+def test_authorized_keys_command_counts_as_a_key_source():
+    eff = with_lines(HARDENED, authorizedkeyscommand="/usr/bin/sss_ssh_authorizedkeys %u")
+    assert guard.check(eff, facts(authorized_keys=[])) == []
+
+
+def test_pubkey_off_while_the_user_only_has_keys_is_refused():
+    eff = with_lines(HARDENED, pubkeyauthentication="no")
+    problems = guard.check(eff, facts())
+    assert problems and "PubkeyAuthentication no" in problems[0]
+    assert guard.check(with_lines(eff, passwordauthentication="yes"), facts(has_password=True)) == []
+
+
+def test_key_types_must_be_accepted():
+    eff = with_lines(HARDENED, pubkeyacceptedalgorithms="ssh-ed25519")
+    problems = guard.check(eff, facts(authorized_keys=["ssh-rsa"]))
+    assert problems and "PubkeyAcceptedAlgorithms accepts none of deploy's key types (ssh-rsa)" in problems[0]
+    assert (
+        guard.check(
+            with_lines(HARDENED, pubkeyacceptedalgorithms="rsa-sha2-512"), facts(authorized_keys=["ssh-rsa"])
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("allow", "ok"),
+    [
+        (["deploy"], True),
+        (["dep*"], True),
+        (["d?ploy"], True),
+        (["deploy@10.0.0.0/8"], True),
+        (["deploy@10.0.0.*"], True),
+        (["admin", "deploy@192.168.0.0/16"], False),
+        (["admin"], False),
+        (["d?"], False),
+    ],
+)
+def test_allow_users(allow, ok):
+    problems = guard.check(with_lines(HARDENED, allowusers=allow), facts())
+    assert (problems == []) is ok
+    if not ok:
+        assert (
+            problems[0].startswith("AllowUsers")
+            and "does not admit the connecting user deploy" in problems[0]
+        )
+
+
+@pytest.mark.parametrize(
+    ("deny", "ok"),
+    [(["root"], True), (["deploy"], False), (["*@10.0.0.5"], False), (["*@172.16.0.0/12"], True)],
+)
+def test_deny_users(deny, ok):
+    problems = guard.check(with_lines(HARDENED, denyusers=deny), facts())
+    assert (problems == []) is ok
+    if not ok:
+        assert problems[0].startswith("DenyUsers")
+
+
+@pytest.mark.parametrize(
+    ("allow", "ok"), [(["deploy", "sshusers"], True), (["sud*"], True), (["admins"], False)]
+)
+def test_allow_groups(allow, ok):
+    problems = guard.check(with_lines(HARDENED, allowgroups=allow), facts())
+    assert (problems == []) is ok
+    if not ok:
+        assert problems == [
+            "AllowGroups admins names no group of the connecting user deploy (member of: deploy, sudo)"
+        ]
+
+
+@pytest.mark.parametrize(("deny", "ok"), [(["wheel"], True), (["sudo"], False), (["s*"], False)])
+def test_deny_groups(deny, ok):
+    problems = guard.check(with_lines(HARDENED, denygroups=deny), facts())
+    assert (problems == []) is ok
+
+
+def test_root_login_off_while_connected_as_root_is_refused():
+    root = facts(user="root", uid=0, groups=["root"])
+    eff = with_lines(HARDENED, allowgroups=None)
+    assert guard.check(eff, root) == ["PermitRootLogin no while connected as root (root)"]
+    assert guard.check(with_lines(eff, permitrootlogin="without-password"), root) == []
+    assert guard.check(eff, facts(allowgroups=None)) == []  # not root: PermitRootLogin no is fine
+
+
+def test_forced_commands_only_for_root_is_refused():
+    eff = with_lines(HARDENED, allowgroups=None, permitrootlogin="forced-commands-only")
+    assert "forced-commands-only" in guard.check(eff, facts(user="root", uid=0))[0]
+
+
+@pytest.mark.parametrize(
+    ("methods", "password", "ok"),
+    [
+        ("any", False, True),
+        ("publickey", False, True),
+        ("publickey,password", False, False),
+        ("publickey,password publickey", False, True),
+        ("publickey,keyboard-interactive", False, False),
+    ],
+)
+def test_authentication_methods(methods, password, ok):
+    problems = guard.check(with_lines(HARDENED, authenticationmethods=methods), facts(has_password=password))
+    assert (problems == []) is ok
+    if not ok:
+        assert problems[0].startswith(f"AuthenticationMethods {methods} cannot be satisfied by deploy")
+
+
+def test_authentication_methods_with_password_on_and_a_password():
+    eff = with_lines(HARDENED, authenticationmethods="publickey,password", passwordauthentication="yes")
+    assert guard.check(eff, facts(has_password=True)) == []
+
+
+def test_force_command_for_the_user_is_refused():
+    eff = parse((FIXTURES / "sshd_T_debian13_match_sftponly.txt").read_text())
+    problems = guard.check(eff, facts(user="sftpuser", groups=["sftpuser", "sftponly", "deploy"]))
+    assert problems == ["ForceCommand internal-sftp applies to sftpuser: Ansible could not run commands"]
+
+
+def test_refuse_connection_is_refused():
+    assert guard.check(with_lines(HARDENED, refuseconnection="yes"), facts()) == [
+        "RefuseConnection yes applies to deploy"
+    ]
+
+
+CLIENT_OLD = {
+    "kex": ["curve25519-sha256", "diffie-hellman-group14-sha256"],
+    "ciphers": ["aes128-ctr", "aes256-gcm@openssh.com"],
+    "macs": ["hmac-sha2-256-etm@openssh.com"],
+    "host_key_algorithms": ["ssh-ed25519", "rsa-sha2-512"],
+}
+
+
+def test_client_sharing_algorithms_is_accepted():
+    assert guard.check(parse(HARDENED), facts(client_algorithms=CLIENT_OLD)) == []
+
+
+def test_post_quantum_only_kex_against_an_old_client_is_refused():
+    eff = with_lines(HARDENED, kexalgorithms="mlkem768x25519-sha256,sntrup761x25519-sha512")
+    problems = guard.check(eff, facts(client_algorithms=CLIENT_OLD))
+    assert len(problems) == 1
+    assert problems[0].startswith("KexAlgorithms mlkem768x25519-sha256,sntrup761x25519-sha512 shares nothing")
+
+
+def test_ciphers_and_host_key_algorithms_disjoint_are_refused():
+    client = dict(CLIENT_OLD, ciphers=["aes128-cbc"], host_key_algorithms=["ecdsa-sha2-nistp256"])
+    problems = guard.check(parse(HARDENED), facts(client_algorithms=client))
+    assert [p.split()[0] for p in problems] == ["Ciphers", "HostKeyAlgorithms"]
+
+
+def test_macs_matter_only_without_a_common_aead_cipher():
+    client = dict(CLIENT_OLD, macs=["hmac-sha1"], ciphers=["aes256-gcm@openssh.com"])
+    assert guard.check(parse(HARDENED), facts(client_algorithms=client)) == []  # AES-GCM needs no MAC
+    client["ciphers"] = ["aes128-ctr", "aes256-gcm@openssh.com"]
+    problems = guard.check(parse(HARDENED), facts(client_algorithms=client))
+    assert len(problems) == 1 and problems[0].startswith("MACs ")
+
+
+def test_host_key_algorithms_must_match_a_remaining_host_key():
+    eff = with_lines(HARDENED, hostkeyalgorithms="ecdsa-sha2-nistp256")
+    problems = guard.check(eff, facts())
+    assert problems == [
+        "HostKeyAlgorithms ecdsa-sha2-nistp256 matches none of the host keys (ssh-ed25519, ssh-rsa)"
+    ]
+    assert guard.check(parse(HARDENED), facts(host_key_types=["ssh-rsa"])) == []
+    assert guard.check(parse(HARDENED), facts(host_key_types=[]))[0].startswith("HostKeyAlgorithms")
+
+
+def test_user_matches_patterns():
+    assert guard.user_matches("*", "x", None, None)
+    assert guard.user_matches("deploy@*", "deploy", "h", "1.2.3.4")
+    assert not guard.user_matches("deploy@10.0.0.0/8", "deploy", "h", "192.168.1.1")
+    assert guard.user_matches("deploy@10.0.0.0/8", "deploy", None, None)  # origin unknown: not refused on it

@@ -1,0 +1,117 @@
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import guard, model
+
+
+def pol(**kw):
+    kw.setdefault("admin_networks", ["192.0.2.0/24", "2001:db8:a::/48"])
+    return model.normalise(kw)
+
+
+def test_admin_network_admits_the_controller():
+    assert guard.check(pol(), "192.0.2.10", 22) == "admin_networks"
+    assert guard.check(pol(), "2001:db8:a::5", 22) == "admin_networks"
+
+
+def test_ipv4_mapped_controller_address_is_understood():
+    assert guard.check(pol(), "::ffff:192.0.2.10", 22) == "admin_networks"
+
+
+def test_controller_outside_the_admin_networks_is_refused_naming_what_is_missing():
+    with pytest.raises(guard.Refused) as exc:
+        guard.check(pol(), "203.0.113.7", 22)
+    msg = str(exc.value)
+    assert "203.0.113.7" in msg and "admin_networks" in msg and "bulwark_admin_networks" in msg
+    assert "Nothing was applied" in msg
+
+
+def test_open_ssh_admits_every_source():
+    assert "ssh" in guard.check(pol(ssh_restricted=False), "203.0.113.7", 22)
+
+
+def test_a_port_mismatch_is_named():
+    with pytest.raises(guard.Refused, match=r"port 2222 but the policy opens SSH on port 22"):
+        guard.check(pol(), "192.0.2.10", 2222)
+
+
+def test_a_moved_ssh_port_is_followed():
+    assert guard.check(pol(ssh_port=2222), "192.0.2.10", 2222) == "admin_networks"
+
+
+def test_an_explicit_rule_can_admit_the_controller():
+    p = pol(rules=[{"port": 22, "sources": ["203.0.113.0/24"]}])
+    assert guard.check(p, "203.0.113.7", 22) == "rules[0]"
+
+
+def test_a_rule_from_a_named_set_admits_the_controller():
+    p = pol(sets={"ops": ["203.0.113.0/24"]}, rules=[{"port": "22", "sources": ["@ops"]}])
+    assert guard.check(p, "203.0.113.7", 22) == "rules[0]"
+
+
+def test_a_drop_rule_before_is_reported():
+    p = pol(
+        admin_networks=["10.0.0.0/8"],
+        rules=[{"port": 22, "action": "drop", "sources": ["203.0.113.0/24"]}, {"port": 22}],
+    )
+    with pytest.raises(guard.Refused, match=r"rules\[0\] drops it"):
+        guard.check(p, "203.0.113.7", 22)
+
+
+def test_rules_that_do_not_match_do_not_admit():
+    p = pol(
+        rules=[
+            {"port": 22, "proto": "udp"},
+            {"port": 22, "direction": "out"},
+            {"port": 23},
+            {"port": 22, "sources": ["198.51.100.0/24"]},
+            {"port": 22, "interface": "eth1"},
+            {"port": 22, "destinations": ["192.0.2.1"]},
+        ]
+    )
+    with pytest.raises(guard.Refused, match="default_incoming: drop"):
+        guard.check(p, "203.0.113.7", 22, interface="eth0", local_address="192.0.2.2")
+
+
+def test_interface_rules_match_when_the_interface_is_known():
+    p = pol(rules=[{"port": 22, "interface": "eth*"}])
+    assert guard.check(p, "203.0.113.7", 22, interface="eth0") == "rules[0]"
+    with pytest.raises(guard.Refused):
+        guard.check(p, "203.0.113.7", 22)
+
+
+def test_default_incoming_accept_admits():
+    assert guard.check(pol(default_incoming="accept"), "203.0.113.7", 22) == "default_incoming: accept"
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "message"),
+    [
+        (None, 22, r"^controller_address: .*guard: false"),
+        ("", 22, r"^controller_address"),
+        ("not-an-ip", 22, r"controller_address: 'not-an-ip' is not an IP address"),
+        ("192.0.2.1", None, r"^controller_port"),
+    ],
+)
+def test_missing_controller_details_are_named(address, port, message):
+    with pytest.raises(guard.Refused, match=message):
+        guard.check(pol(), address, port)
+
+
+def test_refused_is_a_policy_error():
+    assert issubclass(guard.Refused, model.PolicyError)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("192.0.2.5 51234 192.0.2.1 22", ("192.0.2.5", "192.0.2.1", 22)),
+        ("::ffff:192.0.2.5 51234 ::ffff:192.0.2.1 2222", ("192.0.2.5", "192.0.2.1", 2222)),
+        ("2001:db8::5 1 2001:db8::1 22", ("2001:db8::5", "2001:db8::1", 22)),
+        ("", None),
+        (None, None),
+        ("junk", None),
+        ("a b c d", None),
+    ],
+)
+def test_parse_ssh_connection(value, expected):
+    assert guard.parse_ssh_connection(value) == expected

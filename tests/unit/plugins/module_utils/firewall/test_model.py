@@ -1,0 +1,155 @@
+import ipaddress
+
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model
+
+ADMIN = ["192.0.2.0/24"]
+
+
+def pol(**kw):
+    kw.setdefault("admin_networks", ADMIN)
+    return model.normalise(kw)
+
+
+def test_defaults_are_default_deny_in_and_routed_allow_out():
+    p = pol()
+    assert (p.incoming, p.routed, p.outgoing) == ("drop", "drop", "accept")
+    assert p.ssh_port == 22 and p.ssh_restricted
+    assert p.ssh_rate_limit == "10/minute" and p.ssh_burst == 5
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"port": 70000}, r"rules\[0\]\.port: 70000 is not a port"),
+        ({"port": 0}, r"rules\[0\]\.port: 0 is not a port"),
+        ({"port": "80-70000"}, r"rules\[0\]\.port: 70000 is not a port"),
+        ({"port": "90-80"}, r"rules\[0\]\.port: '90-80' is an empty range"),
+        ({"port": "gopher-plus"}, r"rules\[0\]\.port: 'gopher-plus' is not a port"),
+        ({"port": True}, r"rules\[0\]\.port"),
+        ({"port": 80, "proto": "sctp"}, r"rules\[0\]\.proto: 'sctp' is not a protocol"),
+        ({"port": 80, "proto": "icmp"}, r"rules\[0\]\.proto: ports need tcp or udp"),
+        ({"port": 80, "sources": ["10.0.0.300/8"]}, r"rules\[0\]\.sources\[0\]: '10.0.0.300/8' is not a CIDR"),
+        ({"port": 80, "sources": ["10.0.0.1/8"]}, r"rules\[0\]\.sources\[0\]: .*host bits set.*10.0.0.0/8"),
+        ({"port": 80, "sources": ["@nope"]}, r"rules\[0\]\.sources\[0\]: '@nope' names no address set"),
+        ({"port": 80, "portt": 1}, r"rules\[0\]\.portt: unknown option"),
+        ({"port": 80, "direction": "sideways"}, r"rules\[0\]\.direction"),
+        ({"port": 80, "action": "reject"}, r"rules\[0\]\.action"),
+        ({"port": 80, "rate_limit": "fast"}, r"rules\[0\]\.rate_limit: 'fast' is not a rate"),
+        ({"port": 80, "burst": 3}, r"rules\[0\]\.burst: needs rate_limit"),
+        ({"port": 80, "comment": 'say "hi"'}, r"rules\[0\]\.comment"),
+        ({"port": 80, "interface": "eth0; drop"}, r"rules\[0\]\.interface"),
+        ({"proto": ["any", "tcp"]}, r"rules\[0\]\.proto: 'any' cannot"),
+    ],
+)
+def test_bad_rules_name_the_option(rule, message):
+    with pytest.raises(model.PolicyError, match=message):
+        pol(rules=[rule])
+
+
+def test_error_names_the_index_of_the_bad_rule():
+    with pytest.raises(model.PolicyError, match=r"^rules\[2\]\.port: 70000 is not a port$"):
+        pol(rules=[{"port": 22}, {"port": 80}, {"port": 70000}])
+
+
+def test_port_forms_and_service_names():
+    p = pol(rules=[{"port": "https"}, {"port": "8000-8100"}, {"port": "53"}, {"port": "dns"}, {"port": [80, 443]}])
+    r = p.rules
+    assert (r[0].ports, r[0].protos) == (((443, 443),), ("tcp",))
+    assert r[1].ports == ((8000, 8100),)
+    assert r[2].ports == ((53, 53),) and r[2].protos == ("tcp",)
+    assert r[3].protos == ("tcp", "udp")
+    assert r[4].ports == ((80, 80), (443, 443))
+
+
+def test_protocol_without_port():
+    p = pol(rules=[{"proto": "icmp"}, {"proto": ["udp"], "sources": ["10.0.0.0/8"]}, {}])
+    assert p.rules[0].protos == ("icmp",) and p.rules[0].ports == ()
+    assert p.rules[2].protos == ("any",)
+
+
+def test_sources_are_collapsed_per_family():
+    p = pol(rules=[{"port": 80, "sources": ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5", "2001:db8::/48", "@office"]}],
+            sets={"office": ["198.51.100.0/24"]})
+    r = p.rules[0]
+    assert [str(n) for n in r.sources] == ["10.0.0.0/24", "2001:db8::/48"]
+    assert r.sets == ("office",)
+
+
+def test_sets_of_any_size_are_merged_and_split_by_family():
+    nets = [f"10.{i // 256}.{i % 256}.0/24" for i in range(10000)] + ["2001:db8::/32", "2001:db8:1::/48"]
+    p = pol(sets={"big": nets})
+    v4, v6 = p.sets["big"]
+    assert sum(n.num_addresses for n in v4) == 10000 * 256
+    assert v6 == [ipaddress.ip_network("2001:db8::/32")]
+    assert all(a.supernet_of(b) is False or a == b for a in v4 for b in v4[:3])
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"Bad-Name": []}, r"sets\.Bad-Name: a set name"),
+        ({"admin": ["10.0.0.0/8"]}, r"sets\.admin: is reserved"),
+        ({"ok": ["10.0.0.0/33"]}, r"sets\.ok\[0\]: '10.0.0.0/33' is not a CIDR"),
+        ({"ok": "10.0.0.0/8 and more"}, r"sets\.ok\[0\]"),
+    ],
+)
+def test_bad_sets(sets, message):
+    with pytest.raises(model.PolicyError, match=message):
+        pol(sets=sets)
+
+
+def test_empty_admin_networks_while_ssh_restricted_is_refused():
+    with pytest.raises(model.PolicyError, match=r"^admin_networks: is empty while SSH is restricted"):
+        model.normalise({"admin_networks": []})
+
+
+def test_empty_admin_networks_is_fine_when_ssh_is_open():
+    p = model.normalise({"admin_networks": [], "ssh_restricted": False})
+    assert not p.ssh_restricted
+
+
+def test_bad_admin_network_is_named():
+    with pytest.raises(model.PolicyError, match=r"admin_networks\[1\]: 'x' is not a CIDR"):
+        model.normalise({"admin_networks": ["10.0.0.0/8", "x"]})
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        ({"default_incoming": "reject"}, r"default_incoming: 'reject'"),
+        ({"ssh_port": 70000}, r"ssh_port: 70000 is not a port"),
+        ({"ssh_port": "https"}, r"ssh_port: 'https' is not a port number"),
+        ({"ssh_rate_limit": "10 per minute"}, r"ssh_rate_limit"),
+        ({"ssh_burst": 0}, r"ssh_burst"),
+        ({"unknown": 1}, r"policy\.unknown: unknown option"),
+        ({"docker_interfaces": ["a b"]}, r"docker_interfaces\[0\]"),
+        ({"rules": "port 22"}, r"rules\[0\]"),
+    ],
+)
+def test_bad_policy_options(opts, message):
+    with pytest.raises(model.PolicyError, match=message):
+        pol(**opts)
+
+
+def test_ssh_rate_limit_can_be_disabled():
+    p = pol(ssh_rate_limit=None, ssh_restricted=False)
+    assert p.ssh_rate_limit is None and p.ssh_burst is None
+
+
+def test_rate_limit_defaults_its_burst_and_is_for_incoming_accepts_only():
+    assert pol(rules=[{"port": 53, "proto": "udp", "rate_limit": "30/second"}]).rules[0].burst == 5
+    with pytest.raises(model.PolicyError, match=r"rules\[0\]\.rate_limit: only incoming"):
+        pol(rules=[{"port": 53, "direction": "out", "rate_limit": "30/second"}])
+
+
+def test_docker_needs_a_routed_drop_policy_to_matter():
+    assert pol(docker=True).docker
+    assert not pol(docker=True, default_routed="accept").docker
+
+
+def test_as_dict_summarises_sets_by_size():
+    d = pol(sets={"a": ["10.0.0.0/8", "2001:db8::/32"]}).as_dict()
+    assert d["sets"] == {"a": 2}
+    assert d["admin_networks"] == ["192.0.2.0/24"]
