@@ -31,8 +31,9 @@ description:
     must open a NEW connection and call the module again with I(confirm=true); otherwise the host restores the
     previous owned table (and purged tables) by itself after I(rollback_timeout) seconds. The new policy is
     persisted (C(/etc/bulwark/firewall.nft), included from C(/etc/nftables.conf)) only when confirmed."
-  - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its comment)
-    and compared with the candidate; when they agree nothing runs."
+  - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its
+    comment)
+    and is compared with the candidate; when they agree nothing runs."
   - Only the nftables backend is implemented in this version; I(backend=iptables) and I(backend=ufw)
     fail clearly.
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear

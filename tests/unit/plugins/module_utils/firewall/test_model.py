@@ -30,7 +30,10 @@ def test_defaults_are_default_deny_in_and_routed_allow_out():
         ({"port": True}, r"rules\[0\]\.port"),
         ({"port": 80, "proto": "sctp"}, r"rules\[0\]\.proto: 'sctp' is not a protocol"),
         ({"port": 80, "proto": "icmp"}, r"rules\[0\]\.proto: ports need tcp or udp"),
-        ({"port": 80, "sources": ["10.0.0.300/8"]}, r"rules\[0\]\.sources\[0\]: '10.0.0.300/8' is not a CIDR"),
+        (
+            {"port": 80, "sources": ["10.0.0.300/8"]},
+            r"rules\[0\]\.sources\[0\]: '10.0.0.300/8' is not a CIDR",
+        ),
         ({"port": 80, "sources": ["10.0.0.1/8"]}, r"rules\[0\]\.sources\[0\]: .*host bits set.*10.0.0.0/8"),
         ({"port": 80, "sources": ["@nope"]}, r"rules\[0\]\.sources\[0\]: '@nope' names no address set"),
         ({"port": 80, "portt": 1}, r"rules\[0\]\.portt: unknown option"),
@@ -54,7 +57,9 @@ def test_error_names_the_index_of_the_bad_rule():
 
 
 def test_port_forms_and_service_names():
-    p = pol(rules=[{"port": "https"}, {"port": "8000-8100"}, {"port": "53"}, {"port": "dns"}, {"port": [80, 443]}])
+    p = pol(
+        rules=[{"port": "https"}, {"port": "8000-8100"}, {"port": "53"}, {"port": "dns"}, {"port": [80, 443]}]
+    )
     r = p.rules
     assert (r[0].ports, r[0].protos) == (((443, 443),), ("tcp",))
     assert r[1].ports == ((8000, 8100),)
@@ -70,8 +75,12 @@ def test_protocol_without_port():
 
 
 def test_sources_are_collapsed_per_family():
-    p = pol(rules=[{"port": 80, "sources": ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5", "2001:db8::/48", "@office"]}],
-            sets={"office": ["198.51.100.0/24"]})
+    p = pol(
+        rules=[
+            {"port": 80, "sources": ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5", "2001:db8::/48", "@office"]}
+        ],
+        sets={"office": ["198.51.100.0/24"]},
+    )
     r = p.rules[0]
     assert [str(n) for n in r.sources] == ["10.0.0.0/24", "2001:db8::/48"]
     assert r.sets == ("office",)
