@@ -132,7 +132,7 @@ options:
     default: 0
   confirm:
     description:
-      - Confirm a change applied with O(rollback_timeout) (call this over a NEW connection): stops the
+      - Confirm a change applied with O(rollback_timeout) (call this over a NEW connection); it stops the
         timer. Fails when the rollback already fired. With V(true) nothing else is done.
     type: bool
     default: false
@@ -210,10 +210,10 @@ rollback_armed:
   returned: always
   type: bool
 host_keys:
-  description: Host key actions, e.g. C({"removed": ["/etc/ssh/ssh_host_ecdsa_key"], "rsa_bits_before": 3072,
-    "rsa_bits_after": 4096}).
+  description: Host key actions (files removed, RSA key size before and after).
   returned: unless O(confirm=true)
   type: dict
+  sample: {"removed": ["/etc/ssh/ssh_host_ecdsa_key"], "rsa_bits_before": 3072, "rsa_bits_after": 4096}
 """
 
 import glob
