@@ -76,13 +76,15 @@ options:
   connecting_user:
     description:
       - The account the controller logs in as; the guard checks that it still can.
-      - Defaults to E(SUDO_USER), else the user the module runs as.
+      - Defaults to the user of the SSH login the module runs under (found in its parent processes'
+        environment, which survives become), else E(SUDO_USER), else the user the module runs as.
     type: str
   connecting_from:
     description:
       - The controller's address as the host sees it (for C(Match Address) and C(user@host) patterns).
-      - Defaults to the first field of E(SSH_CONNECTION) or E(SSH_CLIENT) when visible; otherwise the
-        guard does not evaluate host parts and the module warns.
+      - Defaults to the client address of the SSH login the module runs under (E(SSH_CONNECTION) of its
+        parent processes); without one (e.g. a local or docker connection) the guard does not evaluate
+        host parts, C(sshd -T) is asked for 127.0.0.1, and the module warns.
     type: str
   client_algorithms:
     description:
@@ -272,6 +274,36 @@ class Runner:
                 msg=f"{what or argv[0]} failed (rc={rc}): {(err or out).strip()}", changed=False, refusals=[]
             )
         return rc, out, err
+
+
+def login_origin():
+    """(user, address) of the SSH login this module runs under, read from its ancestors' environments.
+
+    Under become (sudo) the module's own environment has lost SSH_CONNECTION; the login shell that
+    sshd started still has it, a few processes up. Reading another user's or a setuid process's
+    environment needs CAP_SYS_PTRACE (root has it on a host, not in a default container): ancestors
+    that cannot be read are skipped. Returns (None, None) when nothing is found.
+    """
+    pid = os.getpid()
+    for _ in range(16):
+        if pid <= 1:
+            break
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                env = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+        except OSError:
+            env = {}
+        conn = env.get(b"SSH_CONNECTION", b"").decode(errors="replace").split()
+        if conn:
+            user = (env.get(b"USER") or env.get(b"LOGNAME") or b"").decode(errors="replace") or None
+            return user, conn[0]
+        pid = ppid
+    return None, None
 
 
 def rsa_bits(runner, keygen, path):
@@ -493,12 +525,12 @@ def main():
     bits_before = rsa_bits(runner, keygen, rsa_path + ".pub") if p["rsa_host_key_bits"] else 0
     regenerate_rsa = bool(p["rsa_host_key_bits"]) and bits_before < p["rsa_host_key_bits"]
 
-    user = p["connecting_user"] or os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    login_user, login_addr = login_origin()
+    user = (
+        p["connecting_user"] or login_user or os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    )
     warnings = []
-    addr = p["connecting_from"]
-    if not addr:
-        conn = os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_CLIENT") or ""
-        addr = conn.split()[0] if conn.split() else None
+    addr = p["connecting_from"] or login_addr
     if not addr:
         warnings.append(
             "connecting_from unknown: Match Address and user@host patterns evaluated for 127.0.0.1"

@@ -36,9 +36,9 @@ def _pattern(name, pattern):
     return fnmatch.fnmatchcase(name, pattern)
 
 
-def _host_matches(pattern, host, addr):
+def _host_matches(pattern, host, addr, unknown):
     if host is None and addr is None:
-        return True  # unknown origin: do not refuse on a host part we cannot evaluate
+        return unknown  # origin unknown: the caller decides which way is safe
     if "/" in pattern and addr:
         try:
             return ipaddress.ip_address(addr) in ipaddress.ip_network(pattern, strict=False)
@@ -47,11 +47,15 @@ def _host_matches(pattern, host, addr):
     return any(v is not None and _pattern(v, pattern) for v in (host, addr))
 
 
-def user_matches(pattern, user, host, addr):
-    """One AllowUsers/DenyUsers entry: USER or USER@HOST (HOST: wildcard, address or CIDR)."""
+def user_matches(pattern, user, host, addr, unknown=False):
+    """One AllowUsers/DenyUsers entry: USER or USER@HOST (HOST: wildcard, address or CIDR).
+
+    With the origin unknown a host part matches as `unknown` says: False for AllowUsers, True for
+    DenyUsers, so a blind guard refuses rather than lets a lockout through.
+    """
     if "@" in pattern:
         upat, _, hpat = pattern.partition("@")
-        return _pattern(user, upat) and _host_matches(hpat, host, addr)
+        return _pattern(user, upat) and _host_matches(hpat, host, addr, unknown)
     return _pattern(user, pattern)
 
 
@@ -59,12 +63,15 @@ def _access(eff, facts):
     user, host, addr = facts["user"], facts.get("host"), facts.get("addr")
     groups = facts.get("groups") or []
     problems = []
-    deny = [p for p in eff.words("denyusers") if user_matches(p, user, host, addr)]
+    blind = host is None and addr is None
+    hint = " (connecting_from unknown: pass it to evaluate user@host patterns)" if blind else ""
+    deny = [p for p in eff.words("denyusers") if user_matches(p, user, host, addr, unknown=True)]
     if deny:
-        problems.append(f"DenyUsers {' '.join(deny)} matches the connecting user {user}")
+        why = hint if any("@" in p for p in deny) else ""
+        problems.append(f"DenyUsers {' '.join(deny)} matches the connecting user {user}{why}")
     allow = eff.words("allowusers")
     if allow and not any(user_matches(p, user, host, addr) for p in allow):
-        problems.append(f"AllowUsers {' '.join(allow)} does not admit the connecting user {user}")
+        problems.append(f"AllowUsers {' '.join(allow)} does not admit the connecting user {user}{hint}")
     deny_groups = [p for p in eff.words("denygroups") if any(_pattern(g, p) for g in groups)]
     if deny_groups:
         problems.append(f"DenyGroups {' '.join(deny_groups)} matches a group of {user} ({', '.join(groups)})")

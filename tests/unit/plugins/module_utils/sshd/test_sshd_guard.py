@@ -235,4 +235,18 @@ def test_user_matches_patterns():
     assert guard.user_matches("*", "x", None, None)
     assert guard.user_matches("deploy@*", "deploy", "h", "1.2.3.4")
     assert not guard.user_matches("deploy@10.0.0.0/8", "deploy", "h", "192.168.1.1")
-    assert guard.user_matches("deploy@10.0.0.0/8", "deploy", None, None)  # origin unknown: not refused on it
+    assert not guard.user_matches("deploy@10.0.0.0/8", "deploy", None, None)
+    assert guard.user_matches("deploy@10.0.0.0/8", "deploy", None, None, unknown=True)
+
+
+def test_unknown_origin_refuses_host_restricted_allow_and_deny():
+    blind = facts(addr=None, host=None)
+    problems = guard.check(with_lines(HARDENED, allowusers="deploy@10.0.0.0/8"), blind)
+    assert problems == [
+        "AllowUsers deploy@10.0.0.0/8 does not admit the connecting user deploy"
+        " (connecting_from unknown: pass it to evaluate user@host patterns)"
+    ]
+    assert guard.check(with_lines(HARDENED, denyusers="deploy@192.168.0.0/16"), blind)[0].startswith(
+        "DenyUsers"
+    )
+    assert guard.check(with_lines(HARDENED, allowusers="deploy"), blind) == []
