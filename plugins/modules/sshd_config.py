@@ -489,7 +489,23 @@ def main():
         refuse("rollback_timeout must be 0 (no rollback) or at least 5 seconds")
     if not os.path.basename(p["path"]).endswith(".conf"):
         refuse("path must end in .conf (the Include reads <dir>/*.conf)")
-    sshd = module.get_bin_path("sshd", required=True, opt_dirs=["/usr/sbin"])
+    sshd = module.get_bin_path("sshd", opt_dirs=["/usr/sbin"])
+    if sshd is None and module.check_mode:
+        # A fresh host whose openssh-server the same run would install: predict, do not fail.
+        module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
+        module.exit_json(
+            changed=True,
+            diff=[
+                {"before_header": p["path"], "after_header": p["path"], "before": "", "after": dropin_text}
+            ],
+            effective={},
+            refusals=[],
+            reloaded=False,
+            rollback_armed=False,
+            host_keys={},
+        )
+    if sshd is None:
+        refuse("sshd not found (is openssh-server installed?)")
     keygen = module.get_bin_path("ssh-keygen", required=True)
     if p["rollback_timeout"]:
         module.get_bin_path("systemd-run", required=True)
