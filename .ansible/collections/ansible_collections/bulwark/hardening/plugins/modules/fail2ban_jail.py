@@ -74,6 +74,10 @@ options:
     description: fail2ban's configuration directory.
     type: path
     default: /etc/fail2ban
+  service_enabled:
+    description: Whether C(fail2ban.service) starts at boot (it is enabled when it is not).
+    type: bool
+    default: true
   verify_timeout:
     description: Seconds to wait for the server to run every declared jail after a (re)load.
     type: int
@@ -289,6 +293,17 @@ def start_commands(module):
     return [["service", "fail2ban", "restart"]]
 
 
+def enable_commands(module, wanted):
+    """systemctl argv to enable the service at boot, when it is not (empty without systemd)."""
+    systemctl = module.get_bin_path("systemctl")
+    if not wanted or not systemctl:
+        return []
+    rc, out, _ = module.run_command([systemctl, "is-enabled", "fail2ban.service"])
+    if rc == 0 and out.strip() == "enabled":
+        return []
+    return [[systemctl, "enable", "--quiet", "fail2ban.service"]]
+
+
 def wait_for_jails(module, client, wanted, timeout):
     deadline = time.monotonic() + timeout
     running = None
@@ -327,6 +342,7 @@ def main():
             "ignoreip": {"type": "list", "elements": "str", "default": []},
             "auth_log": {"type": "path", "default": "/var/log/auth.log"},
             "config_dir": {"type": "path", "default": "/etc/fail2ban"},
+            "service_enabled": {"type": "bool", "default": True},
             "verify_timeout": {"type": "int", "default": 30},
         },
         supports_check_mode=True,
@@ -383,7 +399,7 @@ def main():
 
     if not installed:
         result["changed"] = True
-        result["commands"] = start_commands(module)
+        result["commands"] = enable_commands(module, params["service_enabled"]) + start_commands(module)
         module.exit_json(**result)
 
     running = server_jails(module, client)
@@ -401,6 +417,7 @@ def main():
     commands = [
         [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
     ]
+    commands = enable_commands(module, params["service_enabled"]) + commands
     result["commands"] = commands
     result["changed"] = bool(the_plan.changed or commands)
     if module.check_mode:

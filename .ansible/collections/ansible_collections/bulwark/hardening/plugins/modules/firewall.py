@@ -31,8 +31,9 @@ description:
     must open a NEW connection and call the module again with I(confirm=true); otherwise the host restores the
     previous owned table (and purged tables) by itself after I(rollback_timeout) seconds. The new policy is
     persisted (C(/etc/bulwark/firewall.nft), included from C(/etc/nftables.conf)) only when confirmed."
-  - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its comment)
-    and compared with the candidate; when they agree nothing runs."
+  - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its
+    comment)
+    and is compared with the candidate; when they agree nothing runs."
   - Only the nftables backend is implemented in this version; I(backend=iptables) and I(backend=ufw)
     fail clearly.
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
@@ -93,6 +94,13 @@ options:
         C(rate_limit) (new connections per source, such as C(30/minute)) and C(burst) (default 5)."
     type: list
     elements: dict
+    default: []
+  services:
+    description:
+      - Ports, ranges or well-known names (C(https), C(dns), ...) open to every source.
+        Shorthand for I(rules) with only C(port); evaluated before I(rules).
+    type: list
+    elements: raw
     default: []
   ssh_port:
     description: The port sshd listens on (the role passes C(bulwark_ssh_port)).
@@ -236,6 +244,7 @@ POLICY_OPTIONS = (
     "admin_networks",
     "sets",
     "rules",
+    "services",
     "ssh_port",
     "ssh_restricted",
     "ssh_rate_limit",
@@ -343,6 +352,7 @@ def main():
             "admin_networks": {"type": "list", "elements": "str", "default": []},
             "sets": {"type": "dict", "default": {}},
             "rules": {"type": "list", "elements": "dict", "default": []},
+            "services": {"type": "list", "elements": "raw", "default": []},
             "ssh_port": {"type": "int", "default": 22},
             "ssh_restricted": {"type": "bool", "default": True},
             "ssh_rate_limit": {"type": "str", "default": "10/minute"},

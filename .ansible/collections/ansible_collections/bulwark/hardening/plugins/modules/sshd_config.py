@@ -76,13 +76,15 @@ options:
   connecting_user:
     description:
       - The account the controller logs in as; the guard checks that it still can.
-      - Defaults to E(SUDO_USER), else the user the module runs as.
+      - Defaults to the user of the SSH login the module runs under (found in its parent processes'
+        environment, which survives become), else E(SUDO_USER), else the user the module runs as.
     type: str
   connecting_from:
     description:
       - The controller's address as the host sees it (for C(Match Address) and C(user@host) patterns).
-      - Defaults to the first field of E(SSH_CONNECTION) or E(SSH_CLIENT) when visible; otherwise the
-        guard does not evaluate host parts and the module warns.
+      - Defaults to the client address of the SSH login the module runs under (E(SSH_CONNECTION) of its
+        parent processes); without one (e.g. a local or docker connection) the guard does not evaluate
+        host parts, C(sshd -T) is asked for 127.0.0.1, and the module warns.
     type: str
   client_algorithms:
     description:
@@ -132,7 +134,7 @@ options:
     default: 0
   confirm:
     description:
-      - Confirm a change applied with O(rollback_timeout) (call this over a NEW connection): stops the
+      - Confirm a change applied with O(rollback_timeout) (call this over a NEW connection); it stops the
         timer. Fails when the rollback already fired. With V(true) nothing else is done.
     type: bool
     default: false
@@ -210,10 +212,10 @@ rollback_armed:
   returned: always
   type: bool
 host_keys:
-  description: Host key actions, e.g. C({"removed": ["/etc/ssh/ssh_host_ecdsa_key"], "rsa_bits_before": 3072,
-    "rsa_bits_after": 4096}).
+  description: Host key actions (files removed, RSA key size before and after).
   returned: unless O(confirm=true)
   type: dict
+  sample: {"removed": ["/etc/ssh/ssh_host_ecdsa_key"], "rsa_bits_before": 3072, "rsa_bits_after": 4096}
 """
 
 import glob
@@ -272,6 +274,31 @@ class Runner:
                 msg=f"{what or argv[0]} failed (rc={rc}): {(err or out).strip()}", changed=False, refusals=[]
             )
         return rc, out, err
+
+
+def login_origin():
+    """(user, address) of the SSH login this module runs under, read from its ancestors' environments.
+
+    Under become (sudo) the module's own environment has lost SSH_CONNECTION; the login shell that
+    sshd started still has it, a few processes up. Returns (None, None) when not under SSH.
+    """
+    pid = os.getppid()
+    for _ in range(16):
+        if pid <= 1:
+            break
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                env = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        conn = env.get(b"SSH_CONNECTION", b"").decode(errors="replace").split()
+        if conn:
+            user = (env.get(b"USER") or env.get(b"LOGNAME") or b"").decode(errors="replace") or None
+            return user, conn[0]
+        pid = ppid
+    return None, None
 
 
 def rsa_bits(runner, keygen, path):
@@ -493,12 +520,12 @@ def main():
     bits_before = rsa_bits(runner, keygen, rsa_path + ".pub") if p["rsa_host_key_bits"] else 0
     regenerate_rsa = bool(p["rsa_host_key_bits"]) and bits_before < p["rsa_host_key_bits"]
 
-    user = p["connecting_user"] or os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    login_user, login_addr = login_origin()
+    user = (
+        p["connecting_user"] or login_user or os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    )
     warnings = []
-    addr = p["connecting_from"]
-    if not addr:
-        conn = os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_CLIENT") or ""
-        addr = conn.split()[0] if conn.split() else None
+    addr = p["connecting_from"] or login_addr
     if not addr:
         warnings.append(
             "connecting_from unknown: Match Address and user@host patterns evaluated for 127.0.0.1"
@@ -517,15 +544,20 @@ def main():
         with open(os.path.join(tmp_dir, os.path.basename(p["path"])), "w", encoding="utf-8") as handle:
             handle.write(dropin_text)
         tmp_main = os.path.join(tmp, "sshd_config")
+
+        def untemp(text):
+            """Error messages name the live files, not the temporary copies."""
+            return text.replace(tmp_dir, dropin_dir).replace(tmp_main, p["main_config"])
+
         with open(tmp_main, "w", encoding="utf-8") as handle:
             handle.write(replace_include(main_after, wanted_include, include_line(tmp_dir)))
         rc, out, err = runner.run([sshd, "-t", "-f", tmp_main], check=False)
         if rc != 0:
-            refuse(f"sshd -t rejects the candidate configuration: {(err or out).strip()}")
+            refuse(f"sshd -t rejects the candidate configuration: {untemp((err or out).strip())}")
         spec = f"user={user},host={addr or '127.0.0.1'},addr={addr or '127.0.0.1'}"
         rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec], check=False)
         if rc != 0:
-            refuse(f"sshd -T -C {spec} failed on the candidate configuration: {(err or out).strip()}")
+            refuse(f"sshd -T -C {spec} failed on the candidate configuration: {untemp((err or out).strip())}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     eff = eff_mod.parse(out)
