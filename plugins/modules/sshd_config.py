@@ -224,7 +224,9 @@ import os
 import pwd
 import shlex
 import shutil
+import socket
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -374,6 +376,37 @@ def other_dropins_first(dropin_dir, name, keywords):
         if clash:
             warnings.append(f"{other} is read before {name} and sets {', '.join(clash)}: its values win")
     return warnings
+
+
+def listeners(listen_addresses):
+    """(address, port) to reach each of sshd's listeners from the host itself (sshd -T's listenaddress)."""
+    targets = []
+    for entry in listen_addresses:
+        address, _, port = entry.rpartition(":")
+        address = address.strip("[]")
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  (connected to, not bound)
+        targets.append((wildcard.get(address, address), int(port)))
+    return targets
+
+
+def wait_for_listener(targets, timeout=10.0):
+    """True once sshd answers with its banner on one of its listeners again (one is enough:
+    an address family the host lacks, such as IPv6 in a container, never answers).
+
+    A reload re-executes sshd, which closes its listeners for a moment: returning before they are
+    back would make the controller's next connection (the confirm) fail for no real reason.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for target in targets:
+            try:
+                with socket.create_connection(target, timeout=1) as conn:
+                    if conn.recv(4) == b"SSH-":
+                        return True
+            except OSError:
+                pass
+        time.sleep(0.2)
+    return False
 
 
 def restore_script(backup_dir, main_config, path, service):
@@ -745,6 +778,13 @@ def main():
             runner.run(["systemctl", "reload", p["service"]], check=False)
             module.fail_json(
                 msg=f"reloading {p['service']} failed; previous files restored: {(err or out).strip()}",
+                **{**result, "changed": True},
+            )
+        if not wait_for_listener(listeners(eff.lines("listenaddress"))):
+            restore()
+            runner.run(["systemctl", "reload", p["service"]], check=False)
+            module.fail_json(
+                msg="sshd did not listen again within 10 s of the reload; previous files restored",
                 **{**result, "changed": True},
             )
         result["reloaded"] = True

@@ -1,7 +1,9 @@
 """The module's host-side helpers that do not need a host: the rollback script and the drop-in order check."""
 
 import os
+import socket
 import subprocess
+import threading
 
 from ansible_collections.bulwark.hardening.plugins.modules import sshd_config
 
@@ -55,3 +57,26 @@ def test_dropins_read_earlier_that_set_our_keywords_are_reported(tmp_path):
         f"{tmp_path}/00-aaa.conf is read before 00-bulwark.conf"
         " and sets passwordauthentication: its values win"
     ]
+
+
+def test_listeners_reach_wildcards_through_loopback():
+    assert sshd_config.listeners(["[::]:22", "0.0.0.0:22", "192.0.2.5:2222"]) == [
+        ("::1", 22),
+        ("127.0.0.1", 22),
+        ("192.0.2.5", 2222),
+    ]
+
+
+def test_wait_for_listener_sees_an_ssh_banner_and_gives_up_without_one():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer():
+        conn, _ = server.accept()
+        conn.sendall(b"SSH-2.0-test\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    assert sshd_config.wait_for_listener([("::1", 9), ("127.0.0.1", port)], timeout=5)
+    server.close()
+    assert not sshd_config.wait_for_listener([("127.0.0.1", port)], timeout=0.5)
