@@ -95,6 +95,13 @@ options:
     type: list
     elements: dict
     default: []
+  services:
+    description:
+      - Ports, ranges or well-known names (C(https), C(dns), ...) open to every source.
+        Shorthand for I(rules) with only C(port); evaluated before I(rules).
+    type: list
+    elements: raw
+    default: []
   ssh_port:
     description: The port sshd listens on (the role passes C(bulwark_ssh_port)).
     type: int
@@ -237,6 +244,7 @@ POLICY_OPTIONS = (
     "admin_networks",
     "sets",
     "rules",
+    "services",
     "ssh_port",
     "ssh_restricted",
     "ssh_rate_limit",
@@ -344,6 +352,7 @@ def main():
             "admin_networks": {"type": "list", "elements": "str", "default": []},
             "sets": {"type": "dict", "default": {}},
             "rules": {"type": "list", "elements": "dict", "default": []},
+            "services": {"type": "list", "elements": "raw", "default": []},
             "ssh_port": {"type": "int", "default": 22},
             "ssh_restricted": {"type": "bool", "default": True},
             "ssh_rate_limit": {"type": "str", "default": "10/minute"},

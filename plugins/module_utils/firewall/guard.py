@@ -59,6 +59,12 @@ def _rule_matches(policy, rule, addr, port, *, iface, local):
     return True
 
 
+def _rule_name(policy, index):
+    """The option a normalised rule came from: services[i] come first, then rules[j]."""
+    services = policy.service_count
+    return f"services[{index}]" if index < services else f"rules[{index - services}]"
+
+
 def verdict(policy, address, port, interface=None, local_address=None):
     """(accepted, why) for a new TCP connection from address to port under the candidate policy."""
     addr = _unmap(ipaddress.ip_address(address))
@@ -70,9 +76,10 @@ def verdict(policy, address, port, interface=None, local_address=None):
         return True, "ssh (open to every source, rate-limited)" if policy.ssh_rate_limit else "ssh"
     for i, rule in enumerate(policy.rules):
         if _rule_matches(policy, rule, addr, port, iface=interface, local=local):
+            name = _rule_name(policy, i)
             if rule.action == "accept":
-                return True, f"rules[{i}]"
-            return False, f"rules[{i}] drops it"
+                return True, name
+            return False, f"{name} drops it"
     if policy.incoming == "accept":
         return True, "default_incoming: accept"
     return False, "default_incoming: drop"

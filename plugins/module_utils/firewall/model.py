@@ -288,6 +288,7 @@ class Policy:
         self.admin = kw["admin"]  # (v4 list, v6 list)
         self.sets = kw["sets"]  # name -> (v4 list, v6 list), ordered by name
         self.rules = kw["rules"]
+        self.service_count = kw.get("service_count", 0)
         self.ssh_port = kw["ssh_port"]
         self.ssh_restricted = kw["ssh_restricted"]
         self.ssh_rate_limit = kw["ssh_rate_limit"]
@@ -322,6 +323,7 @@ POLICY_KEYS = (
     "admin_networks",
     "sets",
     "rules",
+    "services",
     "ssh_port",
     "ssh_restricted",
     "ssh_rate_limit",
@@ -369,7 +371,15 @@ def normalise(options):
         ]
         sets[name] = collapse(nets)
 
-    rules = [
+    # services: ports or well-known names open to every source, before the detailed rules.
+    rules = []
+    for i, svc in enumerate(_as_list(options.get("services"), "services")):
+        if isinstance(svc, dict):
+            _fail(f"services[{i}]", f"{svc!r} is not a port or a service name (put mappings in rules)")
+        rule = normalise_rule({"port": svc, "comment": f"service {svc}"}, f"services[{i}]", sets)
+        rules.append(rule)
+    service_count = len(rules)
+    rules += [
         normalise_rule(raw, f"rules[{i}]", sets)
         for i, raw in enumerate(_as_list(options.get("rules"), "rules"))
     ]
@@ -419,6 +429,7 @@ def normalise(options):
         admin=collapse(admin),
         sets=sets,
         rules=rules,
+        service_count=service_count,
         ssh_port=ssh_lo,
         ssh_restricted=restricted,
         ssh_rate_limit=rate,

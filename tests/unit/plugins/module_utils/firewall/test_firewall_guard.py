@@ -115,3 +115,10 @@ def test_refused_is_a_policy_error():
 )
 def test_parse_ssh_connection(value, expected):
     assert guard.parse_ssh_connection(value) == expected
+
+
+def test_guard_names_services_and_rules_by_their_option():
+    p = pol(services=[80, 22], rules=[{"port": 2222}])
+    assert guard.check(p, "203.0.113.7", 22) == "services[1]"
+    p = pol(ssh_port=2222, services=[80], rules=[{"port": 22}, {"port": 2222}])
+    assert guard.check(p, "203.0.113.7", 2222) == "rules[1]"

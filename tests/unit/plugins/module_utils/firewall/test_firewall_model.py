@@ -162,3 +162,22 @@ def test_as_dict_summarises_sets_by_size():
     d = pol(sets={"a": ["10.0.0.0/8", "2001:db8::/32"]}).as_dict()
     assert d["sets"] == {"a": 2}
     assert d["admin_networks"] == ["192.0.2.0/24"]
+
+
+def test_services_are_open_rules_before_the_detailed_ones():
+    p = pol(services=["https", 8080, "9000-9100"], rules=[{"port": 5432, "sources": ["10.0.0.0/8"]}])
+    assert [r.ports for r in p.rules] == [((443, 443),), ((8080, 8080),), ((9000, 9100),), ((5432, 5432),)]
+    assert p.rules[0].comment == "service https" and p.service_count == 3
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ([70000], r"^services\[0\]\.port: 70000 is not a port$"),
+        (["http", "nosuch"], r"^services\[1\]\.port: 'nosuch' is not a port"),
+        ([{"port": 80}], r"^services\[0\]: .* is not a port or a service name"),
+    ],
+)
+def test_bad_services_are_named(services, message):
+    with pytest.raises(model.PolicyError, match=message):
+        pol(services=services)

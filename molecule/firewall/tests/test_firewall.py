@@ -1,0 +1,194 @@
+"""The firewall with real traffic: from the controller, from an allowlisted host and from a stranger.
+
+Hosts: fw-bookworm and fw-trixie run the firewall (listeners on 8080 open, 9090/9091 for the
+partners set, 7070 listening but not allowed); fw-partner (172.30.2.13) is in the allowlist,
+fw-stranger (172.30.2.14) is not.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+from lab_testing import address_of, ssh
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = SCENARIO.parents[1]
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+TARGETS = ["fw-bookworm", "fw-trixie"]
+
+testinfra_hosts = [f"ansible://{name}?ansible_inventory={INVENTORY}" for name in TARGETS]
+
+
+def reach(source, address, port, timeout=3):
+    """A new TCP connection from source (a testinfra host) to address:port; True if it is answered."""
+    probe = f"import socket; socket.create_connection(('{address}', {port}), {timeout})"
+    cmd = f'timeout {timeout + 1} python3 -c "{probe}"'
+    return source.run(cmd).rc == 0
+
+
+def converge(host_name, extra=None, check=False):
+    """Run the scenario's converge playbook on one host with extra variables; returns the CompletedProcess."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_PIPELINING="true",
+    )
+    argv = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), "--limit", host_name]
+    if extra:
+        argv += ["-e", json.dumps(extra)]
+    if check:
+        argv.append("--check")
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.fixture
+def partner(lab_host):
+    return lab_host("fw-partner")
+
+
+@pytest.fixture
+def stranger(lab_host):
+    return lab_host("fw-stranger")
+
+
+def test_policy_is_live_and_persisted(host):
+    assert host.run("nft list table inet bulwark").rc == 0
+    assert host.file("/etc/nftables.conf").contains('include "/etc/bulwark/firewall.nft"')
+    assert host.service("nftables").is_enabled
+    assert host.run("systemctl is-active --quiet bulwark-rollback-firewall.timer").rc != 0
+
+
+def test_operator_logs_in_over_a_new_connection(host):
+    assert ssh(address_of(host)).returncode == 0
+
+
+def test_allowed_port_answers_from_another_host(host, stranger):
+    assert reach(stranger, address_of(host), 8080)
+
+
+def test_listening_port_that_is_not_allowed_cannot_be_reached(host, stranger, partner):
+    assert host.socket("tcp://0.0.0.0:7070").is_listening or host.socket("tcp://:::7070").is_listening
+    assert reach(host, "127.0.0.1", 7070)  # it does listen: loopback is admitted
+    assert not reach(stranger, address_of(host), 7070)
+    assert not reach(partner, address_of(host), 7070)
+
+
+def test_allowlisted_source_reaches_a_restricted_port_and_a_stranger_does_not(host, partner, stranger):
+    assert reach(partner, address_of(host), 9090)
+    assert not reach(stranger, address_of(host), 9090)
+
+
+def test_ssh_is_only_for_the_admin_networks(host, stranger):
+    assert not reach(stranger, address_of(host), 22)
+
+
+def test_hand_added_rule_is_removed_by_the_next_run(host, stranger):
+    name = host.backend.get_hostname()
+    assert host.run("nft add rule inet bulwark input tcp dport 7070 accept").rc == 0
+    # ...and a foreign table of its own that filters the input hook
+    assert host.run("nft add table inet hole").rc == 0
+    hook = "nft add chain inet hole input '{ type filter hook input priority -10; policy accept; }'"
+    assert host.run(hook).rc == 0
+    assert host.run("nft add rule inet hole input tcp dport 7070 accept").rc == 0
+    assert reach(stranger, address_of(host), 7070)  # the hole works...
+    result = converge(name)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=1" in result.stdout or "changed=2" in result.stdout or "changed=3" in result.stdout
+    assert not reach(stranger, address_of(host), 7070)  # ...until the next run
+    assert "hole" not in host.run("nft list tables").stdout
+
+
+def test_rule_removed_from_the_variables_stops_working(host, partner):
+    name = host.backend.get_hostname()
+    assert reach(partner, address_of(host), 9091)
+    rules = [{"port": 9090, "sources": ["@partners"], "comment": "partners only"}]
+    result = converge(name, {"firewall_rules": rules})
+    try:
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert not reach(partner, address_of(host), 9091)
+        assert reach(partner, address_of(host), 9090)
+    finally:
+        restored = converge(name)
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert reach(partner, address_of(host), 9091)
+
+
+def test_guard_refuses_a_policy_that_drops_the_controller_and_applies_nothing(host, stranger):
+    name = host.backend.get_hostname()
+    before = host.run("nft list table inet bulwark").stdout
+    cut = {"bulwark_admin_networks": ["172.30.2.250/32"], "firewall_services": [8080, 7070]}
+    result = converge(name, cut)
+    assert result.returncode != 0
+    assert "lockout guard" in result.stdout and "172.30.2.1" in result.stdout
+    assert host.run("nft list table inet bulwark").stdout == before
+    assert not reach(stranger, address_of(host), 7070)
+
+
+def test_bad_input_names_the_option_and_applies_nothing(host):
+    name = host.backend.get_hostname()
+    before = host.run("nft list table inet bulwark").stdout
+    for extra, message in (
+        ({"firewall_services": [70000]}, "services[0].port: 70000 is not a port"),
+        ({"firewall_allowlists": {"partners": ["10.0.0.300/8"]}}, "sets.partners[0]: '10.0.0.300/8'"),
+        ({"firewall_rules": [{"port": 80, "proto": "sctp"}]}, "rules[0].proto: 'sctp' is not a protocol"),
+        ({"bulwark_admin_networks": []}, "admin_networks: is empty while SSH is restricted"),
+    ):
+        result = converge(name, extra)
+        assert result.returncode != 0
+        assert message in result.stdout, result.stdout[-2000:]
+    assert host.run("nft list table inet bulwark").stdout == before
+
+
+def test_rollback_restores_the_firewall_when_the_controller_cannot_confirm(host, stranger):
+    """The guard switched off (the documented option), a ruleset that drops the controller: the host
+    undoes it within the timeout, the operator gets back in, and the play fails clearly."""
+    name = host.backend.get_hostname()
+    before = host.run("nft list table inet bulwark").stdout
+    cut = {
+        "firewall_guard": False,
+        "bulwark_admin_networks": ["172.30.2.250/32"],
+        "firewall_services": [8080, 7070],
+    }
+    result = converge(name, cut)
+    assert result.returncode != 0
+    assert "restored the previous firewall" in result.stdout, result.stdout[-3000:]
+    assert ssh(address_of(host)).returncode == 0
+    assert host.run("nft list table inet bulwark").stdout == before
+    assert not reach(stranger, address_of(host), 7070)
+    assert host.file("/var/lib/bulwark/firewall.rolled-back").exists
+    assert not host.file("/etc/bulwark/firewall.nft").contains("7070")
+
+
+def test_lockdown_drops_everything_but_admin_ssh_and_harden_undoes_it(host, stranger, partner):
+    name = host.backend.get_hostname()
+    result = converge(name, {"firewall_lockdown": True})
+    try:
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert not reach(stranger, address_of(host), 8080)
+        assert not reach(partner, address_of(host), 9090)
+        assert ssh(address_of(host)).returncode == 0
+    finally:
+        restored = converge(name)
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert reach(stranger, address_of(host), 8080)
+
+
+def test_check_mode_on_a_converged_host_changes_nothing(host):
+    result = converge(host.backend.get_hostname(), check=True)
+    assert result.returncode == 0
+    assert "changed=0" in result.stdout
+
+
+def test_ipv6_source_set_is_present(host):
+    assert "2001:db8:77::/48" in host.run("nft list set inet bulwark partners_v6").stdout
+
+
+def test_peers_are_reachable_over_testinfra():
+    # the traffic sources are real lab hosts too
+    for name in ("fw-partner", "fw-stranger"):
+        assert testinfra.get_host(f"ansible://{name}", ansible_inventory=INVENTORY).run("true").rc == 0
