@@ -47,9 +47,10 @@ lab-down: venv
 
 demo: lab
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/harden.yml
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/enforced.yml
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/summary.yml
 
-test: lint unit sanity molecule
+test: venv collection
+	tests/stages.sh lint unit sanity molecule
 
 lint: venv collection
 	$(BIN)/ruff check plugins tests tools

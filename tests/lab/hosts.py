@@ -117,7 +117,7 @@ def up(client, count, lab_dir, inventory_dir, log=print):
 
 
 def write_inventory(hosts, lab_dir, inventory_dir):
-    private, _ = operator_key(lab_dir)
+    private, public = operator_key(lab_dir)
     inventory = {
         "all": {
             "vars": {
@@ -128,6 +128,8 @@ def write_inventory(hosts, lab_dir, inventory_dir):
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                 # The controller reaches the lab through the bridge's gateway.
                 "bulwark_admin_networks": [f"{SUBNET[1]}/32"],
+                # The cloud user becomes the fleet's admin, with the operator's key only.
+                "bootstrap_admins": [{"name": LAB_USER, "ssh_keys": [public.read_text().strip()]}],
             },
             "children": {
                 "lab": {
