@@ -169,6 +169,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail im
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
     missing_jails,
+    parse_actions,
     parse_status,
     plan,
     reload_commands,
@@ -293,6 +294,11 @@ def start_commands(module):
     return [["service", "fail2ban", "restart"]]
 
 
+def jail_actions(module, client, name):
+    rc, out, _ = module.run_command([client, "get", name, "actions"])
+    return parse_actions(out) if rc == 0 else []
+
+
 def enable_commands(module, wanted):
     """systemctl argv to enable the service at boot, when it is not (empty without systemd)."""
     systemctl = module.get_bin_path("systemctl")
@@ -408,12 +414,8 @@ def main():
         test_config(module, client, config_dir, the_plan)
     if running is None:
         commands = start_commands(module)
-    elif the_plan.changed:
-        commands = reload_commands(the_plan, by_filter, running=True)
-    elif missing_jails(wanted, running):
-        commands = [[client, "reload"]]
     else:
-        commands = []
+        commands = reload_commands(the_plan, by_filter, running, wanted)
     commands = [
         [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
     ]
@@ -433,8 +435,12 @@ def main():
             break
     running = wait_for_jails(module, client, wanted, params["verify_timeout"]) if failure is None else None
     if failure is None and running is not None and not missing_jails(wanted, running):
-        result["running_jails"] = running
-        module.exit_json(**result)
+        # A jail without a ban action would log bans and block nothing.
+        idle = [name for name in wanted if commands and not jail_actions(module, client, name)]
+        if not idle:
+            result["running_jails"] = running
+            module.exit_json(**result)
+        failure = f"these jails run without any ban action: {idle}"
 
     # The server did not come up with every declared jail: put the previous files back and say why.
     if the_plan.changed:

@@ -61,32 +61,36 @@ def plan(desired, current, foreign):
     return Plan(write, remove, before, after)
 
 
-def reload_commands(the_plan, jails_by_filter, running):
+def reload_commands(the_plan, jails_by_filter, running, wanted):
     """fail2ban-client argv lists that apply the plan to a running server.
 
     jails_by_filter: {filter name: [enabled jails using it]} for the declared set.
-    running: True when the server answers; when it does not, the module starts the service instead.
-    A jail added or removed needs a full reload (``reload <jail>`` cannot start a jail the server
-    does not know); a changed jail or custom filter reloads only the jails concerned.
+    running: the jails the server runs (None when it does not answer: the module starts the service).
+    wanted: the declared enabled jails.
+    A jail to start or stop needs a full reload (``reload <jail>`` cannot start a jail the server does
+    not know). A running jail whose file or filter changed is restarted alone (``reload --restart``):
+    fail2ban 1.1 keeps no ban action after a plain reload that changes the jail's action.
     """
-    if not running or not the_plan.changed:
+    if running is None:
         return []
-    added_or_removed = False
-    jails = set()
+    running = set(running)
+    changed = set()
+    stopped = set()
     for path in list(the_plan.write) + the_plan.remove:
         name = jail_name_from_path(path)
         if name is not None:
-            if not the_plan.before.get(path) or path in the_plan.remove:
-                added_or_removed = True
-            elif _enabled(the_plan.before[path]) != _enabled(the_plan.after[path]):
-                added_or_removed = True
+            if path in the_plan.remove or not _enabled(the_plan.after.get(path)):
+                stopped.add(name)
             else:
-                jails.add(name)
+                changed.add(name)
         elif path.startswith("filter.d/") and path.endswith(".conf"):
-            jails.update(jails_by_filter.get(path[len("filter.d/") : -len(".conf")], []))
-    if added_or_removed:
-        return [["fail2ban-client", "reload"]]
-    return [["fail2ban-client", "reload", name] for name in sorted(jails)]
+            changed.update(jails_by_filter.get(path[len("filter.d/") : -len(".conf")], []))
+    commands = []
+    if set(wanted) - running or stopped & running:
+        commands.append(["fail2ban-client", "reload"])
+    for name in sorted(changed & running & set(wanted)):
+        commands.append(["fail2ban-client", "reload", "--restart", name])
+    return commands
 
 
 _ENABLED = re.compile(r"^enabled\s*=\s*(\S+)", re.MULTILINE)
@@ -128,6 +132,14 @@ def parse_jail_status(output):
         if "Banned IP list:" in line:
             result["banned"] = line.split("Banned IP list:", 1)[1].split()
     return result
+
+
+def parse_actions(output):
+    """Action names from ``fail2ban-client get <jail> actions`` (none: "No actions for jail ...")."""
+    if "No actions for jail" in output:
+        return []
+    lines = output.strip().splitlines()
+    return [name.strip() for line in lines[1:] for name in line.split(",") if name.strip()]
 
 
 def missing_jails(declared_enabled, running):

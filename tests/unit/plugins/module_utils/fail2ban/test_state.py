@@ -6,6 +6,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import 
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import state as s
 
 RELOAD = ["fail2ban-client", "reload"]
+RESTART = ["fail2ban-client", "reload", "--restart"]
 HOST = j.HostFacts(filters={"sshd", "recidive"}, journal_only=True)
 
 
@@ -20,7 +21,7 @@ def test_fresh_host_writes_every_file_and_needs_a_start():
     assert sorted(plan.write) == ["jail.d/bulwark-recidive.local", "jail.d/bulwark-sshd.local"]
     assert plan.remove == []
     # The server is not running: the module starts the service rather than reloading.
-    assert s.reload_commands(plan, {}, running=False) == []
+    assert s.reload_commands(plan, {}, None, ["recidive", "sshd"]) == []
 
 
 def test_no_change_means_no_reload():
@@ -28,49 +29,60 @@ def test_no_change_means_no_reload():
     plan = s.plan(desired, dict(desired), set())
     assert not plan.changed
     assert plan.diffs() == []
-    assert s.reload_commands(plan, {}, running=True) == []
+    assert s.reload_commands(plan, {}, ["sshd"], ["sshd"]) == []
 
 
-def test_changed_jail_reloads_only_that_jail():
+def test_no_change_but_a_jail_not_running_reloads_the_server():
+    desired = _desired({"sshd": {}, "recidive": {}})
+    plan = s.plan(desired, dict(desired), set())
+    assert s.reload_commands(plan, {}, ["sshd"], ["recidive", "sshd"]) == [RELOAD]
+
+
+def test_changed_jail_restarts_only_that_jail():
     before = _desired({"sshd": {}, "recidive": {}})
     after = _desired({"sshd": {"maxretry": 3}, "recidive": {}})
     plan = s.plan(after, before, set())
     assert list(plan.write) == ["jail.d/bulwark-sshd.local"]
-    assert s.reload_commands(plan, {}, running=True) == [["fail2ban-client", "reload", "sshd"]]
+    wanted = ["recidive", "sshd"]
+    assert s.reload_commands(plan, {}, wanted, wanted) == [[*RESTART, "sshd"]]
     (diff,) = plan.diffs()
     assert diff["before_header"] == "/etc/fail2ban/jail.d/bulwark-sshd.local"
     assert "maxretry = 3" in diff["after"]
     assert "maxretry" not in diff["before"]
 
 
+def test_first_run_over_a_stock_jail_restarts_it_and_starts_the_new_one():
+    # Debian's package runs its own sshd jail; our file replaces its settings (and its ban action).
+    after = _desired({"sshd": {}, "recidive": {}})
+    plan = s.plan(after, {}, set())
+    assert s.reload_commands(plan, {}, ["sshd"], ["recidive", "sshd"]) == [RELOAD, [*RESTART, "sshd"]]
+
+
 def test_added_or_removed_jail_reloads_the_server():
     before = _desired({"sshd": {}})
     after = _desired({"sshd": {}, "recidive": {}})
-    assert s.reload_commands(s.plan(after, before, set()), {}, running=True) == [
-        ["fail2ban-client", "reload"]
-    ]
+    assert s.reload_commands(s.plan(after, before, set()), {}, ["sshd"], ["recidive", "sshd"]) == [RELOAD]
     plan = s.plan(before, after, set())
     assert plan.remove == ["jail.d/bulwark-recidive.local"]
     assert plan.diffs()[0]["after"] == ""
-    assert s.reload_commands(plan, {}, running=True) == [RELOAD]
+    assert s.reload_commands(plan, {}, ["recidive", "sshd"], ["sshd"]) == [RELOAD]
 
 
 def test_disabling_a_jail_reloads_the_server():
     before = _desired({"sshd": {}})
     after = _desired({"sshd": {"enabled": False}})
-    assert s.reload_commands(s.plan(after, before, set()), {}, running=True) == [
-        ["fail2ban-client", "reload"]
-    ]
+    assert s.reload_commands(s.plan(after, before, set()), {}, ["sshd"], []) == [RELOAD]
 
 
-def test_changed_custom_filter_reloads_its_jails():
+def test_changed_custom_filter_restarts_its_jails():
     filters = {"app": {"failregex": "^fail <HOST>$"}}
     jails = {"app": {"logpath": "/var/log/app.log"}, "sshd": {}}
     before = _desired(jails, filters)
     after = _desired(jails, {"app": {"failregex": "^failed <HOST>$"}})
     plan = s.plan(after, before, set())
     assert list(plan.write) == ["filter.d/app.conf"]
-    assert s.reload_commands(plan, {"app": ["app"]}, running=True) == [["fail2ban-client", "reload", "app"]]
+    wanted = ["app", "sshd"]
+    assert s.reload_commands(plan, {"app": ["app"]}, wanted, wanted) == [[*RESTART, "app"]]
 
 
 def test_foreign_files_are_never_replaced():
@@ -113,6 +125,14 @@ def test_parse_jail_status():
         "total_banned": 3,
         "banned": ["172.30.3.31", "192.0.2.1"],
     }
+
+
+def test_parse_actions():
+    assert s.parse_actions("No actions for jail sshd\n") == []
+    out = "The jail sshd has the following actions:\nnftables-multiport\n"
+    assert s.parse_actions(out) == ["nftables-multiport"]
+    out = "The jail x has the following actions:\niptables-multiport, sendmail-whois\n"
+    assert s.parse_actions(out) == ["iptables-multiport", "sendmail-whois"]
 
 
 def test_missing_jails():
