@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, bulwark.hardening maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module bulwark.hardening.sshd_config: sshd settings as a validated, lockout-guarded drop-in."""
 # ruff: noqa: E402  (Ansible modules put DOCUMENTATION/EXAMPLES/RETURN before the imports)
 
@@ -21,7 +23,7 @@ description:
     with O(confirm=true) (over a new connection) stops it.
   - Unknown keywords, C(Match) and C(Include) in O(options) are refused by name.
 version_added: "0.1.0"
-author: bulwark.hardening contributors
+author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   options:
     description:
@@ -151,8 +153,12 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Validates and guards the candidate on a temporary tree and reports the changes;
+      nothing live changes.
   diff_mode:
     support: full
+    description: Shows the drop-in and main config before and after, and summaries of moduli and
+      host key changes.
 """
 
 EXAMPLES = r"""
@@ -484,8 +490,9 @@ def main():
             "client_algorithms": {
                 "type": "dict",
                 "default": {},
+                # Algorithm names, not secrets ("key" in a name makes the sanity test ask).
                 "options": {
-                    k: {"type": "list", "elements": "str"}
+                    k: {"type": "list", "elements": "str", "no_log": False}
                     for k in ("kex", "ciphers", "macs", "host_key_algorithms")
                 },
             },
