@@ -10,7 +10,12 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
-from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import guard, model, nftables
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
+    guard,
+    managers,
+    model,
+    nftables,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -229,6 +234,10 @@ policy:
   description: The normalised policy (set sizes instead of their contents).
   returned: when not confirm
   type: dict
+nft_installed:
+  description: Whether nft is installed (in check mode on a fresh host it is not; the change is predicted)
+  returned: when not confirm
+  type: bool
 rules:
   description: Number of rule lines in the owned table.
   returned: when not confirm
@@ -298,17 +307,6 @@ def ssh_connection_from_ancestry():
                 pid = int(f.read().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             break
-    return None
-
-
-def other_manager(module):
-    """Another firewall manager competing for the same hooks, or None."""
-    conf = read("/etc/ufw/ufw.conf") or ""
-    if any(line.strip() == "ENABLED=yes" for line in conf.splitlines()):
-        return "UFW is enabled (/etc/ufw/ufw.conf ENABLED=yes)"
-    if os.path.exists("/run/firewalld/firewalld.pid") or os.path.exists("/var/run/firewalld/firewalld.pid"):
-        return "firewalld is running"
-    del module
     return None
 
 
@@ -390,12 +388,13 @@ def main():
     options = {k: p[k] for k in POLICY_OPTIONS}
     options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
     nft = module.get_bin_path("nft")
-    clash = other_manager(module)
+    clash = managers.conflict(
+        p["backend"],
+        ufw_conf_text=read("/etc/ufw/ufw.conf") or "",
+        firewalld_running=os.path.exists("/run/firewalld/firewalld.pid"),
+    )
     if clash:
-        module.fail_json(
-            msg=f"backend: nftables was chosen but {clash}: two firewall managers would compete for the same "
-            "hooks. Disable the other one, or choose it as bulwark_firewall_backend. Nothing was applied"
-        )
+        module.fail_json(msg=clash)
 
     live_doc = {"nftables": []}
     if nft:
@@ -468,6 +467,7 @@ def main():
         "docker": docker_on,
         "policy": policy.as_dict(),
         "rules": len(nftables.lines(policy)),
+        "nft_installed": bool(nft),
         "diff": {
             "before": before,
             "after": after,
