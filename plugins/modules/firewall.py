@@ -12,6 +12,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
     guard,
+    iptables,
     managers,
     model,
     nftables,
@@ -37,10 +38,14 @@ description:
     previous owned table (and purged tables) by itself after I(rollback_timeout) seconds. The new policy is
     persisted (C(/etc/bulwark/firewall.nft), included from C(/etc/nftables.conf)) only when confirmed."
   - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its
-    comment)
-    and is compared with the candidate; when they agree nothing runs."
-  - Only the nftables backend is implemented in this version; I(backend=iptables) and I(backend=ufw)
-    fail clearly.
+    comment) and is compared with the candidate; when they agree nothing runs."
+  - "iptables backend: the same policy as C(iptables-restore --noflush) scripts for IPv4 and IPv6 (owned
+    chains C(BULWARK-INPUT), C(BULWARK-FORWARD), C(BULWARK-OUTPUT) jumped to first from the built-in chains,
+    whose policies are the default policies) and C(hash:net) ipsets C(bw-*) for the named sets (filled under
+    a temporary name and swapped in). Works with the legacy and the nf_tables variant (reported as
+    RV(variant)). Each family is one atomic restore; IPv4 and IPv6 are two. Persisted as
+    C(/etc/bulwark/firewall.{ipset,v4,v6}) loaded by C(bulwark-firewall.service)."
+  - I(backend=ufw) is not implemented in this version and fails clearly.
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
     message instead of guessing.
 version_added: "1.0.0"
@@ -234,10 +239,21 @@ policy:
   description: The normalised policy (set sizes instead of their contents).
   returned: when not confirm
   type: dict
-nft_installed:
-  description: Whether nft is installed (in check mode on a fresh host it is not; the change is predicted)
+tools_installed:
+  description:
+    - Whether the backend's tools (nft; iptables and ipset) are installed.
+    - In check mode on a fresh host they are not yet, and the change is predicted.
   returned: when not confirm
   type: bool
+variant:
+  description: The iptables variant in use (iptables backend).
+  returned: with backend=iptables when iptables is installed
+  type: str
+  sample: nf_tables
+backend:
+  description: The backend that manages the firewall.
+  returned: when not confirm
+  type: str
 rules:
   description: Number of rule lines in the owned table.
   returned: when not confirm
@@ -331,12 +347,185 @@ def confirm(module, paths):
             module.fail_json(msg=f"could not disarm the firewall rollback timer: {err.strip()}", **result)
         result["changed"] = True
     if staged is not None:
-        write(module, paths["persist"], staged, 0o600)
-        if read(NFT_CONF) != nft_conf_text(paths["persist"]):
-            write(module, NFT_CONF, nft_conf_text(paths["persist"]), 0o755)
+        persist(module, json.loads(staged))
         os.unlink(paths["staged"])
         result["changed"] = True
     module.exit_json(**result)
+
+
+def persist(module, files):
+    """Write what loads the policy at boot (path -> [text, mode])."""
+    for path, (text, mode) in files.items():
+        if read(path) != text:
+            write(module, path, text, mode)
+
+
+def run_checked(module, argv, what, data=None):
+    rc, out, err = module.run_command(argv, data=data, binary_data=True)
+    if rc != 0:
+        module.fail_json(msg=f"{what} failed: {err.strip() or out.strip()}")
+    return out
+
+
+class Plan:
+    """What a backend found and will do: before/after text, foreign objects, the apply steps
+    (argv, file), the rollback snapshot files and command, and the files that load it at boot."""
+
+    def __init__(self):
+        self.before = ""
+        self.after = ""
+        self.foreign = []
+        self.changed = False
+        self.steps = []  # (argv, path of the input file, text)
+        self.snapshot = {}  # path -> text, written before applying
+        self.restore = ""  # shell command that puts the snapshot back
+        self.persist = {}  # path -> (text, mode)
+        self.facts = {}
+
+
+def plan_nftables(module, p, policy, paths):
+    plan = Plan()
+    nft = module.get_bin_path("nft")
+    live_doc = {"nftables": []}
+    if nft:
+        out = run_checked(module, [nft, "-j", "list", "ruleset"], "nft -j list ruleset")
+        try:
+            live_doc = json.loads(out or '{"nftables": []}')
+        except ValueError as exc:
+            module.fail_json(msg=f"nft -j list ruleset printed something that is not JSON: {exc}")
+    elif not module.check_mode:
+        module.fail_json(msg="nft is not installed (install the nftables package first)")
+    plan.facts["tools_installed"] = bool(nft)
+    live = nftables.read_live(live_doc)
+    candidate = nftables.canonical(policy)
+    persisted = read(p["persist_path"]) or ""
+    current = nftables.live_canonical(live, nftables.known_ids(policy, persisted))
+    plan.foreign = [desc for desc, _cmd in live.foreign]
+    purge = [cmd for _desc, cmd in live.foreign] if p["purge"] else []
+    plan.changed = current != candidate or bool(purge)
+    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
+    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
+    plan.persist = {
+        p["persist_path"]: (nftables.persist_script(policy), 0o600),
+        NFT_CONF: (nft_conf_text(p["persist_path"]), 0o755),
+    }
+    if not plan.changed or module.check_mode:
+        return plan
+    script = nftables.render(policy, purge)
+    plan.steps = [([nft, "-f", paths["candidate"]], paths["candidate"], script)]
+    saved_owned = ""
+    if live.owned_exists:
+        saved_owned = run_checked(
+            module, [nft, "list", "table", nftables.FAMILY, nftables.TABLE], "saving the table"
+        )
+    saved_foreign = []
+    for cmd in purge:
+        if cmd.startswith("delete table "):
+            fam, name = cmd.split()[2:4]
+            rc, out, _err = module.run_command([nft, "list", "table", fam, name])
+            if rc == 0:
+                saved_foreign.append(out)
+    rollback = os.path.join(p["state_dir"], "firewall.rollback.nft")
+    plan.snapshot = {rollback: nftables.restore_script(saved_owned, saved_foreign)}
+    plan.restore = f"{shlex.quote(nft)} -f {shlex.quote(rollback)}"
+    return plan
+
+
+IPTABLES_UNIT = "/etc/systemd/system/bulwark-firewall.service"
+
+
+def iptables_unit(ipset, ipt4, ipt6, files):
+    return (
+        "# Managed by bulwark.hardening (firewall module, iptables backend).\n"
+        "[Unit]\n"
+        "Description=bulwark.hardening firewall (iptables backend)\n"
+        "DefaultDependencies=no\n"
+        "Before=network-pre.target\n"
+        "Wants=network-pre.target\n"
+        "After=local-fs.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        f"ExecStart={ipset} restore -exist -file {files['ipset']}\n"
+        f"ExecStart={ipt4}-restore --noflush {files[4]}\n"
+        f"ExecStart={ipt6}-restore --noflush {files[6]}\n\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def plan_iptables(module, p, policy, paths):
+    plan = Plan()
+    ipt = {4: module.get_bin_path("iptables"), 6: module.get_bin_path("ip6tables")}
+    ipset = module.get_bin_path("ipset")
+    installed = all(ipt.values()) and bool(ipset)
+    plan.facts["tools_installed"] = installed
+    if not installed and not module.check_mode:
+        module.fail_json(msg="backend: iptables needs the iptables and ipset packages (install them first)")
+    saved = {4: iptables.Saved(), 6: iptables.Saved()}
+    live_sets, ipset_saved = {}, ""
+    if installed:
+        version = run_checked(module, [ipt[4], "-V"], "iptables -V")
+        plan.facts["variant"] = "nf_tables" if "nf_tables" in version else "legacy"
+        for fam in (4, 6):
+            saved[fam] = iptables.parse_save(
+                run_checked(module, [f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
+            )
+        ipset_saved = run_checked(module, [ipset, "save"], "ipset save")
+        live_sets = iptables.parse_ipset_save(ipset_saved)
+    candidate = iptables.sets_canonical(policy)
+    current = iptables.live_sets_canonical(live_sets, policy)
+    for fam in (4, 6):
+        candidate += iptables.canonical(policy, fam)
+        current += iptables.live_canonical(saved[fam], iptables.known_ids(policy, fam), fam)
+        plan.foreign += [
+            f"IPv{fam} rule {spec} (admits traffic; not managed by bulwark)" for spec in saved[fam].foreign
+        ]
+    nft = module.get_bin_path("nft")
+    leftover = False
+    if nft:
+        rc, _out, _err = module.run_command([nft, "list", "table", nftables.FAMILY, nftables.TABLE])
+        leftover = rc == 0
+        if leftover:
+            plan.foreign.append("table inet bulwark (left by the nftables backend)")
+    plan.changed = current != candidate or (p["purge"] and bool(plan.foreign))
+    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
+    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
+    state = p["state_dir"]
+    files = {
+        "ipset": "/etc/bulwark/firewall.ipset",
+        4: "/etc/bulwark/firewall.v4",
+        6: "/etc/bulwark/firewall.v6",
+    }
+    ipt_path = {fam: ipt[fam] or f"/usr/sbin/ip{'6' if fam == 6 else ''}tables" for fam in (4, 6)}
+    plan.persist = {
+        files["ipset"]: (iptables.ipset_script(policy), 0o600),
+        files[4]: (iptables.restore_script(policy, 4), 0o600),
+        files[6]: (iptables.restore_script(policy, 6), 0o600),
+        IPTABLES_UNIT: (iptables_unit(ipset or "/usr/sbin/ipset", ipt_path[4], ipt_path[6], files), 0o644),
+    }
+    if not plan.changed or module.check_mode:
+        return plan
+    plan.steps = [([ipset, "restore", "-exist"], os.path.join(state, "firewall.candidate.ipset"),
+                   iptables.ipset_script(policy))]  # fmt: skip
+    for fam in (4, 6):
+        script = iptables.restore_script(policy, fam, saved[fam], p["purge"])
+        plan.steps.append(
+            ([f"{ipt[fam]}-restore", "--noflush"], os.path.join(state, f"firewall.candidate.v{fam}"), script)
+        )
+    if leftover and p["purge"]:
+        plan.steps.append(([nft, "-f", "-"], os.path.join(state, "firewall.candidate.nft"),
+                           f"delete table {nftables.FAMILY} {nftables.TABLE}\n"))  # fmt: skip
+    rb = {k: os.path.join(state, f"firewall.rollback.{k}") for k in ("v4", "v6", "ipset")}
+    plan.snapshot = {
+        rb["ipset"]: iptables.ipset_rollback(ipset_saved),
+        rb["v4"]: run_checked(module, [f"{ipt[4]}-save", "-t", "filter"], "iptables-save"),
+        rb["v6"]: run_checked(module, [f"{ipt[6]}-save", "-t", "filter"], "ip6tables-save"),
+    }
+    plan.restore = f"{shlex.quote(ipset)} restore -exist -file {shlex.quote(rb['ipset'])}; " + "; ".join(
+        f"{shlex.quote(ipt[fam])}-restore {shlex.quote(rb[f'v{fam}'])}" for fam in (4, 6)
+    )
+    return plan
 
 
 def main():
@@ -379,15 +568,14 @@ def main():
     }
     if p["confirm"]:
         confirm(module, paths)
-    if p["backend"] != "nftables":
-        module.fail_json(msg=f"backend: {p['backend']!r} is not implemented in this version (use nftables)")
+    if p["backend"] == "ufw":
+        module.fail_json(msg="backend: 'ufw' is not implemented in this version (use nftables or iptables)")
     timeout = p["rollback_timeout"]
     if timeout != 0 and timeout < 5:
         module.fail_json(msg=f"rollback_timeout: {timeout} is too short (at least 5 seconds, or 0 for none)")
 
     options = {k: p[k] for k in POLICY_OPTIONS}
     options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
-    nft = module.get_bin_path("nft")
     clash = managers.conflict(
         p["backend"],
         ufw_conf_text=read("/etc/ufw/ufw.conf") or "",
@@ -395,28 +583,8 @@ def main():
     )
     if clash:
         module.fail_json(msg=clash)
-
-    live_doc = {"nftables": []}
-    if nft:
-        rc, out, err = module.run_command([nft, "-j", "list", "ruleset"])
-        if rc != 0:
-            module.fail_json(msg=f"nft -j list ruleset failed: {err.strip()}")
-        try:
-            live_doc = json.loads(out or '{"nftables": []}')
-        except ValueError as exc:
-            module.fail_json(msg=f"nft -j list ruleset printed something that is not JSON: {exc}")
-    elif not module.check_mode:
-        module.fail_json(msg="nft is not installed (install the nftables package first)")
-    live = nftables.read_live(live_doc)
-
     if p["docker"] == "auto":
-        docker_on = os.path.exists("/run/docker.sock") or any(
-            "DOCKER" in str(item.get("chain", {}).get("name", ""))
-            and item["chain"].get("table") in ("filter", "nat")
-            and "DOCKER_OUTPUT" not in item["chain"]["name"]
-            and "DOCKER_POSTROUTING" not in item["chain"]["name"]
-            for item in live_doc.get("nftables", [])
-        )
+        docker_on = os.path.exists("/run/docker.sock")
     else:
         docker_on = p["docker"] == "true"
     options["docker"] = docker_on
@@ -445,43 +613,42 @@ def main():
         except model.PolicyError as exc:
             module.fail_json(msg=str(exc))
 
-    candidate_canonical = nftables.canonical(policy)
-    persisted = read(paths["persist"]) or ""
-    known = nftables.known_ids(policy, persisted)
-    live_canonical = nftables.live_canonical(live, known)
-    foreign = [desc for desc, _cmd in live.foreign]
-    purge_cmds = [cmd for _desc, cmd in live.foreign] if p["purge"] else []
-    table_changed = live_canonical != candidate_canonical or bool(purge_cmds)
-    persist_text = nftables.persist_script(policy)
+    try:
+        if p["backend"] == "nftables":
+            plan = plan_nftables(module, p, policy, paths)
+        else:
+            plan = plan_iptables(module, p, policy, paths)
+    except model.PolicyError as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
     staged = read(paths["staged"])
-    persist_changed = (persisted != persist_text or read(NFT_CONF) != nft_conf_text(paths["persist"])) and (
-        staged != persist_text
+    staged_files = json.loads(staged) if staged else None
+    wanted = {k: list(v) for k, v in plan.persist.items()}
+    persist_changed = (
+        any(read(path) != text for path, (text, _m) in plan.persist.items()) and staged_files != wanted
     )
-    before = live_canonical + "".join(f"foreign: {d}\n" for d in foreign)
-    after = candidate_canonical + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in foreign))
     result = {
-        "changed": table_changed or persist_changed,
+        "changed": plan.changed or persist_changed,
         "pending": False,
-        "foreign": foreign,
+        "backend": p["backend"],
+        "foreign": plan.foreign,
         "guard": admitted,
         "docker": docker_on,
         "policy": policy.as_dict(),
         "rules": len(nftables.lines(policy)),
-        "nft_installed": bool(nft),
         "diff": {
-            "before": before,
-            "after": after,
+            "before": plan.before,
+            "after": plan.after,
             "before_header": "live firewall",
             "after_header": "policy",
         },
+        **plan.facts,
     }
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
+    timeout = p["rollback_timeout"]
     systemctl = module.get_bin_path("systemctl", required=timeout > 0)
-    if table_changed:
-        script = nftables.render(policy, purge_cmds)
-        write(module, paths["candidate"], script)
+    if plan.changed:
         pending = (
             timeout > 0
             and module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0] == 0
@@ -490,51 +657,41 @@ def main():
             # An unconfirmed change is still armed: keep its snapshot (the last state that was confirmed).
             module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
         else:
-            saved_owned = ""
-            if live.owned_exists:
-                rc, saved_owned, err = module.run_command(
-                    [nft, "list", "table", nftables.FAMILY, nftables.TABLE]
-                )
-                if rc != 0:
-                    module.fail_json(
-                        msg=f"could not save the current firewall for the rollback: {err.strip()}"
-                    )
-            saved_foreign = []
-            for cmd in purge_cmds:
-                if cmd.startswith("delete table "):
-                    fam, name = cmd.split()[2:4]
-                    rc, out, _err = module.run_command([nft, "list", "table", fam, name])
-                    if rc == 0:
-                        saved_foreign.append(out)
-            write(module, paths["rollback"], nftables.restore_script(saved_owned, saved_foreign))
+            for path, text in plan.snapshot.items():
+                write(module, path, text)
         if os.path.exists(paths["rolled_back"]):
             os.unlink(paths["rolled_back"])
+        restore = (
+            f"{plan.restore}; rm -f {shlex.quote(paths['staged'])}; "
+            f"date -u +%FT%TZ > {shlex.quote(paths['rolled_back'])}"
+        )
         if timeout > 0:
-            restore = (
-                f"{shlex.quote(nft)} -f {shlex.quote(paths['rollback'])}; "
-                f"rm -f {shlex.quote(paths['staged'])}; "
-                f"date -u +%FT%TZ > {shlex.quote(paths['rolled_back'])}"
-            )
             rc, _out, err = module.run_command(commit_confirm.arm_command(CONCERN, timeout, restore))
             if rc != 0:
                 module.fail_json(
                     msg=f"could not arm the firewall rollback timer: {err.strip()}. Nothing was applied"
                 )
         started = time.monotonic()
-        rc, _out, err = module.run_command([nft, "-f", paths["candidate"]])
-        if rc != 0:
-            if timeout > 0:
-                module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
-            module.fail_json(msg=f"nft -f refused the ruleset (nothing was applied): {err.strip()}")
+        for n, (argv, path, text) in enumerate(plan.steps):
+            write(module, path, text)
+            with open(path, "rb") as f:
+                data = f.read()
+            rc, _out, err = module.run_command(argv, data=data, binary_data=True)
+            if rc != 0:
+                if n > 0:
+                    module.run_command(["/bin/sh", "-c", plan.restore])
+                if timeout > 0:
+                    module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
+                module.fail_json(
+                    msg=f"{' '.join(argv[:2])} refused the ruleset (nothing was applied): {err.strip()}"
+                )
         result["apply_seconds"] = round(time.monotonic() - started, 3)
-    if timeout > 0 and table_changed:
-        write(module, paths["staged"], persist_text)
+    if timeout > 0 and plan.changed:
+        write(module, paths["staged"], json.dumps(wanted))
         result["pending"] = True
         result["rollback_timeout"] = timeout
     else:
-        write(module, paths["persist"], persist_text)
-        if read(NFT_CONF) != nft_conf_text(paths["persist"]):
-            write(module, NFT_CONF, nft_conf_text(paths["persist"]), 0o755)
+        persist(module, plan.persist)
         if os.path.exists(paths["staged"]):
             os.unlink(paths["staged"])
     module.exit_json(**result)

@@ -263,6 +263,59 @@ def test_policy_survives_a_reboot(host, stranger):
         time.sleep(1)
     assert ssh(address_of(host)).returncode == 0
     assert host.run("systemctl is-active nftables").stdout.strip() == "active"
+    for port in (8080, 7070):  # the listeners were transient units: start them again
+        host.run(f"systemd-run --unit=fw-listen-{port} python3 -m http.server --bind :: {port}")
+    time.sleep(2)
     assert reach(stranger, address_of(host), 8080)
     assert not reach(stranger, address_of(host), 7070)
     assert "DOCKER_OUTPUT" in host.run("nft list ruleset").stdout
+
+
+# The iptables backend: fw-ipt-legacy (Debian 12, iptables-legacy) and fw-ipt-nft (Debian 13, iptables-nft).
+@pytest.fixture(params=["fw-ipt-legacy", "fw-ipt-nft"])
+def ipt_host(request, lab_host):
+    return lab_host(request.param)
+
+
+def test_iptables_variant_is_the_one_selected(ipt_host):
+    version = ipt_host.run("iptables -V").stdout
+    want = "legacy" if ipt_host.backend.get_hostname() == "fw-ipt-legacy" else "nf_tables"
+    assert want in version
+    assert "bw:" in ipt_host.run("iptables-save -t filter").stdout
+    assert ipt_host.service("bulwark-firewall").is_enabled
+
+
+def test_iptables_backend_with_real_traffic(ipt_host, partner, stranger):
+    address = address_of(ipt_host)
+    assert reach(stranger, address, 8080)
+    assert not reach(stranger, address, 7070)
+    assert reach(partner, address, 9090)
+    assert not reach(stranger, address, 9090)
+    assert not reach(stranger, address, 22)
+    assert ssh(address).returncode == 0
+
+
+def test_iptables_hand_added_rules_are_removed(ipt_host, stranger):
+    name = ipt_host.backend.get_hostname()
+    assert ipt_host.run("iptables -I BULWARK-INPUT 1 -p tcp --dport 7070 -j ACCEPT").rc == 0
+    assert reach(stranger, address_of(ipt_host), 7070)
+    result = converge(name)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not reach(stranger, address_of(ipt_host), 7070)
+    assert "7070" not in ipt_host.run("iptables-save -t filter").stdout
+
+
+def test_iptables_rollback_when_the_controller_cannot_confirm(ipt_host, stranger):
+    name = ipt_host.backend.get_hostname()
+    only_on(name, "fw-ipt-legacy")
+    cut = {
+        "firewall_guard": False,
+        "bulwark_admin_networks": ["172.30.2.250/32"],
+        "firewall_services": [8080, 7070],
+    }
+    result = converge(name, cut)
+    assert result.returncode != 0
+    assert "restored the previous firewall" in result.stdout, result.stdout[-3000:]
+    assert ssh(address_of(ipt_host)).returncode == 0
+    assert not reach(stranger, address_of(ipt_host), 7070)
+    assert reach(stranger, address_of(ipt_host), 8080)

@@ -1,0 +1,359 @@
+"""iptables backend, pure: the same policy as iptables-restore scripts (IPv4 and IPv6) and an ipset
+restore script for the named sets (10,000 entries are one hash:net lookup, not 10,000 rules).
+
+The module owns the chains BULWARK-INPUT, BULWARK-FORWARD, BULWARK-OUTPUT (jumped to first from the
+built-in chains, whose policies are the default policies) and the ipsets named ``bw-*``. Docker's and
+fail2ban's chains and jumps are left alone; other rules that accept traffic in INPUT/FORWARD are foreign.
+Works with both variants of iptables (legacy and nf_tables): the module detects which one runs.
+"""
+
+import hashlib
+import ipaddress
+import shlex
+
+from .model import PolicyError
+
+CHAINS = {"input": "BULWARK-INPUT", "forward": "BULWARK-FORWARD", "output": "BULWARK-OUTPUT"}
+BUILTIN = {"input": "INPUT", "forward": "FORWARD", "output": "OUTPUT"}
+ICMP_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem")
+ICMPV6_TYPES = (
+    "destination-unreachable",
+    "packet-too-big",
+    "time-exceeded",
+    "parameter-problem",
+    "router-advertisement",
+    "neighbour-solicitation",
+    "neighbour-advertisement",
+    "130",  # multicast listener query
+)
+_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
+
+
+def rule_id(text):
+    return "bw:" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def set_name(name, family):
+    return f"bw-{name}-{family}"
+
+
+class Line:
+    def __init__(self, chain, args, comment=""):
+        self.chain = chain
+        self.args = args
+        self.comment = comment
+        self.id = rule_id(f"{chain}: {args}")
+
+    def restore(self):
+        # iptables-restore knows double quotes only; the model keeps quotes and backslashes out of comments
+        comment = f"{self.id} {self.comment}".strip().replace("'", "")
+        head, _, target = self.args.rpartition(" -j ")
+        if not head and not self.args.startswith("-j "):
+            head, target = self.args, ""
+        match = f'{head} -m comment --comment "{comment}"'.strip()
+        if self.args.startswith("-j "):
+            return f'-A {CHAINS[self.chain]} -m comment --comment "{comment}" {self.args}'
+        return (
+            f"-A {CHAINS[self.chain]} {match} -j {target}" if target else f"-A {CHAINS[self.chain]} {match}"
+        )
+
+    def canonical(self):
+        return f"{self.chain}: {self.args}"
+
+
+def _ports(ports):
+    return ",".join(str(lo) if lo == hi else f"{lo}:{hi}" for lo, hi in ports)
+
+
+def _proto_port(rule, routed):
+    """One argument string per protocol (iptables matches one protocol per rule)."""
+    if rule.protos == ("any",):
+        return [""]
+    out = []
+    for proto in rule.protos:
+        args = f"-p {_PROTO[proto]}"
+        if rule.ports:
+            if routed:
+                if len(rule.ports) != 1:
+                    raise PolicyError("rules: a routed rule takes one port or range on the iptables backend")
+                lo, hi = rule.ports[0]
+                args += f" -m conntrack --ctorigdstport {lo if lo == hi else f'{lo}:{hi}'}"
+            elif len(rule.ports) == 1 and rule.ports[0][0] == rule.ports[0][1]:
+                args += f" --dport {rule.ports[0][0]}"
+            else:
+                args += f" -m multiport --dports {_ports(rule.ports)}"
+        out.append(args)
+    return out
+
+
+def _addr_terms(rule, family):
+    """Source/destination matches for one family: a list of argument strings ([""] = no match needed),
+    or [] when the rule does not apply to this family."""
+    version = 4 if family == 4 else 6
+    srcs = [n for n in rule.sources if n.version == version]
+    dsts = [n for n in rule.destinations if n.version == version]
+    has_src = bool(rule.sources or rule.sets)
+    has_dst = bool(rule.destinations)
+    src_terms = [f"-s {','.join(str(n) for n in srcs)}"] if srcs else []
+    src_terms += [f"-m set --match-set {set_name(s, family)} src" for s in rule.sets]
+    dst_terms = [f"-d {','.join(str(n) for n in dsts)}"] if dsts else []
+    if (has_src and not src_terms) or (has_dst and not dst_terms):
+        return []
+    return [f"{a} {b}".strip() for a in (src_terms or [""]) for b in (dst_terms or [""])]
+
+
+def _hashlimit(rate, burst, name):
+    """New connections above rate per source address (a per-source meter, like nftables' dynamic set)."""
+    return (
+        f"-m conntrack --ctstate NEW -m hashlimit --hashlimit-above {rate} --hashlimit-burst {burst} "
+        f"--hashlimit-mode srcip --hashlimit-name {name}"
+    )
+
+
+def rule_lines(index, rule, family):
+    chain = {"in": "input", "out": "output", "routed": "forward"}[rule.direction]
+    out = []
+    iface = ""
+    if rule.interface:
+        flag = "-o" if rule.direction == "out" else "-i"
+        iface = f"{flag} {rule.interface.replace('*', '+')}"
+    for pp in _proto_port(rule, rule.direction == "routed"):
+        for addr in _addr_terms(rule, family):
+            head = " ".join(x for x in (iface, pp, addr) if x)
+            if rule.direction == "routed":
+                head = f"{head} -m conntrack --ctstate DNAT".strip() if rule.ports else head
+            if rule.rate_limit:
+                limit = _hashlimit(rule.rate_limit, rule.burst, f"bw-rl{index}-{family}")
+                out.append(Line(chain, f"{head} {limit} -j DROP".strip(), rule.comment))
+            out.append(Line(chain, f"{head} -j {rule.action.upper()}".strip(), rule.comment))
+    return out
+
+
+def lines(policy, family):
+    out = [
+        Line("input", "-i lo -j ACCEPT", "loopback"),
+        Line("input", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "established flows"),
+        Line("input", "-m conntrack --ctstate INVALID -j DROP", "invalid packets"),
+    ]
+    if family == 4:
+        types = ICMP_TYPES + (("echo-request",) if policy.icmp_echo else ())
+        out += [Line("input", f"-p icmp --icmp-type {t} -j ACCEPT", "needed ICMP") for t in types]
+    else:
+        types = ICMPV6_TYPES + (("echo-request",) if policy.icmp_echo else ())
+        out += [Line("input", f"-p ipv6-icmp --icmpv6-type {t} -j ACCEPT", "needed ICMPv6") for t in types]
+    port = policy.ssh_port
+    admin = set_name("admin", family)
+    out.append(
+        Line(
+            "input",
+            f"-p tcp --dport {port} -m set --match-set {admin} src -j ACCEPT",
+            "SSH from the admin networks",
+        )
+    )
+    if not policy.ssh_restricted:
+        if policy.ssh_rate_limit:
+            limit = _hashlimit(policy.ssh_rate_limit, policy.ssh_burst, f"bw-ssh-{family}")
+            out.append(Line("input", f"-p tcp --dport {port} {limit} -j DROP", "SSH rate limit per source"))
+        out.append(Line("input", f"-p tcp --dport {port} -j ACCEPT", "SSH"))
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "in":
+            out += rule_lines(i, rule, family)
+    if policy.routed == "drop":
+        out.append(
+            Line("forward", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "established flows")
+        )
+        out.append(Line("forward", "-m conntrack --ctstate INVALID -j DROP", "invalid packets"))
+        if policy.docker:
+            for iface in policy.docker_interfaces:
+                out.append(
+                    Line("forward", f"-i {iface.replace('*', '+')} -j ACCEPT", "Docker containers going out")
+                )
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "routed":
+            out += rule_lines(i, rule, family)
+    if policy.outgoing == "drop":
+        out.append(Line("output", "-o lo -j ACCEPT", "loopback"))
+        out.append(
+            Line("output", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "established flows")
+        )
+        proto = "icmp" if family == 4 else "ipv6-icmp"
+        out.append(Line("output", f"-p {proto} -j ACCEPT", "ICMP and neighbour discovery"))
+    for i, rule in enumerate(policy.rules):
+        if rule.direction == "out":
+            out += rule_lines(i, rule, family)
+    return out
+
+
+def ipsets(policy):
+    """(name, family, entries) of every set, admin first."""
+    out = []
+    for name, (v4, v6) in {"admin": policy.admin, **policy.sets}.items():
+        out.append((set_name(name, 4), "inet", [str(n) for n in v4]))
+        out.append((set_name(name, 6), "inet6", [str(n) for n in v6]))
+    return out
+
+
+def ipset_script(policy):
+    """`ipset restore` input: each set is filled under a temporary name and swapped in (atomic per set)."""
+    out = []
+    for name, family, entries in ipsets(policy):
+        size = max(65536, 2 * len(entries))
+        tmp = f"{name}-n"
+        out.append(f"create {name} hash:net family {family} maxelem {size} -exist")
+        out.append(f"create {tmp} hash:net family {family} maxelem {size} -exist")
+        out.append(f"flush {tmp}")
+        out += [f"add {tmp} {e}" for e in entries]
+        out.append(f"swap {tmp} {name}")
+        out.append(f"destroy {tmp}")
+    return "\n".join(out) + "\n"
+
+
+def policies(policy):
+    return {"INPUT": policy.incoming, "FORWARD": policy.routed, "OUTPUT": policy.outgoing}
+
+
+def restore_script(policy, family, live=None, purge=True):
+    """iptables-restore --noflush input for one family: our chains rebuilt, jumps first, policies set,
+    foreign accepting rules deleted, in one COMMIT (atomic for the table)."""
+    live = live or Saved()
+    out = ["*filter"]
+    for chain, pol in policies(policy).items():
+        out.append(f":{chain} {pol.upper()} [0:0]")
+    for chain in CHAINS.values():
+        out.append(f":{chain} - [0:0]")  # declared chains are flushed by iptables-restore --noflush
+    if purge:
+        out += [f"-D {spec}" for spec in live.foreign]
+    for key, builtin in BUILTIN.items():
+        jump = f"{builtin} -j {CHAINS[key]}"
+        rules = live.rules.get(builtin, [])
+        if rules[:1] != [jump]:
+            if jump in rules:
+                out.append(f"-D {jump}")
+            out.append(f"-I {builtin} 1 -j {CHAINS[key]}")
+    out += [ln.restore() for ln in lines(policy, family)]
+    out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+class Saved:
+    """What `iptables-save -t filter` says."""
+
+    def __init__(self):
+        self.policies = {}
+        self.rules = {}  # chain -> list of "CHAIN spec" as saved (without -A)
+        self.owned = {}  # our chain -> list of rule ids (None for rules we did not write)
+        self.foreign = []  # "CHAIN spec" of foreign accepting rules
+
+
+def _is_coop(chain, spec):
+    words = spec.split()
+    target = words[words.index("-j") + 1] if "-j" in words else ""
+    if target.startswith(("DOCKER", "f2b-")) or chain.startswith(("DOCKER", "f2b-")):
+        return True
+    ifaces = [words[i + 1] for i, w in enumerate(words) if w in ("-i", "-o") and i + 1 < len(words)]
+    return any(i.startswith(("docker", "br-")) for i in ifaces)
+
+
+def parse_save(text):
+    saved = Saved()
+    table = None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if line.startswith("*"):
+            table = line[1:]
+            continue
+        if table != "filter":
+            continue
+        if line.startswith(":"):
+            name, pol = line[1:].split()[:2]
+            saved.policies[name] = pol
+            if name in CHAINS.values():
+                saved.owned.setdefault(name, [])
+        elif line.startswith("-A "):
+            chain, _, spec = line[3:].partition(" ")
+            entry = f"{chain} {spec}"
+            saved.rules.setdefault(chain, []).append(entry)
+            if chain in CHAINS.values():
+                rid = None
+                words = shlex.split(spec)
+                if "--comment" in words:
+                    comment = words[words.index("--comment") + 1]
+                    rid = comment.split()[0] if comment.startswith("bw:") else None
+                saved.owned.setdefault(chain, []).append(rid)
+            elif chain in ("INPUT", "FORWARD"):
+                words = spec.split()
+                target = words[words.index("-j") + 1] if "-j" in words else ""
+                if target in CHAINS.values() or _is_coop(chain, spec):
+                    continue
+                if target == "ACCEPT" or (target and target not in ("DROP", "REJECT", "LOG", "RETURN")):
+                    saved.foreign.append(entry)
+    return saved
+
+
+def parse_ipset_save(text):
+    """`ipset save` -> {set name: sorted normalised entries} for bw-* sets."""
+    sets = {}
+    for raw in (text or "").splitlines():
+        words = raw.split()
+        if len(words) >= 2 and words[0] == "create" and words[1].startswith("bw-"):
+            sets.setdefault(words[1], [])
+        elif len(words) >= 3 and words[0] == "add" and words[1].startswith("bw-"):
+            sets.setdefault(words[1], []).append(str(ipaddress.ip_network(words[2], strict=False)))
+    return {k: sorted(v) for k, v in sets.items()}
+
+
+def canonical(policy, family):
+    out = [f"iptables (IPv{family}) filter"]
+    for chain, pol in policies(policy).items():
+        out.append(f"policy {chain} {pol.upper()}")
+    for key, builtin in BUILTIN.items():
+        out.append(f"jump {builtin} -> {CHAINS[key]} first")
+    out += [ln.canonical() for ln in lines(policy, family)]
+    return "\n".join(out) + "\n"
+
+
+def sets_canonical(policy):
+    out = []
+    for name, _family, entries in ipsets(policy):
+        out.append(f"ipset {name}")
+        out += [f"ipset {name}: {e}" for e in sorted(entries)]
+    return "\n".join(out) + "\n"
+
+
+def live_canonical(saved, known, family):
+    out = [f"iptables (IPv{family}) filter"]
+    for chain in ("INPUT", "FORWARD", "OUTPUT"):
+        out.append(f"policy {chain} {saved.policies.get(chain, '?')}")
+    for key, builtin in BUILTIN.items():
+        first = saved.rules.get(builtin, [])[:1] == [f"{builtin} -j {CHAINS[key]}"]
+        out.append(f"jump {builtin} -> {CHAINS[key]} {'first' if first else 'missing'}")
+    for key, chain in CHAINS.items():
+        for rid in saved.owned.get(chain, []):
+            out.append(known.get(rid, f"{key}: <rule not written by bulwark>"))
+    return "\n".join(out) + "\n"
+
+
+def live_sets_canonical(sets, policy):
+    out = []
+    for name, _family, _entries in ipsets(policy):
+        if name in sets:
+            out.append(f"ipset {name}")
+            out += [f"ipset {name}: {e}" for e in sets[name]]
+    return "\n".join(out) + "\n"
+
+
+def known_ids(policy, family):
+    return {ln.id: ln.canonical() for ln in lines(policy, family)}
+
+
+def ipset_rollback(ipset_save_text):
+    """`ipset restore` input that puts the bw-* sets back as `ipset save` printed them."""
+    out = []
+    for raw in (ipset_save_text or "").splitlines():
+        words = raw.split()
+        if len(words) >= 2 and words[1].startswith("bw-") and not words[1].endswith("-n"):
+            if words[0] == "create":
+                out += [f"{raw.strip()} -exist", f"flush {words[1]}"]
+            elif words[0] == "add":
+                out.append(raw.strip())
+    return "\n".join(out) + "\n"
