@@ -19,7 +19,12 @@ ATTACKER = "f2b-attacker"
 ADMIN = "f2b-admin"
 ATTACKER_ADDRESS = "172.30.3.21"
 ADMIN_ADDRESS = "172.30.3.22"
-DECLARED_JAILS = {"sshd", "recidive", "demo-app"}
+BASE_JAILS = {"sshd", "recidive", "demo-app"}
+# nginx is installed on the Debian 13 target only (prepare.yml).
+DECLARED_JAILS = {
+    "f2b-bookworm": BASE_JAILS,
+    "f2b-trixie": BASE_JAILS | {"nginx-http-auth", "nginx-limit-req"},
+}
 SSH_BANTIME = 30
 LISTENER = "f2b-probe-listener"
 # New TCP connection per attempt; no usable key: each one is a failed login as an unknown user.
@@ -103,7 +108,7 @@ def test_service_runs_every_declared_jail(lab_host, name):
     target = lab_host(name)
     assert target.service("fail2ban").is_running
     assert target.service("fail2ban").is_enabled
-    assert _jails(target) == DECLARED_JAILS
+    assert _jails(target) == DECLARED_JAILS[name]
     # Debian 12 and 13 log sshd only to the journal: the sshd jail reads it.
     assert not target.file("/var/log/auth.log").exists
     assert "Journal matches:" in target.check_output("fail2ban-client status sshd")
@@ -112,6 +117,22 @@ def test_service_runs_every_declared_jail(lab_host, name):
     for jail in ("sshd", "demo-app"):
         assert f"{backend}-multiport" in target.check_output(f"fail2ban-client get {jail} actions")
     assert f"{backend}-allports" in target.check_output("fail2ban-client get recidive actions")
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_custom_jail_bans_from_its_own_filter(lab_host, name):
+    target = lab_host(name)
+    offender = "192.0.2.50"
+    try:
+        target.check_output(
+            "for i in 1 2 3 4 5 6; do"
+            f" echo \"$(date '+%Y-%m-%d %H:%M:%S') demo auth failure from {offender}\""
+            " >> /var/log/demo-app.log; done"
+        )
+        assert _eventually(lambda: offender in _banned(target, "demo-app"), 15)
+        assert _eventually(lambda: _in_ban_set(target, "demo-app", offender))
+    finally:
+        target.run(f"fail2ban-client set demo-app unbanip {offender} || true")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +159,7 @@ def test_bad_input_fails_naming_the_option_and_changes_nothing(lab_host, name, j
     assert named in result.get("msg", ""), result
     assert not result.get("changed")
     assert target.check_output(snapshot) == before
-    assert _jails(target) == DECLARED_JAILS
+    assert _jails(target) == DECLARED_JAILS[name]
 
 
 @pytest.mark.parametrize("name", TARGETS)
@@ -186,10 +207,10 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
         assert _probe(attacker, address, 8080) == "refused"
     finally:
         target.run(f"systemctl stop {LISTENER}")
-        _forget_history(target)
+        _forget_history(target, name)
 
 
-def _forget_history(target):
+def _forget_history(target, name):
     """Lift the bans and forget them (recidive counts past bans), so that verify can run again."""
     # Not part of the proof: it only lets `molecule verify` be rerun on the same hosts.
     target.run(
@@ -199,4 +220,4 @@ def _forget_history(target):
         " && journalctl --rotate -q && journalctl --vacuum-time=1s -q"
         " && systemctl start fail2ban"
     )
-    assert _eventually(lambda: _jails(target) == DECLARED_JAILS)
+    assert _eventually(lambda: _jails(target) == DECLARED_JAILS[name])
