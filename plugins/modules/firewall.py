@@ -16,6 +16,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import 
     managers,
     model,
     nftables,
+    ufw,
 )
 
 DOCUMENTATION = r"""
@@ -45,7 +46,11 @@ description:
     a temporary name and swapped in). Works with the legacy and the nf_tables variant (reported as
     RV(variant)). Each family is one atomic restore; IPv4 and IPv6 are two. Persisted as
     C(/etc/bulwark/firewall.{ipset,v4,v6}) loaded by C(bulwark-firewall.service)."
-  - I(backend=ufw) is not implemented in this version and fails clearly.
+  - "ufw backend (a documented subset, so that C(ufw status) tells the truth): default policies, services and
+    rules by port, range, protocol (tcp, udp, any), one source and one destination CIDR, interface, direction
+    in/out, allow/deny, comments; SSH from the admin networks; open SSH with UFW's own C(limit). It refuses by
+    option name what UFW cannot do (I(sets), C(@set) sources, per-source C(rate_limit), routed rules, ICMP
+    rules, a custom I(ssh_rate_limit), I(icmp_echo=false), Docker). Not atomic (one ufw command per rule)."
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
     message instead of guessing.
 version_added: "1.0.0"
@@ -528,6 +533,48 @@ def plan_iptables(module, p, policy, paths):
     return plan
 
 
+UFW_FILES = ("/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/default/ufw", "/etc/ufw/ufw.conf")
+
+
+def plan_ufw(module, p, policy, paths):
+    plan = Plan()
+    ufw_bin = module.get_bin_path("ufw")
+    plan.facts["tools_installed"] = bool(ufw_bin)
+    if not ufw_bin and not module.check_mode:
+        module.fail_json(msg="backend: ufw needs the ufw package (install it first)")
+    ufw.refuse(policy, p)
+    live = {4: ufw.parse_tuples(read(UFW_FILES[0])), 6: ufw.parse_tuples(read(UFW_FILES[1]))}
+    enabled = managers.ufw_enabled(read(UFW_FILES[3]) or "")
+    current = ufw.canonical(live, ufw.parse_defaults(read(UFW_FILES[2])), enabled)
+    candidate = ufw.canonical(ufw.wanted_tuples(policy), ufw.defaults(policy), True)
+    nft = module.get_bin_path("nft")
+    leftover = (
+        bool(nft) and module.run_command([nft, "list", "table", nftables.FAMILY, nftables.TABLE])[0] == 0
+    )
+    if leftover:
+        plan.foreign.append("table inet bulwark (left by the nftables backend)")
+    plan.changed = current != candidate or (p["purge"] and leftover)
+    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
+    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
+    if not plan.changed or module.check_mode:
+        return plan
+    plan.steps = [([ufw_bin, *argv], None, None) for argv in ufw.commands(policy, live)]
+    plan.steps.append(([ufw_bin, "reload"] if enabled else [ufw_bin, "--force", "enable"], None, None))
+    if leftover and p["purge"]:
+        plan.steps.append(([nft, "delete", "table", nftables.FAMILY, nftables.TABLE], None, None))
+    snap = {
+        path: os.path.join(p["state_dir"], "firewall.rollback." + path.strip("/").replace("/", "_"))
+        for path in UFW_FILES
+    }
+    plan.snapshot = {snap[path]: read(path) or "" for path in UFW_FILES}
+    copies = "; ".join(
+        f"cp {shlex.quote(snap[path])} {shlex.quote(path)}" for path in UFW_FILES if read(path) is not None
+    )
+    again = f"{shlex.quote(ufw_bin)} reload" if enabled else f"{shlex.quote(ufw_bin)} --force disable"
+    plan.restore = f"{copies}; {again}"
+    return plan
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -568,8 +615,6 @@ def main():
     }
     if p["confirm"]:
         confirm(module, paths)
-    if p["backend"] == "ufw":
-        module.fail_json(msg="backend: 'ufw' is not implemented in this version (use nftables or iptables)")
     timeout = p["rollback_timeout"]
     if timeout != 0 and timeout < 5:
         module.fail_json(msg=f"rollback_timeout: {timeout} is too short (at least 5 seconds, or 0 for none)")
@@ -616,8 +661,10 @@ def main():
     try:
         if p["backend"] == "nftables":
             plan = plan_nftables(module, p, policy, paths)
-        else:
+        elif p["backend"] == "iptables":
             plan = plan_iptables(module, p, policy, paths)
+        else:
+            plan = plan_ufw(module, p, policy, paths)
     except model.PolicyError as exc:
         module.fail_json(msg=f"{exc}. Nothing was applied")
     staged = read(paths["staged"])
@@ -673,9 +720,11 @@ def main():
                 )
         started = time.monotonic()
         for n, (argv, path, text) in enumerate(plan.steps):
-            write(module, path, text)
-            with open(path, "rb") as f:
-                data = f.read()
+            data = None
+            if path:
+                write(module, path, text)
+                with open(path, "rb") as f:
+                    data = f.read()
             rc, _out, err = module.run_command(argv, data=data, binary_data=True)
             if rc != 0:
                 if n > 0:

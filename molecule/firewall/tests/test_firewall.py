@@ -319,3 +319,43 @@ def test_iptables_rollback_when_the_controller_cannot_confirm(ipt_host, stranger
     assert ssh(address_of(ipt_host)).returncode == 0
     assert not reach(stranger, address_of(ipt_host), 7070)
     assert reach(stranger, address_of(ipt_host), 8080)
+
+
+# The ufw backend (fw-ufw, Debian 12): the documented subset, and `ufw status` tells the truth.
+@pytest.fixture
+def ufw_host(lab_host):
+    return lab_host("fw-ufw")
+
+
+def test_ufw_status_tells_the_truth(ufw_host):
+    status = ufw_host.run("ufw status verbose").stdout
+    assert "Status: active" in status
+    assert "Default: deny (incoming), allow (outgoing), deny (routed)" in status
+    assert "8080/tcp" in status and "9090/tcp" in status and "172.30.2.13" in status
+
+
+def test_ufw_backend_with_real_traffic(ufw_host, partner, stranger):
+    address = address_of(ufw_host)
+    assert reach(stranger, address, 8080)
+    assert not reach(stranger, address, 7070)
+    assert reach(partner, address, 9090)
+    assert not reach(stranger, address, 9090)
+    assert not reach(stranger, address, 22)
+    assert ssh(address).returncode == 0
+
+
+def test_ufw_hand_added_rule_is_removed(ufw_host, stranger):
+    assert ufw_host.run("ufw allow 7070/tcp").rc == 0
+    assert reach(stranger, address_of(ufw_host), 7070)
+    result = converge("fw-ufw")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not reach(stranger, address_of(ufw_host), 7070)
+    assert "7070" not in ufw_host.run("ufw status").stdout
+
+
+def test_ufw_refuses_what_it_cannot_do_by_option_name(ufw_host):
+    before = ufw_host.run("ufw status numbered").stdout
+    result = converge("fw-ufw", {"firewall_allowlists": {"partners": ["172.30.2.13/32"]}})
+    assert result.returncode != 0
+    assert "sets: the ufw backend has no address sets" in result.stdout, result.stdout[-2000:]
+    assert ufw_host.run("ufw status numbered").stdout == before
