@@ -88,6 +88,14 @@ options:
         parent processes); without one (e.g. a local or docker connection) the guard does not evaluate
         host parts, C(sshd -T) is asked for 127.0.0.1, and the module warns.
     type: str
+  assume_groups:
+    description:
+      - Groups the connecting user is taken to be a member of B(in check mode only), besides its current ones,
+        because an earlier step of the same run puts it there (the bootstrap role adds the admins to the group
+        that C(AllowGroups) names). A real run always checks the live membership.
+    type: list
+    elements: str
+    default: []
   client_algorithms:
     description:
       - What the controller's ssh client offers (C(ssh -Q kex), C(ssh -Q cipher), C(ssh -Q mac),
@@ -487,6 +495,7 @@ def main():
             "moduli_min_bits": {"type": "int", "default": 0},
             "connecting_user": {"type": "str"},
             "connecting_from": {"type": "str"},
+            "assume_groups": {"type": "list", "elements": "str", "default": []},
             "client_algorithms": {
                 "type": "dict",
                 "default": {},
@@ -625,6 +634,8 @@ def main():
 
     # 4. The lockout guard.
     facts, key_types = user_facts(module, user, eff)
+    if module.check_mode:
+        facts["groups"] = sorted(set(facts["groups"]) | set(p["assume_groups"]))
     host_key_types = []
     for path in eff.lines("hostkey"):
         if path in remove_paths:
