@@ -74,6 +74,17 @@ options:
     description: fail2ban's configuration directory.
     type: path
     default: /etc/fail2ban
+  docker:
+    description:
+      - Whether bans also cover Docker's published ports. Published ports are forwarded to containers
+        and never reach the input hook the ban actions filter, so each jail gets a second action that
+        bans the source from forwarded traffic (C(nftables-allports) on the forward hook, or
+        C(iptables-allports) in C(DOCKER-USER)).
+      - C(auto) does so when Docker's socket exists. Not available with the ufw backend. A jail with its own
+        C(action) is left as given.
+    type: str
+    choices: [auto, always, never]
+    default: auto
   service_enabled:
     description: Whether C(fail2ban.service) starts at boot (it is enabled when it is not).
     type: bool
@@ -348,6 +359,7 @@ def main():
             "ignoreip": {"type": "list", "elements": "str", "default": []},
             "auth_log": {"type": "path", "default": "/var/log/auth.log"},
             "config_dir": {"type": "path", "default": "/etc/fail2ban"},
+            "docker": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
             "service_enabled": {"type": "bool", "default": True},
             "verify_timeout": {"type": "int", "default": 30},
         },
@@ -363,11 +375,17 @@ def main():
         )
 
     filters, owned, existing = read_config(config_dir) if installed else (set(), {}, set())
-    host = HostFacts(filters=filters, journal_only=not os.path.exists(params["auth_log"]))
+    docker = params["docker"] == "always" or (
+        params["docker"] == "auto"
+        and any(os.path.exists(p) for p in ("/run/docker.sock", "/var/run/docker.sock"))
+    )
+    host = HostFacts(filters=filters, journal_only=not os.path.exists(params["auth_log"]), docker=docker)
     # A bare host in check mode: the stock filters will come with the package, so none is reported missing.
     if not installed:
         host = HostFacts(
-            filters=set(params["jails"]) | _filter_names(params["jails"]), journal_only=host.journal_only
+            filters=set(params["jails"]) | _filter_names(params["jails"]),
+            journal_only=host.journal_only,
+            docker=host.docker,
         )
     try:
         jails, custom = build(

@@ -13,6 +13,9 @@ import time
 import pytest
 
 TARGETS = ["f2b-bookworm", "f2b-trixie"]
+# Docker publishes a container's port 8081 on the Debian 13 target (prepare.yml).
+DOCKER_HOSTS = {"f2b-trixie"}
+PUBLISHED = 8081
 # The ban action each target's firewall backend brings (molecule.yml: Debian 12 on iptables).
 BACKEND = {"f2b-bookworm": "iptables", "f2b-trixie": "nftables"}
 ATTACKER = "f2b-attacker"
@@ -117,6 +120,9 @@ def test_service_runs_every_declared_jail(lab_host, name):
     for jail in ("sshd", "demo-app"):
         assert f"{backend}-multiport" in target.check_output(f"fail2ban-client get {jail} actions")
     assert f"{backend}-allports" in target.check_output("fail2ban-client get recidive actions")
+    # With Docker, every jail also bans from forwarded traffic (the containers' published ports).
+    actions = target.check_output("fail2ban-client get sshd actions")
+    assert ("docker" in actions) == (name in DOCKER_HOSTS)
 
 
 @pytest.mark.parametrize("name", TARGETS)
@@ -167,8 +173,10 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
     target, attacker, admin = lab_host(name), lab_host(ATTACKER), lab_host(ADMIN)
     address = _address(lab_host, name)
     try:
-        # Before: the attacker reaches sshd.
+        # Before: the attacker reaches sshd (and the container's published port).
         assert _probe(attacker, address).startswith("open SSH-")
+        if name in DOCKER_HOSTS:
+            assert _eventually(lambda: _probe(attacker, address, PUBLISHED).startswith("open"))
 
         # The attacker fails logins until fail2ban bans it: listed by the jail, in the nft ban set,
         # and its new TCP connections are refused by the firewall (not closed by sshd).
@@ -176,6 +184,10 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
         assert _eventually(lambda: _in_ban_set(target, "sshd", ATTACKER_ADDRESS))
         assert _probe(attacker, address) == "refused"
         assert _ban_seconds(target, "sshd", ATTACKER_ADDRESS) == SSH_BANTIME
+        if name in DOCKER_HOSTS:
+            # The container's published port is forwarded, not delivered to input: banned there too.
+            assert _eventually(lambda: _probe(attacker, address, PUBLISHED) == "refused")
+            assert _probe(admin, address, PUBLISHED).startswith("open")
 
         # The admin host fails just as often, is never banned and still logs in.
         for _ in range(5):
@@ -190,6 +202,8 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
         target.check_output(f"fail2ban-client set sshd unbanip {ATTACKER_ADDRESS}")
         assert _eventually(lambda: not _in_ban_set(target, "sshd", ATTACKER_ADDRESS))
         assert _probe(attacker, address).startswith("open SSH-")
+        if name in DOCKER_HOSTS:
+            assert _eventually(lambda: _probe(attacker, address, PUBLISHED).startswith("open"))
 
         # It comes back: banned by sshd a second time, recidive bans it on every port, for longer.
         assert _fail_until_banned(target, attacker, address), "the returning attacker was not banned again"

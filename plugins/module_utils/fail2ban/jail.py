@@ -28,6 +28,14 @@ BANACTIONS = {
     "ufw": ("ufw", "ufw"),
 }
 
+# With Docker, published ports are DNAT'ed to containers and never reach the input hook where the
+# ban actions filter: a second action bans the source from forwarded traffic too (all containers).
+# UFW has no equivalent, so it gets none.
+DOCKER_ACTIONS = {
+    "nftables": "nftables-allports[name={jail}-docker, chain=f2b-docker, chain_hook=forward, actname=docker]",
+    "iptables": "iptables-allports[name={jail}-docker, chain=DOCKER-USER, actname=docker]",
+}
+
 # Jails that ban a source on every port (a repeat offender is not trusted anywhere).
 ALLPORTS_JAILS = frozenset({"recidive"})
 
@@ -132,11 +140,13 @@ class HostFacts:
 
     filters: names of the filters in filter.d (``<name>.conf`` or ``<name>.local``), owned ones included.
     journal_only: sshd logs only to the journal (no /var/log/auth.log, as on Debian 12 and 13).
+    docker: Docker runs on the host (its published ports are forwarded, not delivered to input).
     """
 
-    def __init__(self, filters=(), journal_only=True):
+    def __init__(self, filters=(), journal_only=True, docker=False):
         self.filters = frozenset(filters)
         self.journal_only = bool(journal_only)
+        self.docker = bool(docker)
 
 
 def duration_seconds(value, option):
@@ -338,7 +348,8 @@ def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(
                     f"{where}: filter {jail.filter_name!r} does not exist "
                     f"(neither filter.d/{jail.filter_name}.conf nor .local on the host, nor in filters)"
                 )
-            _decide(jail, host, multiport, allports, never_ban)
+            docker_action = DOCKER_ACTIONS.get(firewall_backend) if host.docker else None
+            _decide(jail, host, multiport, allports, never_ban, docker_action=docker_action)
         built.append(jail)
     return built, custom
 
@@ -358,7 +369,7 @@ def _ignore_list(admin_networks, extra):
     return ordered
 
 
-def _decide(jail, host, multiport, allports, never_ban):
+def _decide(jail, host, multiport, allports, never_ban, *, docker_action=None):
     options = jail.options
     options.setdefault("enabled", True)
     # The operator's networks are never banned, whatever the jail also lists.
@@ -378,6 +389,9 @@ def _decide(jail, host, multiport, allports, never_ban):
         options.setdefault("journalmatch", [SSHD_JOURNALMATCH])
     if jail.name in ALLPORTS_JAILS:
         options.setdefault("bantime.increment", True)
+    if docker_action and "action" not in options:
+        # The jail's usual action (banaction on its ports), then the same ban for containers.
+        options["action"] = ["%(action_)s", docker_action.format(jail=jail.name)]
 
 
 def _render_value(option, value):

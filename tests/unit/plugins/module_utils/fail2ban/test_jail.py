@@ -239,3 +239,33 @@ def test_whole_rendered_jail():
 def test_jail_name_from_path():
     assert j.jail_name_from_path("jail.d/bulwark-sshd.local") == "sshd"
     assert j.jail_name_from_path("jail.d/defaults-debian.conf") is None
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        (
+            "nftables",
+            "nftables-allports[name=sshd-docker, chain=f2b-docker, chain_hook=forward, actname=docker]",
+        ),
+        ("iptables", "iptables-allports[name=sshd-docker, chain=DOCKER-USER, actname=docker]"),
+    ],
+)
+def test_docker_hosts_also_ban_from_forwarded_traffic(backend, expected):
+    host = j.HostFacts(filters={"sshd"}, journal_only=True, docker=True)
+    jails, _ = _build({"sshd": {}}, host=host, firewall_backend=backend)
+    section = _parse(j.render_jail(jails[0]))["sshd"]
+    assert section["action"].splitlines() == ["%(action_)s", expected]
+
+
+def test_docker_action_is_not_added_for_ufw_or_an_explicit_action():
+    host = j.HostFacts(filters={"sshd"}, journal_only=True, docker=True)
+    jails, _ = _build({"sshd": {}}, host=host, firewall_backend="ufw")
+    assert "action" not in jails[0].options
+    jails, _ = _build({"sshd": {"action": "%(action_mw)s"}}, host=host)
+    assert jails[0].options["action"] == ["%(action_mw)s"]
+
+
+def test_no_docker_no_extra_action():
+    jails, _ = _build({"sshd": {}})
+    assert "action" not in jails[0].options
