@@ -2,22 +2,7 @@
 # Copyright: bulwark.hardening contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import json
-import os
-import shlex
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
-from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
-    guard,
-    iptables,
-    managers,
-    model,
-    nftables,
-    ufw,
-)
+# ruff: noqa: E402  (Ansible modules put DOCUMENTATION/EXAMPLES/RETURN before the imports)
 
 DOCUMENTATION = r"""
 ---
@@ -54,7 +39,7 @@ description:
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
     message instead of guessing.
 version_added: "1.0.0"
-author: bulwark.hardening contributors
+author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   backend:
     description: Firewall backend.
@@ -264,6 +249,23 @@ rules:
   returned: when not confirm
   type: int
 """
+
+import json
+import os
+import shlex
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
+    guard,
+    iptables,
+    managers,
+    model,
+    nftables,
+    ufw,
+)
 
 CONCERN = "firewall"
 NFT_CONF = "/etc/nftables.conf"
