@@ -29,7 +29,7 @@ description:
     restoring the previous files.
   - In check mode on a host where fail2ban is not installed yet, every file is predicted as changed.
 version_added: "1.0.0"
-author: bulwark.hardening maintainers
+author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   jails:
     description:
@@ -226,7 +226,7 @@ def server_jails(module, client):
     """Jails the running server reports, or None when it does not answer."""
     if not client:
         return None
-    rc, out, _ = module.run_command([client, "status"])
+    rc, out, _err = module.run_command([client, "status"])
     if rc != 0:
         return None
     try:
@@ -290,7 +290,7 @@ def check_journal_support(module, client, jails):
     first = (_read(client) or "").splitlines()[:1]
     if first and first[0].startswith("#!"):
         interpreter = first[0][2:].strip().split()[0]
-    rc, _, _ = module.run_command([interpreter, "-c", "import systemd.journal"])
+    rc, _out, _err = module.run_command([interpreter, "-c", "import systemd.journal"])
     if rc != 0:
         module.fail_json(
             msg="jails on the systemd backend need the python3-systemd package (only a Recommends of "
@@ -306,7 +306,7 @@ def start_commands(module):
 
 
 def jail_actions(module, client, name):
-    rc, out, _ = module.run_command([client, "get", name, "actions"])
+    rc, out, _err = module.run_command([client, "get", name, "actions"])
     return parse_actions(out) if rc == 0 else []
 
 
@@ -315,7 +315,7 @@ def enable_commands(module, wanted):
     systemctl = module.get_bin_path("systemctl")
     if not wanted or not systemctl:
         return []
-    rc, out, _ = module.run_command([systemctl, "is-enabled", "fail2ban.service"])
+    rc, out, _err = module.run_command([systemctl, "is-enabled", "fail2ban.service"])
     if rc == 0 and out.strip() == "enabled":
         return []
     return [[systemctl, "enable", "--quiet", "fail2ban.service"]]
@@ -337,7 +337,8 @@ def fail2ban_log_tail(module):
     journalctl = module.get_bin_path("journalctl")
     lines = []
     if journalctl:
-        _, out, _ = module.run_command([journalctl, "-u", "fail2ban.service", "-n", "15", "--no-pager", "-q"])
+        argv = [journalctl, "-u", "fail2ban.service", "-n", "15", "--no-pager", "-q"]
+        _rc, out, _err = module.run_command(argv)
         lines += out.splitlines()
     log = _read("/var/log/fail2ban.log")
     if log:
