@@ -220,3 +220,22 @@ def test_aide_check_is_clean_after_the_baseline_and_reports_a_changed_file(host)
             host.check_output("cp -a /root/motd.orig /etc/motd")
     assert dirty.rc != 0
     assert "/etc/motd" in dirty.stdout
+
+
+@pytest.mark.skipif(
+    not os.environ.get("BULWARK_LYNIS"), reason="set BULWARK_LYNIS=1 to measure (about 2 min a host)"
+)
+def test_lynis_hardening_index_after_bootstrap_alone(host):
+    """The figure after bootstrap alone (sshd, firewall, fail2ban add the rest), written to tests/output."""
+    with host.sudo():
+        host.check_output(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lynis"
+        )
+        host.run("lynis audit system --quick --no-colors --cronjob")
+        report = host.file("/var/log/lynis-report.dat").content_string
+    index = int(re.search(r"^hardening_index=(\d+)$", report, re.M).group(1))
+    suggestions = sorted(set(re.findall(r"^suggestion\[\]=([A-Z]+-\d+|LYNIS)\|([^|]*)", report, re.M)))
+    out = PROJECT / "tests" / "output" / f"lynis-bootstrap-{host.backend.host}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"hardening_index={index}\n" + "".join(f"{test} {text}\n" for test, text in suggestions))
+    assert index >= 70, out.read_text()
