@@ -383,7 +383,7 @@ class Plan:
         self.after = ""
         self.foreign = []
         self.changed = False
-        self.steps = []  # (argv, path of the input file, text)
+        self.steps = []  # (argv, path of the input file, its text, whether argv reads it on stdin)
         self.snapshot = {}  # path -> text, written before applying
         self.restore = ""  # shell command that puts the snapshot back
         self.persist = {}  # path -> (text, mode)
@@ -419,7 +419,7 @@ def plan_nftables(module, p, policy, paths):
     if not plan.changed or module.check_mode:
         return plan
     script = nftables.render(policy, purge)
-    plan.steps = [([nft, "-f", paths["candidate"]], paths["candidate"], script)]
+    plan.steps = [([nft, "-f", paths["candidate"]], paths["candidate"], script, False)]
     saved_owned = ""
     if live.owned_exists:
         saved_owned = run_checked(
@@ -514,15 +514,20 @@ def plan_iptables(module, p, policy, paths):
     if not plan.changed or module.check_mode:
         return plan
     plan.steps = [([ipset, "restore", "-exist"], os.path.join(state, "firewall.candidate.ipset"),
-                   iptables.ipset_script(policy))]  # fmt: skip
+                   iptables.ipset_script(policy), True)]  # fmt: skip
     for fam in (4, 6):
         script = iptables.restore_script(policy, fam, saved[fam], p["purge"])
         plan.steps.append(
-            ([f"{ipt[fam]}-restore", "--noflush"], os.path.join(state, f"firewall.candidate.v{fam}"), script)
+            (
+                [f"{ipt[fam]}-restore", "--noflush"],
+                os.path.join(state, f"firewall.candidate.v{fam}"),
+                script,
+                True,
+            )
         )
     if leftover and p["purge"]:
         plan.steps.append(([nft, "-f", "-"], os.path.join(state, "firewall.candidate.nft"),
-                           f"delete table {nftables.FAMILY} {nftables.TABLE}\n"))  # fmt: skip
+                           f"delete table {nftables.FAMILY} {nftables.TABLE}\n", True))  # fmt: skip
     rb = {k: os.path.join(state, f"firewall.rollback.{k}") for k in ("v4", "v6", "ipset")}
     plan.snapshot = {
         rb["ipset"]: iptables.ipset_rollback(ipset_saved),
@@ -560,10 +565,10 @@ def plan_ufw(module, p, policy, paths):
     plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
     if not plan.changed or module.check_mode:
         return plan
-    plan.steps = [([ufw_bin, *argv], None, None) for argv in ufw.commands(policy, live)]
-    plan.steps.append(([ufw_bin, "reload"] if enabled else [ufw_bin, "--force", "enable"], None, None))
+    plan.steps = [([ufw_bin, *argv], None, None, False) for argv in ufw.commands(policy, live)]
+    plan.steps.append(([ufw_bin, "reload"] if enabled else [ufw_bin, "--force", "enable"], None, None, False))
     if leftover and p["purge"]:
-        plan.steps.append(([nft, "delete", "table", nftables.FAMILY, nftables.TABLE], None, None))
+        plan.steps.append(([nft, "delete", "table", nftables.FAMILY, nftables.TABLE], None, None, False))
     snap = {
         path: os.path.join(p["state_dir"], "firewall.rollback." + path.strip("/").replace("/", "_"))
         for path in UFW_FILES
@@ -721,12 +726,13 @@ def main():
                     msg=f"could not arm the firewall rollback timer: {err.strip()}. Nothing was applied"
                 )
         started = time.monotonic()
-        for n, (argv, path, text) in enumerate(plan.steps):
+        for n, (argv, path, text, stdin) in enumerate(plan.steps):
             data = None
             if path:
                 write(module, path, text)
-                with open(path, "rb") as f:
-                    data = f.read()
+                if stdin:
+                    with open(path, "rb") as f:
+                        data = f.read()
             rc, _out, err = module.run_command(argv, data=data, binary_data=True)
             if rc != 0:
                 if n > 0:

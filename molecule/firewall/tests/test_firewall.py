@@ -112,6 +112,7 @@ def test_hand_added_rule_is_removed_by_the_next_run(host, stranger):
 
 def test_rule_removed_from_the_variables_stops_working(host, partner):
     name = host.backend.get_hostname()
+    only_on(name, "fw-trixie")
     assert reach(partner, address_of(host), 9091)
     rules = [{"port": 9090, "sources": ["@partners"], "comment": "partners only"}]
     result = converge(name, {"firewall_rules": rules})
@@ -127,6 +128,7 @@ def test_rule_removed_from_the_variables_stops_working(host, partner):
 
 def test_guard_refuses_a_policy_that_drops_the_controller_and_applies_nothing(host, stranger):
     name = host.backend.get_hostname()
+    only_on(name, "fw-bookworm")
     before = host.run("nft list table inet bulwark").stdout
     cut = {"bulwark_admin_networks": ["172.30.2.250/32"], "firewall_services": [8080, 7070]}
     result = converge(name, cut)
@@ -156,6 +158,7 @@ def test_rollback_restores_the_firewall_when_the_controller_cannot_confirm(host,
     """The guard switched off (the documented option), a ruleset that drops the controller: the host
     undoes it within the timeout, the operator gets back in, and the play fails clearly."""
     name = host.backend.get_hostname()
+    only_on(name, "fw-bookworm")
     before = host.run("nft list table inet bulwark").stdout
     cut = {
         "firewall_guard": False,
