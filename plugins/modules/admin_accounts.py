@@ -18,7 +18,7 @@ description:
   - The sudoers drop-in also makes sudo log to its own file and run commands in a pseudo-terminal
     (C(use_pty)).
 version_added: "1.0.0"
-author: bulwark.hardening maintainers
+author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   admins:
     description: The admins to manage. Accounts not listed are left alone (except for revoked keys).
@@ -301,7 +301,8 @@ def main():
                 "default": [],
                 "options": {
                     "name": {"type": "str", "required": True},
-                    "ssh_keys": {"type": "list", "elements": "str", "default": []},
+                    # Public keys, not secrets: shown in results by fingerprint only.
+                    "ssh_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
                     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
                     "shell": {"type": "str"},
                     "sudo": {"type": "bool", "default": True},
@@ -319,7 +320,7 @@ def main():
             "system_accounts_nologin": {"type": "bool", "default": False},
             "system_accounts_exempt": {"type": "list", "elements": "str", "default": []},
             "connecting_user": {"type": "str"},
-            "connecting_key": {"type": "str"},
+            "connecting_key": {"type": "str", "no_log": False},
         },
         supports_check_mode=True,
     )

@@ -13,7 +13,7 @@ description:
     kernel) are reported under RV(skipped_keys) with the reason; the module does not fail for them.
   - A value the kernel rejects (C(EINVAL)) fails the module and the file is not written.
 version_added: "1.0.0"
-author: bulwark.hardening maintainers
+author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   settings:
     description: sysctl keys (dotted) and their values.

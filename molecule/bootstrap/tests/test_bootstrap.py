@@ -28,6 +28,22 @@ def release(host):
     return host.system_info.release.split(".")[0]
 
 
+# --- first, before the other tests touch the host: AIDE right after the baseline ----------------------
+
+
+def test_aide_check_is_clean_after_the_baseline_and_reports_a_changed_file(host):
+    with host.sudo():
+        clean = host.run("aide --check --config /etc/aide/aide.conf")
+        assert clean.rc == 0, clean.stdout[-3000:]
+        host.check_output("cp -a /etc/motd /root/motd.orig && echo tampered >> /etc/motd")
+        try:
+            dirty = host.run("aide --check --config /etc/aide/aide.conf --limit /etc/motd")
+        finally:
+            host.check_output("cp -a /root/motd.orig /etc/motd")
+    assert dirty.rc != 0
+    assert "/etc/motd" in dirty.stdout
+
+
 # --- admins and revocation -----------------------------------------------------------------------
 
 
@@ -207,19 +223,6 @@ def test_audit_rules_loaded_where_auditd_can_run(host):
 def test_banners_are_set(host):
     for path in ["/etc/issue", "/etc/issue.net"]:
         assert "Authorized access only" in host.file(path).content_string
-
-
-def test_aide_check_is_clean_after_the_baseline_and_reports_a_changed_file(host):
-    with host.sudo():
-        clean = host.run("aide --check --config /etc/aide/aide.conf")
-        assert clean.rc == 0, clean.stdout[-3000:]
-        host.check_output("cp -a /etc/motd /root/motd.orig && echo tampered >> /etc/motd")
-        try:
-            dirty = host.run("aide --check --config /etc/aide/aide.conf --limit /etc/motd")
-        finally:
-            host.check_output("cp -a /root/motd.orig /etc/motd")
-    assert dirty.rc != 0
-    assert "/etc/motd" in dirty.stdout
 
 
 @pytest.mark.skipif(

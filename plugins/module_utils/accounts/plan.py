@@ -167,7 +167,7 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
         if name in removed:
             continue
         before_text = files.get(name)
-        before_keys, _ = ak.parse_file(before_text)
+        before_keys = ak.parse_file(before_text)[0]
         kept_keys = [k for k in before_keys if k.identity not in revoked]
         if name in declared and exclusive:
             after_keys = list(declared[name]["keys"])
