@@ -146,6 +146,11 @@ keys:
   returned: always
   type: dict
   sample: {"bob": {"added": [], "removed": ["ssh-ed25519 SHA256:abc... stray"]}}
+group_members:
+  description: The members of O(group) after the run (predicted in check mode), sorted.
+  returned: always
+  type: list
+  elements: str
 sudoers_file:
   description: The sudoers drop-in path (when O(sudo) is true).
   returned: always
@@ -443,9 +448,14 @@ def main():
         if sudoers_changed:
             install_sudoers(module, params["sudoers_file"], sudoers_after)
 
+    members = {name for name, user in live["users"].items() if group in user["groups"]}
+    members |= {i["name"] for i in result["create"]}
+    members |= {i["name"] for i in result["modify"] if group in i.get("add_groups", [])}
+    members -= set(result["remove"])
     module.exit_json(
         changed=changed,
         actions=actions,
+        group_members=sorted(members),
         created=[i["name"] for i in result["create"]],
         removed=list(result["remove"]),
         keys={name: key_changes(b, a) for name, (b, a) in result["keys"].items()},
