@@ -318,7 +318,7 @@ def ssh_connection_from_ancestry():
     if value:
         return value
     pid = os.getppid()
-    for _ in range(12):
+    for _unused in range(12):
         if pid <= 1:
             break
         try:

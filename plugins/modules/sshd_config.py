@@ -301,7 +301,7 @@ def login_origin():
     that cannot be read are skipped. Returns (None, None) when nothing is found.
     """
     pid = os.getpid()
-    for _ in range(16):
+    for _unused in range(16):
         if pid <= 1:
             break
         try:
@@ -325,7 +325,7 @@ def login_origin():
 def rsa_bits(runner, keygen, path):
     if not os.path.exists(path):
         return 0
-    rc, out, _ = runner.run([keygen, "-lf", path], check=False)
+    rc, out, _unused = runner.run([keygen, "-lf", path], check=False)
     try:
         return int(out.split()[0]) if rc == 0 else 0
     except (IndexError, ValueError):
@@ -396,7 +396,7 @@ def listeners(listen_addresses):
     """(address, port) to reach each of sshd's listeners from the host itself (sshd -T's listenaddress)."""
     targets = []
     for entry in listen_addresses:
-        address, _, port = entry.rpartition(":")
+        address, _unused, port = entry.rpartition(":")
         address = address.strip("[]")
         wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  (connected to, not bound)
         targets.append((wildcard.get(address, address), int(port)))
@@ -436,7 +436,7 @@ def restore_script(backup_dir, main_config, path, service):
 
 def confirm(module, runner, backup_dir):
     armed = os.path.join(backup_dir, "armed")
-    rc, _, _ = runner.run(commit_confirm.pending_command(CONCERN), check=False)
+    rc, _unused, _unused = runner.run(commit_confirm.pending_command(CONCERN), check=False)
     if rc == 0:
         if not module.check_mode:
             runner.run(commit_confirm.disarm_command(CONCERN), what="disarming the sshd rollback")

@@ -66,7 +66,7 @@ def start(image):
     r = run(argv)
     if r.returncode != 0:
         sys.exit(f"cannot start {NAME}: {r.stderr}")
-    for _ in range(60):
+    for _unused in range(60):
         state = run(["docker", "exec", NAME, "systemctl", "is-system-running"]).stdout.strip()
         if state in ("running", "degraded"):
             break
@@ -89,19 +89,16 @@ def stop(created_network):
 
 def apply(options, workdir):
     """One run of the firewall module (rollback off: nothing to confirm); returns (seconds, result)."""
-    play = [
-        {
-            "name": "bench",
-            "hosts": "all",
-            "gather_facts": False,
-            "tasks": [{"name": "firewall", "bulwark.hardening.firewall": options, "register": "fw"}
-                      if options is not None else
-                      {"name": "baseline", "ansible.builtin.ping": {}, "register": "fw"},
-                      {"name": "result", "ansible.builtin.copy": {"content": "{{ fw | to_json }}",
-                                                                   "dest": str(workdir / "result.json")},
-                       "delegate_to": "localhost"}],
-        }
-    ]  # fmt: skip
+    if options is None:
+        task = {"name": "baseline", "ansible.builtin.ping": {}, "register": "fw"}
+    else:
+        task = {"name": "firewall", "bulwark.hardening.firewall": options, "register": "fw"}
+    save = {
+        "name": "result",
+        "ansible.builtin.copy": {"content": "{{ fw | to_json }}", "dest": str(workdir / "result.json")},
+        "delegate_to": "localhost",
+    }
+    play = [{"name": "bench", "hosts": "all", "gather_facts": False, "tasks": [task, save]}]
     (workdir / "play.json").write_text(json.dumps(play))
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"))  # fmt: skip
@@ -152,7 +149,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            baseline, _ = apply(None, workdir)
+            baseline, _unused = apply(None, workdir)
             first, r1 = apply(options, workdir)
             second, r2 = apply(options, workdir)
             if r2.get("changed"):

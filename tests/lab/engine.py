@@ -47,7 +47,7 @@ def ensure_engine(log=print):
     log("lab: starting dockerd")
     with open("/var/log/dockerd.log", "ab") as out:
         subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
-    for _ in range(60):
+    for _unused in range(60):
         client = _connect()
         if client:
             return client

@@ -84,8 +84,8 @@ def _wait_for_ssh(address, timeout=90):
 
 
 def up(client, count, lab_dir, inventory_dir, log=print):
-    down(client, log=lambda *_: None)
-    _, public = operator_key(lab_dir)
+    down(client, log=lambda *_unused: None)
+    _unused, public = operator_key(lab_dir)
     network = _network(client)
     hosts = lab_hosts(count)
     for host in hosts:

@@ -94,7 +94,7 @@ def _probe(client, address, port=22):
 
 def _fail_until_banned(target, client, address, attempts=6, wait=15):
     """Failed logins from client, one new connection each, until the jail lists it (or give up)."""
-    for _ in range(attempts):
+    for _unused in range(attempts):
         client.run(FAILED_LOGIN.format(address=address))
         if ATTACKER_ADDRESS in _banned(target, "sshd"):
             return True
@@ -190,7 +190,7 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
             assert _probe(admin, address, PUBLISHED).startswith("open")
 
         # The admin host fails just as often, is never banned and still logs in.
-        for _ in range(5):
+        for _unused in range(5):
             admin.run(FAILED_LOGIN.format(address=address))
         time.sleep(2)
         assert ADMIN_ADDRESS not in _banned(target, "sshd")

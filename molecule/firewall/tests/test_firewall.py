@@ -260,7 +260,7 @@ def test_policy_survives_a_reboot(host, stranger):
         subprocess.run(["docker", "restart", name], capture_output=True, check=False, timeout=60).returncode
         == 0
     )
-    for _ in range(60):
+    for _unused in range(60):
         if ssh(address_of(host)).returncode == 0:
             break
         time.sleep(1)

@@ -47,7 +47,7 @@ class Line:
     def restore(self):
         # iptables-restore knows double quotes only; the model keeps quotes and backslashes out of comments
         comment = f"{self.id} {self.comment}".strip().replace("'", "")
-        head, _, target = self.args.rpartition(" -j ")
+        head, _unused, target = self.args.rpartition(" -j ")
         if not head and not self.args.startswith("-j "):
             head, target = self.args, ""
         match = f'{head} -m comment --comment "{comment}"'.strip()
@@ -270,7 +270,7 @@ def parse_save(text):
             if name in CHAINS.values():
                 saved.owned.setdefault(name, [])
         elif line.startswith("-A "):
-            chain, _, spec = line[3:].partition(" ")
+            chain, _unused, spec = line[3:].partition(" ")
             entry = f"{chain} {spec}"
             saved.rules.setdefault(chain, []).append(entry)
             if chain in CHAINS.values():

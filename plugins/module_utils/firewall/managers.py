@@ -8,7 +8,7 @@ nftables backend is chosen, firewalld running), not Docker's or fail2ban's own r
 def ufw_enabled(ufw_conf_text):
     """/etc/ufw/ufw.conf content -> True when UFW is enabled (ENABLED=yes)."""
     for line in (ufw_conf_text or "").splitlines():
-        key, _, value = line.strip().partition("=")
+        key, _unused, value = line.strip().partition("=")
         if key.strip() == "ENABLED":
             return value.strip().strip("'\"").lower() == "yes"
     return False

@@ -387,7 +387,7 @@ def normalise(options):
     ssh_port = options.get("ssh_port", 22)
     if ssh_port is None:
         ssh_port = 22
-    (ssh_lo, _hi), _ = parse_port(ssh_port, "ssh_port")
+    (ssh_lo, _hi), _unused = parse_port(ssh_port, "ssh_port")
     if isinstance(ssh_port, str) and not ssh_port.strip().isdigit():
         _fail("ssh_port", f"{ssh_port!r} is not a port number")
     restricted = options.get("ssh_restricted", True)

@@ -435,7 +435,7 @@ def known_ids(policy, persisted_text=""):
         if s.startswith("chain ") and s.endswith("{"):
             chain = s.split()[1]
         elif chain and ' comment "bw:' in s:
-            text, _, comment = s.rpartition(' comment "')
+            text, _unused, comment = s.rpartition(' comment "')
             rid = comment.split()[0].rstrip('"')
             known.setdefault(rid, f"{chain}: {text}")
     return known

@@ -152,7 +152,7 @@ def defaults(policy):
 def parse_defaults(text):
     out = {}
     for line in (text or "").splitlines():
-        key, _, value = line.strip().partition("=")
+        key, _unused, value = line.strip().partition("=")
         if key in ("DEFAULT_INPUT_POLICY", "DEFAULT_OUTPUT_POLICY", "DEFAULT_FORWARD_POLICY"):
             out[key] = value.strip().strip('"')
     return out

@@ -59,6 +59,6 @@ def parse(text):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, _, value = line.partition(" ")
+        key, _unused, value = line.partition(" ")
         values.setdefault(key.lower(), []).append(value.strip())
     return Effective(values)

@@ -54,7 +54,7 @@ def user_matches(pattern, user, host, addr, unknown=False):
     DenyUsers, so a blind guard refuses rather than lets a lockout through.
     """
     if "@" in pattern:
-        upat, _, hpat = pattern.partition("@")
+        upat, _unused, hpat = pattern.partition("@")
         return _pattern(user, upat) and _host_matches(hpat, host, addr, unknown)
     return _pattern(user, pattern)
 

@@ -42,7 +42,7 @@ def test_restore_script_puts_back_the_previous_files_and_reloads(tmp_path):
 
 
 def test_restore_script_removes_a_dropin_that_did_not_exist(tmp_path):
-    main, dropin, _, _ = run_restore(tmp_path, dropin_existed=False)
+    main, dropin, _unused, _unused = run_restore(tmp_path, dropin_existed=False)
     assert main.read_text() == "Include old\n"
     assert not dropin.exists()
 
@@ -72,7 +72,7 @@ def test_wait_for_listener_sees_an_ssh_banner_and_gives_up_without_one():
     port = server.getsockname()[1]
 
     def answer():
-        conn, _ = server.accept()
+        conn, _unused = server.accept()
         conn.sendall(b"SSH-2.0-test\r\n")
         conn.close()
 

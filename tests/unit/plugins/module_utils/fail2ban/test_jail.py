@@ -21,7 +21,7 @@ def _parse(content):
 
 
 def test_sshd_on_journal_only_host_reads_the_journal():
-    jails, _ = _build({"sshd": {"port": 2222}}, admin_networks=["10.0.0.0/8"])
+    jails, _unused = _build({"sshd": {"port": 2222}}, admin_networks=["10.0.0.0/8"])
     text = j.render_jail(jails[0])
     section = _parse(text)["sshd"]
     assert section["backend"] == "systemd"
@@ -38,23 +38,23 @@ def test_sshd_on_journal_only_host_reads_the_journal():
 
 def test_sshd_with_auth_log_keeps_the_file_backend():
     host = j.HostFacts(filters={"sshd"}, journal_only=False)
-    jails, _ = _build({"sshd": {}}, host=host)
+    jails, _unused = _build({"sshd": {}}, host=host)
     section = _parse(j.render_jail(jails[0]))["sshd"]
     assert "backend" not in section
     assert "journalmatch" not in section
 
 
 def test_explicit_backend_or_logpath_wins_over_detection():
-    jails, _ = _build({"sshd": {"backend": "polling", "logpath": "/var/log/secure"}})
+    jails, _unused = _build({"sshd": {"backend": "polling", "logpath": "/var/log/secure"}})
     section = _parse(j.render_jail(jails[0]))["sshd"]
     assert section["backend"] == "polling"
     assert section["logpath"] == "/var/log/secure"
-    jails, _ = _build({"sshd": {"logpath": "/var/log/secure"}})
+    jails, _unused = _build({"sshd": {"logpath": "/var/log/secure"}})
     assert "backend" not in jails[0].options
 
 
 def test_backend_follows_filter_not_name():
-    jails, _ = _build({"ssh-aggressive": {"filter": "sshd[mode=aggressive]"}})
+    jails, _unused = _build({"ssh-aggressive": {"filter": "sshd[mode=aggressive]"}})
     assert jails[0].options["backend"] == "systemd"
     assert jails[0].filter_name == "sshd"
 
@@ -68,7 +68,7 @@ def test_backend_follows_filter_not_name():
     ],
 )
 def test_banaction_follows_firewall_backend(backend, multiport, allports):
-    jails, _ = _build({"sshd": {}, "recidive": {}}, firewall_backend=backend)
+    jails, _unused = _build({"sshd": {}, "recidive": {}}, firewall_backend=backend)
     by_name = {jail.name: jail.options for jail in jails}
     assert by_name["sshd"]["banaction"] == [multiport]
     assert by_name["recidive"]["banaction"] == [allports]
@@ -76,7 +76,7 @@ def test_banaction_follows_firewall_backend(backend, multiport, allports):
 
 
 def test_recidive_escalates_by_default_and_keeps_file_backend():
-    jails, _ = _build({"recidive": {"bantime": "1w", "bantime.maxtime": "5w", "bantime.factor": 2}})
+    jails, _unused = _build({"recidive": {"bantime": "1w", "bantime.maxtime": "5w", "bantime.factor": 2}})
     section = _parse(j.render_jail(jails[0]))["recidive"]
     assert section["bantime.increment"] == "true"
     assert section["bantime.maxtime"] == "5w"
@@ -85,7 +85,7 @@ def test_recidive_escalates_by_default_and_keeps_file_backend():
 
 
 def test_recidive_increment_can_be_switched_off():
-    jails, _ = _build({"recidive": {"bantime.increment": False}})
+    jails, _unused = _build({"recidive": {"bantime.increment": False}})
     assert jails[0].options["bantime.increment"] is False
 
 
@@ -95,7 +95,7 @@ def test_unknown_firewall_backend_is_named():
 
 
 def test_admin_networks_are_always_ignored_and_not_duplicated():
-    jails, _ = _build(
+    jails, _unused = _build(
         {"sshd": {"ignoreip": ["192.0.2.7", "10.1.0.0/16"]}},
         admin_networks=["10.1.0.0/16"],
         ignoreip=["198.51.100.0/24"],
@@ -140,7 +140,7 @@ def test_missing_filter_is_named():
 
 
 def test_disabled_jail_needs_no_filter_and_renders_only_enabled_false():
-    jails, _ = _build({"postfix": {"enabled": False}})
+    jails, _unused = _build({"postfix": {"enabled": False}})
     assert j.render_jail(jails[0]).splitlines()[-2:] == ["[postfix]", "enabled = false"]
 
 
@@ -160,7 +160,7 @@ def test_custom_filter_is_rendered_and_satisfies_the_jail():
 
 def test_custom_filter_journalmatch_goes_to_init():
     filters = {"app": {"failregex": "^fail <HOST>$", "journalmatch": "_SYSTEMD_UNIT=app.service"}}
-    _, custom = _build({}, filters)
+    _unused, custom = _build({}, filters)
     parser = _parse(j.render_filter("app", custom["app"]))
     assert parser["Init"]["journalmatch"] == "_SYSTEMD_UNIT=app.service"
 
@@ -217,7 +217,7 @@ def test_rendering_is_stable():
 
 
 def test_whole_rendered_jail():
-    jails, _ = _build({"sshd": {"maxretry": 3, "bantime": "10m"}}, admin_networks=["192.0.2.0/24"])
+    jails, _unused = _build({"sshd": {"maxretry": 3, "bantime": "10m"}}, admin_networks=["192.0.2.0/24"])
     assert j.render_jail(jails[0]) == "\n".join(
         [
             j.MARKER,
@@ -253,19 +253,19 @@ def test_jail_name_from_path():
 )
 def test_docker_hosts_also_ban_from_forwarded_traffic(backend, expected):
     host = j.HostFacts(filters={"sshd"}, journal_only=True, docker=True)
-    jails, _ = _build({"sshd": {}}, host=host, firewall_backend=backend)
+    jails, _unused = _build({"sshd": {}}, host=host, firewall_backend=backend)
     section = _parse(j.render_jail(jails[0]))["sshd"]
     assert section["action"].splitlines() == ["%(action_)s", expected]
 
 
 def test_docker_action_is_not_added_for_ufw_or_an_explicit_action():
     host = j.HostFacts(filters={"sshd"}, journal_only=True, docker=True)
-    jails, _ = _build({"sshd": {}}, host=host, firewall_backend="ufw")
+    jails, _unused = _build({"sshd": {}}, host=host, firewall_backend="ufw")
     assert "action" not in jails[0].options
-    jails, _ = _build({"sshd": {"action": "%(action_mw)s"}}, host=host)
+    jails, _unused = _build({"sshd": {"action": "%(action_mw)s"}}, host=host)
     assert jails[0].options["action"] == ["%(action_mw)s"]
 
 
 def test_no_docker_no_extra_action():
-    jails, _ = _build({"sshd": {}})
+    jails, _unused = _build({"sshd": {}})
     assert "action" not in jails[0].options

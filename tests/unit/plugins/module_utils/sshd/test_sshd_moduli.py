@@ -21,8 +21,8 @@ def test_keeps_moduli_of_at_least_n_bits():
 
 
 def test_already_filtered_file_is_unchanged():
-    once, _, _ = filter_moduli(MODULI, 3072)
-    twice, removed, _ = filter_moduli(once, 3072)
+    once, _unused, _unused = filter_moduli(MODULI, 3072)
+    twice, removed, _unused = filter_moduli(once, 3072)
     assert (twice, removed) == (once, 0)
 
 
