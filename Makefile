@@ -53,8 +53,8 @@ test: venv collection
 	tests/stages.sh lint unit sanity molecule
 
 lint: venv collection
-	$(BIN)/ruff check plugins tests tools
-	$(BIN)/ruff format --check plugins tests tools
+	$(BIN)/ruff check plugins tests tools molecule
+	$(BIN)/ruff format --check plugins tests tools molecule
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/python tools/role_docs.py --check
