@@ -148,6 +148,12 @@ options:
         timer. Fails when the rollback already fired. With V(true) nothing else is done.
     type: bool
     default: false
+  mode:
+    description:
+      - Permissions of O(main_config) and O(path) (octal string). sshd reads them as root; nobody else needs
+        to read how it is hardened.
+    type: str
+    default: "0600"
   backup_dir:
     description: Where the previous files are kept for the rollback (created root-only, 0700).
     type: path
@@ -239,6 +245,7 @@ import pwd
 import shlex
 import shutil
 import socket
+import stat
 import tempfile
 import time
 
@@ -510,6 +517,7 @@ def main():
             "service": {"type": "str", "default": "ssh"},
             "rollback_timeout": {"type": "int", "default": 0},
             "confirm": {"type": "bool", "default": False},
+            "mode": {"type": "str", "default": "0600"},
             "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
         },
         supports_check_mode=True,
@@ -532,6 +540,12 @@ def main():
         refuse("rsa_host_key_bits must be 0 or between 2048 and 16384")
     if p["rsa_host_key_bits"] and "rsa" in p["remove_host_keys"]:
         refuse("rsa_host_key_bits and remove_host_keys: [rsa] contradict each other")
+    try:
+        mode = int(p["mode"], 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o644 or mode & 0o022:
+        refuse(f"mode: {p['mode']!r} is not an octal mode that only root may write (e.g. 0600)")
     if p["moduli_min_bits"] and not 1024 <= p["moduli_min_bits"] <= 8192:
         refuse("moduli_min_bits must be 0 or between 1024 and 8192")
     if p["rollback_timeout"] and p["rollback_timeout"] < 5:
@@ -717,6 +731,20 @@ def main():
                 "after": "".join(after),
             }
         )
+    wrong_modes = [
+        (path, stat.S_IMODE(os.stat(path).st_mode))
+        for path in (p["main_config"], p["path"])
+        if os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != mode
+    ]
+    if wrong_modes:
+        diff.append(
+            {
+                "before_header": "permissions",
+                "after_header": "permissions",
+                "before": "".join(f"{path} {old:04o}\n" for path, old in wrong_modes),
+                "after": "".join(f"{path} {mode:04o}\n" for path, _old in wrong_modes),
+            }
+        )
     changed = bool(diff)
     result = {
         "changed": changed,
@@ -751,17 +779,19 @@ def main():
             write(module, os.path.join(backup_dir, "dropin"), dropin_before, 0o600)
 
     def restore():
-        write(module, p["main_config"], main_before)
+        write(module, p["main_config"], main_before, mode)
         if dropin_before is None:
             if os.path.exists(p["path"]):
                 os.remove(p["path"])
         else:
-            write(module, p["path"], dropin_before)
+            write(module, p["path"], dropin_before, mode)
 
     if dropin_before != dropin_text:
-        write(module, p["path"], dropin_text)
+        write(module, p["path"], dropin_text, mode)
     if main_after != main_before:
-        write(module, p["main_config"], main_after)
+        write(module, p["main_config"], main_after, mode)
+    for path, _old in wrong_modes:
+        os.chmod(path, mode)
     for path in remove_paths:
         os.remove(path)
     if regenerate_rsa:
