@@ -72,8 +72,12 @@ molecule: venv collection lab-images lab-key
 docs: venv
 	$(BIN)/python tools/role_docs.py
 
+# Figures, not timed tests: the firewall with a 10,000-entry allowlist, then harden.yml's no-change
+# re-run on one and on BENCH_HOSTS lab hosts (it brings up that lab; `make lab-down` removes it).
+BENCH_HOSTS ?= 10
 bench: venv collection lab-images
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench.harden --hosts $(BENCH_HOSTS)
 
 clean: lab-down
 	rm -rf .collections tests/output
