@@ -282,8 +282,9 @@ def write(module, path, text, mode=0o644):
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark-")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-    os.chmod(tmp, mode)
     module.atomic_move(tmp, path)
+    # atomic_move keeps an existing file's mode and gives a new one the umask's: set ours.
+    os.chmod(path, mode)
 
 
 class Runner:
@@ -791,7 +792,7 @@ def main():
     if main_after != main_before:
         write(module, p["main_config"], main_after, mode)
     for path, _old in wrong_modes:
-        os.chmod(path, mode)
+        os.chmod(path, mode)  # unchanged content, wrong mode
     for path in remove_paths:
         os.remove(path)
     if regenerate_rsa:
