@@ -19,8 +19,8 @@ ORDER = ["common", "bootstrap", "sshd", "firewall", "fail2ban"]
 
 
 def _inline(text):
-    """Ansible doc markup (C(), V(), O(), I(), B()) as Markdown."""
-    text = re.sub(r"\b[CVO]\(([^)]*)\)", r"`\1`", str(text))
+    """Ansible doc markup (C(), V(), O(), E(), M(), I(), B()) as Markdown."""
+    text = re.sub(r"\b[CVOEM]\(([^)]*)\)", r"`\1`", str(text))
     text = re.sub(r"\bI\(([^)]*)\)", r"*\1*", text)
     text = re.sub(r"\bB\(([^)]*)\)", r"**\1**", text)
     return text.replace("|", "\\|").replace("\n", " ")
@@ -33,7 +33,7 @@ def _description(value):
 def _default(spec):
     if "default" not in spec:
         return "*required*" if spec.get("required") else ""
-    dumped = yaml.safe_dump(spec["default"], default_flow_style=True).strip()
+    dumped = yaml.safe_dump(spec["default"], default_flow_style=True, width=10**6).strip()
     return "`" + dumped.removesuffix("...").strip() + "`"
 
 
