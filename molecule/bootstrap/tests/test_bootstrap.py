@@ -7,6 +7,8 @@ import json
 import os
 import re
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,123 @@ def test_lynis_hardening_index_after_bootstrap_alone(host):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"hardening_index={index}\n" + "".join(f"{test} {text}\n" for test, text in suggestions))
     assert index >= 70, out.read_text()
+
+
+# --- Docker engine (bootstrap_docker: true on boot-trixie only) ------------------------------------
+
+IMAGE = "bulwark-test/busybox"
+# An image from the host's static busybox (no registry is reachable): a web root to serve.
+BUILD_IMAGE = f"""set -e
+docker image inspect {IMAGE} >/dev/null 2>&1 && exit 0
+root=$(mktemp -d)
+mkdir -p "$root/bin" "$root/www"
+cp "$(command -v busybox)" "$root/bin/busybox"
+echo hello > "$root/www/index.html"
+tar -C "$root" -c . | docker import - {IMAGE} >/dev/null
+rm -rf "$root"
+"""
+WGET = "/bin/busybox wget -q -O- -T 3"
+
+
+def docker_enabled(host):
+    return bool(host.ansible.get_variables().get("bootstrap_docker"))
+
+
+@pytest.fixture
+def engine(host):
+    if not docker_enabled(host):
+        pytest.skip("bootstrap_docker is off on this host")
+    with host.sudo():
+        host.check_output(f"sh -c '{BUILD_IMAGE}'")
+    return host
+
+
+def test_no_docker_where_it_is_not_enabled(host):
+    if docker_enabled(host):
+        pytest.skip("bootstrap_docker is on here")
+    assert not host.package("docker.io").is_installed
+    assert not host.file("/etc/docker/daemon.json").exists
+
+
+def test_containers_run_with_no_new_privileges(engine):
+    with engine.sudo():
+        own = engine.check_output("grep NoNewPrivs /proc/self/status")
+        contained = engine.check_output(
+            f"docker run --rm {IMAGE} /bin/busybox grep NoNewPrivs /proc/self/status"
+        )
+    assert own.split() == ["NoNewPrivs:", "0"]  # the lab host itself does not set it: the engine does
+    assert contained.split() == ["NoNewPrivs:", "1"]
+
+
+def fetch(url, attempts=5):
+    """The body at url from the controller, or None (a container's server may need a moment)."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=3) as reply:  # noqa: S310  (a lab URL)
+                return reply.read().decode().strip()
+        except OSError:
+            time.sleep(1)
+    return None
+
+
+def test_engine_runs_with_live_restore_size_limited_logs_and_no_userland_proxy(engine):
+    run = f"docker run -d --name bulwark-pub -p 8090:8080 {IMAGE} /bin/busybox httpd -f -p 8080 -h /www"
+    with engine.sudo():
+        info = json.loads(engine.check_output("docker info --format '{{json .}}'"))
+        engine.run("docker rm -f bulwark-pub")
+        engine.check_output(run)
+        try:
+            logs = json.loads(
+                engine.check_output("docker inspect -f '{{json .HostConfig.LogConfig}}' bulwark-pub")
+            )
+            proxies = engine.run("pgrep -x docker-proxy")
+            served = fetch(f"http://{address_of(engine)}:8090/")
+        finally:
+            engine.run("docker rm -f bulwark-pub")
+    assert info["LiveRestoreEnabled"] is True
+    assert info["Driver"] == "vfs"  # bootstrap_docker_storage_driver from host_vars
+    assert logs == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
+    # The published port answers the controller through the kernel's NAT, no docker-proxy in between.
+    assert served == "hello"
+    assert proxies.rc == 1, proxies.stdout
+
+
+def test_containers_on_the_default_bridge_cannot_reach_each_other(engine):
+    """icc false: no traffic between containers on the default bridge; a user-defined network, where Docker
+    allows it, is the control that the same containers and request do work."""
+    start = f"docker run -d --name {{name}} {{net}} {IMAGE} /bin/busybox httpd -f -p 8080 -h /www"
+    address = (
+        "docker inspect -f '{{{{range .NetworkSettings.Networks}}}}{{{{.IPAddress}}}}{{{{end}}}}' {name}"
+    )
+    with engine.sudo():
+        engine.run("docker rm -f bulwark-icc bulwark-net; docker network rm bulwark-net")
+        try:
+            engine.check_output("docker network create bulwark-net")
+            engine.check_output(start.format(name="bulwark-icc", net=""))
+            engine.check_output(start.format(name="bulwark-net", net="--network bulwark-net"))
+            bridge_ip = engine.check_output(address.format(name="bulwark-icc"))
+            net_ip = engine.check_output(address.format(name="bulwark-net"))
+            from_host = engine.run(f"sleep 1; busybox wget -q -O- -T 3 http://{bridge_ip}:8080/")
+            across_bridge = engine.run(f"docker run --rm {IMAGE} {WGET} http://{bridge_ip}:8080/")
+            across_net = engine.run(
+                f"docker run --rm --network bulwark-net {IMAGE} {WGET} http://{net_ip}:8080/"
+            )
+        finally:
+            engine.run("docker rm -f bulwark-icc bulwark-net; docker network rm bulwark-net")
+    assert from_host.stdout.strip() == "hello", from_host.stderr  # the server is up
+    assert across_net.stdout.strip() == "hello", across_net.stderr  # container to container works elsewhere
+    assert across_bridge.rc != 0, across_bridge.stdout  # but not on the default bridge
+    assert "hello" not in across_bridge.stdout
+
+
+def test_application_user_cannot_talk_to_docker(engine):
+    user = engine.user("app")
+    assert user.exists
+    assert user.shell == "/usr/sbin/nologin"
+    assert "docker" not in user.groups
+    with engine.sudo():
+        denied = engine.run("sudo -n -u app docker ps")
+        allowed = engine.run("docker ps")
+    assert allowed.rc == 0, allowed.stderr  # the engine answers root
+    assert denied.rc != 0
+    assert "permission denied" in denied.stderr.lower(), denied.stderr
