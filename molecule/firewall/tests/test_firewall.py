@@ -324,10 +324,11 @@ def test_iptables_rollback_when_the_controller_cannot_confirm(ipt_host, stranger
     assert reach(stranger, address_of(ipt_host), 8080)
 
 
-# The ufw backend (fw-ufw, Debian 12): the documented subset, and `ufw status` tells the truth.
-@pytest.fixture
-def ufw_host(lab_host):
-    return lab_host("fw-ufw")
+# The ufw backend on fw-ufw (Debian 12) and fw-ufw-trixie (Debian 13): the documented subset, and
+# `ufw status` tells the truth.
+@pytest.fixture(params=["fw-ufw", "fw-ufw-trixie"])
+def ufw_host(request, lab_host):
+    return lab_host(request.param)
 
 
 def test_ufw_status_tells_the_truth(ufw_host):
@@ -350,7 +351,7 @@ def test_ufw_backend_with_real_traffic(ufw_host, partner, stranger):
 def test_ufw_hand_added_rule_is_removed(ufw_host, stranger):
     assert ufw_host.run("ufw allow 7070/tcp").rc == 0
     assert reach(stranger, address_of(ufw_host), 7070)
-    result = converge("fw-ufw")
+    result = converge(ufw_host.backend.get_hostname())
     assert result.returncode == 0, result.stdout[-3000:]
     assert not reach(stranger, address_of(ufw_host), 7070)
     assert "7070" not in ufw_host.run("ufw status").stdout
@@ -358,7 +359,8 @@ def test_ufw_hand_added_rule_is_removed(ufw_host, stranger):
 
 def test_ufw_refuses_what_it_cannot_do_by_option_name(ufw_host):
     before = ufw_host.run("ufw status numbered").stdout
-    result = converge("fw-ufw", {"firewall_allowlists": {"partners": ["172.30.2.13/32"]}})
+    sets = {"firewall_allowlists": {"partners": ["172.30.2.13/32"]}}
+    result = converge(ufw_host.backend.get_hostname(), sets)
     assert result.returncode != 0
     assert "sets: the ufw backend has no address sets" in result.stdout, result.stdout[-2000:]
     assert ufw_host.run("ufw status numbered").stdout == before
