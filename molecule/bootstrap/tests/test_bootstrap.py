@@ -294,7 +294,7 @@ def test_containers_run_with_no_new_privileges(engine):
 
 def fetch(url, attempts=5):
     """The body at url from the controller, or None (a container's server may need a moment)."""
-    for _ in range(attempts):
+    for _unused in range(attempts):
         try:
             with urllib.request.urlopen(url, timeout=3) as reply:  # noqa: S310  (a lab URL)
                 return reply.read().decode().strip()
