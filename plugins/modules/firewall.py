@@ -339,6 +339,17 @@ def confirm(module, paths):
     pending_rc = module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0]
     staged = read(paths["staged"])
     rolled = read(paths["rolled_back"])
+    if pending_rc != 0 and staged is not None:
+        # The timer fired (or the host rebooted) before this confirmation: the host is restoring, or has
+        # restored, the previous firewall. Wait for the restore to end, then say so; never persist it.
+        restoring = [systemctl, "is-active", "--quiet", commit_confirm.unit_name(CONCERN) + ".service"]
+        deadline = time.monotonic() + 120
+        while module.run_command(restoring)[0] == 0 and time.monotonic() < deadline:
+            time.sleep(1)
+        rolled = read(paths["rolled_back"]) or "before this confirmation"
+        if not module.check_mode and os.path.exists(paths["staged"]):
+            os.unlink(paths["staged"])  # the change it staged was never confirmed
+        staged = None
     if pending_rc != 0 and staged is None and rolled:
         module.fail_json(
             msg=f"the firewall change was rolled back by the host ({rolled.strip()}): the controller did not "
@@ -743,6 +754,20 @@ def main():
                     msg=f"{' '.join(argv[:2])} refused the ruleset (nothing was applied): {err.strip()}"
                 )
         result["apply_seconds"] = round(time.monotonic() - started, 3)
+        if timeout > 0:
+            # The controller's window to confirm counts from the end of the apply, not from its start
+            # (ufw applies rule by rule and can take seconds). If the timer fired during the apply, the
+            # host is already restoring the previous firewall: say so instead of staging the change.
+            if module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0] != 0:
+                module.fail_json(
+                    msg=f"applying took longer than rollback_timeout ({timeout} s) and the host restored the "
+                    "previous firewall by itself; raise the rollback timeout"
+                )
+            module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
+            rc, _out, err = module.run_command(commit_confirm.arm_command(CONCERN, timeout, restore))
+            if rc != 0:
+                module.run_command(["/bin/sh", "-c", plan.restore])
+                module.fail_json(msg=f"could not re-arm the firewall rollback timer: {err.strip()}; restored")
     if timeout > 0 and plan.changed:
         write(module, paths["staged"], json.dumps(wanted))
         result["pending"] = True
