@@ -269,21 +269,8 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import 
 
 CONCERN = "firewall"
 NFT_CONF = "/etc/nftables.conf"
-POLICY_OPTIONS = (
-    "default_incoming",
-    "default_routed",
-    "default_outgoing",
-    "admin_networks",
-    "sets",
-    "rules",
-    "services",
-    "ssh_port",
-    "ssh_restricted",
-    "ssh_rate_limit",
-    "ssh_burst",
-    "icmp_echo",
-    "docker_interfaces",
-)
+# The policy as the model takes it; `docker` (auto/true/false) is resolved on the host below.
+POLICY_OPTIONS = tuple(key for key in model.POLICY_KEYS if key != "docker")
 
 
 def nft_conf_text(persist_path):
