@@ -6,13 +6,13 @@
 DOCUMENTATION = r"""
 ---
 module: commit_confirm
-short_description: Confirm a change that sshd_config, firewall (or another module) applied with a rollback armed
+short_description: Confirm a change that sshd_config or firewall applied with a rollback armed
 description:
   - The second half of commit-confirm. Call it over a B(new) connection after a module returned
     RV(ignore:pending=true): reaching the host at all proves the change lets the controller in.
   - It wins an atomic rename against the host's rollback timer, stops the timer, and persists what the change
-    staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired (or
-    while its restore runs) fails as rolled back and persists nothing; a restore that failed is reported as failed.
+    staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired
+    (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported as failed.
   - The state lives in C(/var/lib/bulwark/commit-confirm/<concern>/), root-only.
 version_added: "0.2.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
@@ -45,7 +45,7 @@ confirmed:
   returned: always
   type: bool
 state:
-  description: The commit-confirm state found (none, armed, confirmed, restoring, rolled-back, restore-failed).
+  description: The state found (none, armed, confirmed, restoring, rolled-back, restore-failed).
   returned: always
   type: str
 """

@@ -209,8 +209,8 @@ class Transaction:
     def _rolled_back_message(self):
         when = (files.read(self._path(ROLLED_BACK)) or "").strip() or "just now"
         return (
-            f"{self.concern}: the change was rolled back by the host ({when}): the controller did not confirm "
-            "it in time over a new connection, so the previous state is live and nothing was persisted"
+            f"{self.concern}: the change was rolled back by the host ({when}): the controller did not "
+            "confirm it in time over a new connection, so the previous state is live and nothing was persisted"
         )
 
     def _wait_restore(self, limit=120):
@@ -253,5 +253,6 @@ def persist(runner, staged):
 def staged_changes(staged):
     """True if persisting `staged` would change a file (the commands only run along with a file)."""
     return any(
-        files.read(path) != text or files.mode_of(path) != mode for path, text, mode in staged.get("files", [])
+        files.read(path) != text or files.mode_of(path) != mode
+        for path, text, mode in staged.get("files", [])
     )

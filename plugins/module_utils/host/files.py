@@ -70,7 +70,7 @@ def _open_dir(path, anchor, create_mode):
     return fd
 
 
-def write(path, content, mode=0o600, uid=-1, gid=-1, anchor=None, make_dirs=None):
+def write(path, content, mode=0o600, uid=-1, gid=-1, *, anchor=None, make_dirs=None):
     """Replace path atomically with content (str or bytes), with exactly this mode and owner.
 
     anchor: the highest directory trusted as it is; every directory below it on the way to path, and
