@@ -12,7 +12,7 @@ description:
     RV(ignore:pending=true): reaching the host at all proves the change lets the controller in.
   - It wins an atomic rename against the host's rollback timer, stops the timer, and persists what the change
     staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired
-    (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported as failed.
+    (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported.
   - The state lives in C(/var/lib/bulwark/commit-confirm/<concern>/), root-only.
 version_added: "0.2.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)

@@ -210,7 +210,7 @@ class Transaction:
         when = (files.read(self._path(ROLLED_BACK)) or "").strip() or "just now"
         return (
             f"{self.concern}: the change was rolled back by the host ({when}): the controller did not "
-            "confirm it in time over a new connection, so the previous state is live and nothing was persisted"
+            "confirm it in time over a new connection: the previous state is live, nothing was persisted"
         )
 
     def _wait_restore(self, limit=120):
