@@ -9,7 +9,7 @@ module: commit_confirm
 short_description: Confirm a change that sshd_config or firewall applied with a rollback armed
 description:
   - The second half of commit-confirm. Call it over a B(new) connection after a module returned
-    RV(ignore:pending=true): reaching the host at all proves the change lets the controller in.
+    C(pending=true); reaching the host at all proves that the change lets the controller in.
   - It wins an atomic rename against the host's rollback timer, stops the timer, and persists what the change
     staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired
     (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported.
@@ -28,6 +28,7 @@ attributes:
     description: Reports whether a change is pending; confirms nothing.
   diff_mode:
     support: none
+    description: Nothing is rendered; the module that armed the change showed its diff.
 """
 
 EXAMPLES = r"""
