@@ -111,8 +111,9 @@ class Transaction:
         text = files.read(self._path("staged.json"))
         return json.loads(text) if text else None
 
-    def surface(self):
-        """Fail on a restore that failed; clear (and return) a finished rollback's time, or None."""
+    def surface(self, clear=True):
+        """Fail on a restore that failed; return a finished rollback's time (cleared unless clear is
+        False, as in check mode, which changes nothing), or None."""
         state, detail = self.state()
         if state == RESTORE_FAILED:
             what, _unused, output = detail.partition("\n")
@@ -122,7 +123,8 @@ class Transaction:
                 f"Nothing was changed now. Fix it by hand, then remove {self._path(RESTORE_FAILED)}"
             )
         if state == ROLLED_BACK:
-            files.remove(self._path(ROLLED_BACK))
+            if clear:
+                files.remove(self._path(ROLLED_BACK))
             return detail
         return None
 

@@ -67,6 +67,7 @@ def test_arm_before_apply_then_the_timer_restores_and_confirm_fails_as_rolled_ba
     assert systemd.fire().returncode == 0
     assert live.read_text() == "old\n"
     assert tx.state()[0] == cc.ROLLED_BACK
+    assert tx.surface(clear=False) and tx.state()[0] == cc.ROLLED_BACK  # check mode leaves the record
     with pytest.raises(cc.RolledBack, match="rolled back by the host"):
         tx.confirm()
     assert not boot.exists()  # nothing persisted
