@@ -19,10 +19,24 @@ description:
   - "Lockout guard: before anything is applied the candidate must admit the controller's current SSH
     connection (I(controller_address)/I(controller_port), or the C(SSH_CONNECTION) of the session the module
     runs in); otherwise the module fails naming what is missing, and changes nothing."
-  - "Commit-confirm: a change is applied together with a rollback timer on the host (systemd). The controller
-    must open a NEW connection and call the module again with I(confirm=true); otherwise the host restores the
-    previous owned table (and purged tables) by itself after I(rollback_timeout) seconds. The new policy is
-    persisted (C(/etc/bulwark/firewall.nft), included from C(/etc/nftables.conf)) only when confirmed."
+  - "Lockout guard, second half: the kernel runs every base chain on a hook, in every table, and a drop in
+    any of them is final. So after the purge every base chain the controller's packet meets (ingress,
+    prerouting and input, in every family that sees it, with its priority and policy) must accept it, or the
+    change is refused naming the chain; a rule the guard cannot evaluate in front of a drop is refused too
+    (unknown means refuse)."
+  - "Commit-confirm (the collection's one protocol, M(bulwark.hardening.commit_confirm)): the rollback is
+    armed on the host BEFORE anything is applied, with the steps that restore everything the apply replaces
+    (the owned table, and the foreign tables, rules and policies the purge removes or changes, snapshotted
+    first). The
+    module returns RV(pending=true); the controller must confirm over a NEW connection
+    (M(bulwark.hardening.commit_confirm) with C(concern=firewall)), otherwise the host restores the previous
+    firewall by itself I(rollback_timeout) seconds after the apply. What loads the policy at boot (the files
+    and enabling the boot unit) is persisted only when confirmed. If the rollback cannot be armed, nothing is
+    applied. If an apply step fails, the host restores at once and the message says what was applied and what
+    was restored. A run while an earlier change still waits for its confirmation reports RV(changed=true) and
+    RV(pending=true) again, so that it is confirmed, never silently undone."
+  - "Check mode validates the candidate with C(nft -c) (nftables) or C(iptables-restore --test) (iptables)
+    where the tools exist."
   - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its
     comment) and is compared with the candidate; when they agree nothing runs."
   - "iptables backend: the same policy as C(iptables-restore --noflush) scripts for IPv4 and IPv6 (owned
@@ -46,13 +60,6 @@ options:
     type: str
     choices: [nftables, iptables, ufw]
     default: nftables
-  confirm:
-    description:
-      - Confirm a change applied by a previous call (run it over a new connection). Disarms the rollback timer
-        and persists the policy. The policy options are ignored.
-      - Fails when the host already rolled the change back.
-    type: bool
-    default: false
   default_incoming:
     description: Policy for traffic to the host that no rule matches.
     type: str
@@ -142,6 +149,11 @@ options:
   purge:
     description:
       - Remove foreign objects that admit traffic (with C(false) they are only reported in RV(foreign)).
+      - "nftables backend: a foreign table on the input or forward hook is deleted whole, and so is an
+        iptables-nft table that only foreign rules fill (a typical iptables-persistent host). An iptables-nft
+        table shared with Docker or fail2ban keeps their rules, loses the foreign rules that admit traffic,
+        and the drop policy of its input chains becomes accept (our table filters). The rollback restores
+        all of it as it was (iptables-nft's tables through C(iptables-nft-save)/C(iptables-nft-restore))."
     type: bool
     default: true
   guard:
@@ -157,10 +169,15 @@ options:
   controller_port:
     description: The port the controller reaches sshd on (the fourth field of C(SSH_CONNECTION)).
     type: int
+  controller_local_address:
+    description: The host's address the controller reached sshd on (the third field of C(SSH_CONNECTION)).
+      Read from the session's C(SSH_CONNECTION) when omitted.
+    type: str
   rollback_timeout:
     description:
-      - Seconds after which the host restores the previous firewall unless confirmed (at least 5).
-        C(0) applies and persists at once without commit-confirm.
+      - Seconds after the apply at which the host restores the previous firewall unless the change is
+        confirmed (at least 5). C(0) applies and persists at once without commit-confirm (refused while an
+        earlier change waits for its confirmation).
     type: int
     default: 60
   persist_path:
@@ -168,19 +185,24 @@ options:
     type: path
     default: /etc/bulwark/firewall.nft
   state_dir:
-    description: Where the rollback snapshot and the change waiting for confirmation are kept.
+    description:
+      - Where the candidate scripts and the rollback snapshot are kept (root-only). The commit-confirm state
+        itself is in C(/var/lib/bulwark/commit-confirm/firewall/).
     type: path
     default: /var/lib/bulwark
 notes:
   - Supports check mode and diff mode (rule-level, canonical form of the owned table).
   - C(/etc/nftables.conf) is replaced by an include of I(persist_path) without C(flush ruleset), so a reboot
-    does not wipe Docker's or fail2ban's tables. Enable C(nftables.service) for it to load at boot.
+    does not wipe Docker's or fail2ban's tables. The confirmation enables the boot unit (C(nftables.service),
+    C(bulwark-firewall.service) or C(ufw.service)).
+  - "ufw backend: UFW writes its own files as it applies, so a reboot before the confirmation loads the
+    unconfirmed rules (the rollback timer does not survive a reboot)."
   - A rule edited by hand in C(inet bulwark) that keeps its C(bw:) comment id is not detected;
     added and removed rules are.
 """
 
 EXAMPLES = r"""
-- name: Apply the firewall policy (rollback armed)
+- name: Apply the firewall policy (rollback armed before anything is applied)
   bulwark.hardening.firewall:
     admin_networks: [192.0.2.0/24]
     sets:
@@ -194,16 +216,21 @@ EXAMPLES = r"""
 
 - name: Reconnect so the confirmation proves a new connection gets through
   ansible.builtin.meta: reset_connection
+  when: fw.pending
 
 - name: Confirm the firewall change
-  bulwark.hardening.firewall:
-    confirm: true
+  bulwark.hardening.commit_confirm:
+    concern: firewall
   when: fw.pending
 """
 
 RETURN = r"""
 pending:
-  description: A change was applied and waits for I(confirm=true) before I(rollback_timeout) runs out.
+  description:
+    - A change is live with its rollback armed and waits for M(bulwark.hardening.commit_confirm)
+      (C(concern=firewall)) over a new connection before I(rollback_timeout) runs out.
+    - Also true when a run finds an earlier change still waiting (the timer is restarted, RV(changed) is
+      true).
   returned: always
   type: bool
 rollback_timeout:
@@ -211,29 +238,40 @@ rollback_timeout:
   returned: when pending
   type: int
 foreign:
-  description: Foreign objects that admit traffic (removed with I(purge=true)).
+  description: Foreign objects that admit traffic, or whose drop policy the purge takes over.
   returned: always
   type: list
   elements: str
-  sample: ["table inet filter (filters the forward/input hook; not managed by bulwark)"]
+  sample: ["table ip filter (iptables-nft: INPUT policy drop, FORWARD policy drop; not managed by bulwark)"]
+purge:
+  description: The nft commands the purge runs (nftables backend), in the same transaction as the new table.
+  returned: with backend=nftables
+  type: list
+  elements: str
+  sample: ["delete table ip filter"]
+restored:
+  description: What the host put back after a failed apply step (the restore steps, in order).
+  returned: when an apply step failed
+  type: list
+  elements: str
 guard:
   description: What admits the controller's SSH connection (or C(disabled)).
-  returned: when not confirm
+  returned: always
   type: str
   sample: admin_networks
 docker:
   description: Whether Docker-aware forwarding rules were rendered.
-  returned: when not confirm
+  returned: always
   type: bool
 policy:
   description: The normalised policy (set sizes instead of their contents).
-  returned: when not confirm
+  returned: always
   type: dict
 tools_installed:
   description:
-    - Whether the backend's tools (nft; iptables and ipset) are installed.
+    - Whether the backend's tools (nft; iptables and ipset; ufw) are installed.
     - In check mode on a fresh host they are not yet, and the change is predicted.
-  returned: when not confirm
+  returned: always
   type: bool
 variant:
   description: The iptables variant in use (iptables backend).
@@ -242,528 +280,296 @@ variant:
   sample: nf_tables
 backend:
   description: The backend that manages the firewall.
-  returned: when not confirm
+  returned: always
   type: str
 rules:
   description: Number of rule lines in the owned table.
-  returned: when not confirm
+  returned: always
   type: int
+apply_seconds:
+  description: How long the apply steps took.
+  returned: when applied
+  type: float
 """
 
-import json
 import os
-import shlex
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
+    backends,
     guard,
-    iptables,
+    hooks,
     managers,
     model,
     nftables,
-    ufw,
 )
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm, files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
 
 CONCERN = "firewall"
-NFT_CONF = "/etc/nftables.conf"
 # The policy as the model takes it; `docker` (auto/true/false) is resolved on the host below.
 POLICY_OPTIONS = tuple(key for key in model.POLICY_KEYS if key != "docker")
+ARGUMENT_SPEC = {
+    "backend": {"type": "str", "choices": list(backends.BACKENDS), "default": "nftables"},
+    "default_incoming": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
+    "default_routed": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
+    "default_outgoing": {"type": "str", "choices": ["accept", "drop"], "default": "accept"},
+    "admin_networks": {"type": "list", "elements": "str", "default": []},
+    "sets": {"type": "dict", "default": {}},
+    "rules": {"type": "list", "elements": "dict", "default": []},
+    "services": {"type": "list", "elements": "raw", "default": []},
+    "ssh_port": {"type": "int", "default": 22},
+    "ssh_restricted": {"type": "bool", "default": True},
+    "ssh_rate_limit": {"type": "str", "default": "10/minute"},
+    "ssh_burst": {"type": "int", "default": 5},
+    "icmp_echo": {"type": "bool", "default": True},
+    "docker": {"type": "str", "choices": ["auto", "true", "false"], "default": "auto"},
+    "docker_interfaces": {"type": "list", "elements": "str", "default": ["docker0", "br-*"]},
+    "purge": {"type": "bool", "default": True},
+    "guard": {"type": "bool", "default": True},
+    "controller_address": {"type": "str"},
+    "controller_port": {"type": "int"},
+    "controller_local_address": {"type": "str"},
+    "rollback_timeout": {"type": "int", "default": 60},
+    "persist_path": {"type": "path", "default": "/etc/bulwark/firewall.nft"},
+    "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
+}
 
 
-def nft_conf_text(persist_path):
-    return (
-        "#!/usr/sbin/nft -f\n"
-        "# Managed by bulwark.hardening (firewall module). No `flush ruleset` here: Docker and fail2ban\n"
-        "# keep tables of their own, and a reboot must not wipe them.\n"
-        f'include "{persist_path}"\n'
-    )
+def controller(module, runner):
+    """(address, port, local address, interface) of the controller's SSH connection, as far as known."""
+    p = module.params
+    address, port, local = p["controller_address"], p["controller_port"], p["controller_local_address"]
+    if not address:
+        origin = ssh_origin()
+        if origin:
+            address, port, local = origin.address, port or origin.local_port, local or origin.local_address
+    interface = None
+    if address:
+        # The interface the controller's packets arrive on (the route back to it).
+        rc, out, _err = runner.run(["ip", "-o", "route", "get", address])
+        words = out.split()
+        if rc == 0 and "dev" in words:
+            interface = words[words.index("dev") + 1]
+    return address, port, local, interface
 
 
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
+def write_inputs(pairs):
+    """Write (path, text) pairs, root-only (candidate scripts and rollback snapshots)."""
+    for path, text in pairs:
+        if path:
+            files.write(path, text, 0o600)
 
 
-def write(module, path, text, mode=0o600):
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.bulwark-tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    module.atomic_move(tmp, path)
+class FirewallRun:
+    """One module run: read, plan, and (unless in check mode) arm, apply, re-arm."""
 
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.runner = Runner(module)
+        self.transaction = commit_confirm.Transaction(self.runner, CONCERN)
+        self.result = {"changed": False, "pending": False, "backend": self.p["backend"], "foreign": []}
+        self.backend = backends.BACKENDS[self.p["backend"]](self.runner.run, self.runner.which, files.read)
+        self.plan = None
+        self.opts = None
 
-def ssh_connection_from_ancestry():
-    """SSH_CONNECTION of the session this module runs in (sudo drops it from our own environment)."""
-    value = os.environ.get("SSH_CONNECTION")
-    if value:
-        return value
-    pid = os.getppid()
-    for _unused in range(12):
-        if pid <= 1:
-            break
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **{**self.result, **extra})
+
+    def policy(self):
+        p = self.p
+        clash = managers.conflict(
+            p["backend"],
+            ufw_conf_text=files.read("/etc/ufw/ufw.conf") or "",
+            firewalld_running=os.path.exists("/run/firewalld/firewalld.pid"),
+        )
+        if clash:
+            self.fail(clash)
+        options = {k: p[k] for k in POLICY_OPTIONS}
+        options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
+        docker_on = os.path.exists("/run/docker.sock") if p["docker"] == "auto" else p["docker"] == "true"
+        options["docker"] = self.result["docker"] = docker_on
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                for item in f.read().split(b"\0"):
-                    if item.startswith(b"SSH_CONNECTION="):
-                        return item.split(b"=", 1)[1].decode()
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return None
+            return model.normalise(options)
+        except model.PolicyError as exc:
+            self.fail(f"{exc}. Nothing was applied")
 
-
-def confirm(module, paths):
-    result = {"changed": False, "pending": False, "foreign": []}
-    systemctl = module.get_bin_path("systemctl", required=True)
-    pending_rc = module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0]
-    staged = read(paths["staged"])
-    rolled = read(paths["rolled_back"])
-    if pending_rc != 0 and staged is not None:
-        # The timer fired (or the host rebooted) before this confirmation: the host is restoring, or has
-        # restored, the previous firewall. Wait for the restore to end, then say so; never persist it.
-        restoring = [systemctl, "is-active", "--quiet", commit_confirm.unit_name(CONCERN) + ".service"]
-        deadline = time.monotonic() + 120
-        while module.run_command(restoring)[0] == 0 and time.monotonic() < deadline:
-            time.sleep(1)
-        rolled = read(paths["rolled_back"]) or "before this confirmation"
-        if not module.check_mode and os.path.exists(paths["staged"]):
-            os.unlink(paths["staged"])  # the change it staged was never confirmed
-        staged = None
-    if pending_rc != 0 and staged is None and rolled:
-        module.fail_json(
-            msg=f"the firewall change was rolled back by the host ({rolled.strip()}): the controller did not "
-            "confirm it in time over a new connection",
-            **result,
-        )
-    if module.check_mode:
-        result["changed"] = pending_rc == 0 or staged is not None
-        module.exit_json(**result)
-    if pending_rc == 0:
-        rc, _out, err = module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
-        if rc != 0:
-            module.fail_json(msg=f"could not disarm the firewall rollback timer: {err.strip()}", **result)
-        result["changed"] = True
-    if staged is not None:
-        persist(module, json.loads(staged))
-        os.unlink(paths["staged"])
-        result["changed"] = True
-    module.exit_json(**result)
-
-
-def persist(module, files):
-    """Write what loads the policy at boot (path -> [text, mode])."""
-    for path, (text, mode) in files.items():
-        if read(path) != text:
-            write(module, path, text, mode)
-
-
-def run_checked(module, argv, what, data=None):
-    rc, out, err = module.run_command(argv, data=data, binary_data=True)
-    if rc != 0:
-        module.fail_json(msg=f"{what} failed: {err.strip() or out.strip()}")
-    return out
-
-
-class Plan:
-    """What a backend found and will do: before/after text, foreign objects, the apply steps
-    (argv, file), the rollback snapshot files and command, and the files that load it at boot."""
-
-    def __init__(self):
-        self.before = ""
-        self.after = ""
-        self.foreign = []
-        self.changed = False
-        self.steps = []  # (argv, path of the input file, its text, whether argv reads it on stdin)
-        self.snapshot = {}  # path -> text, written before applying
-        self.restore = ""  # shell command that puts the snapshot back
-        self.persist = {}  # path -> (text, mode)
-        self.facts = {}
-
-
-def plan_nftables(module, p, policy, paths):
-    plan = Plan()
-    nft = module.get_bin_path("nft")
-    live_doc = {"nftables": []}
-    if nft:
-        out = run_checked(module, [nft, "-j", "list", "ruleset"], "nft -j list ruleset")
+    def lockout_packet(self, policy):
+        """The packet the lockout guard follows through every table, or None with the guard off."""
+        self.result["guard"] = "disabled"
+        if not self.p["guard"]:
+            return None
+        address, port, local, interface = controller(self.module, self.runner)
         try:
-            live_doc = json.loads(out or '{"nftables": []}')
-        except ValueError as exc:
-            module.fail_json(msg=f"nft -j list ruleset printed something that is not JSON: {exc}")
-    elif not module.check_mode:
-        module.fail_json(msg="nft is not installed (install the nftables package first)")
-    plan.facts["tools_installed"] = bool(nft)
-    live = nftables.read_live(live_doc)
-    candidate = nftables.canonical(policy)
-    persisted = read(p["persist_path"]) or ""
-    current = nftables.live_canonical(live, nftables.known_ids(policy, persisted))
-    plan.foreign = [desc for desc, _cmd in live.foreign]
-    purge = [cmd for _desc, cmd in live.foreign] if p["purge"] else []
-    plan.changed = current != candidate or bool(purge)
-    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
-    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
-    plan.persist = {
-        p["persist_path"]: (nftables.persist_script(policy), 0o600),
-        NFT_CONF: (nft_conf_text(p["persist_path"]), 0o755),
-    }
-    if not plan.changed or module.check_mode:
-        return plan
-    script = nftables.render(policy, purge)
-    plan.steps = [([nft, "-f", paths["candidate"]], paths["candidate"], script, False)]
-    saved_owned = ""
-    if live.owned_exists:
-        saved_owned = run_checked(
-            module, [nft, "list", "table", nftables.FAMILY, nftables.TABLE], "saving the table"
-        )
-    saved_foreign = []
-    for cmd in purge:
-        if cmd.startswith("delete table "):
-            fam, name = cmd.split()[2:4]
-            rc, out, _err = module.run_command([nft, "list", "table", fam, name])
-            if rc == 0:
-                saved_foreign.append(out)
-    rollback = os.path.join(p["state_dir"], "firewall.rollback.nft")
-    plan.snapshot = {rollback: nftables.restore_script(saved_owned, saved_foreign)}
-    plan.restore = f"{shlex.quote(nft)} -f {shlex.quote(rollback)}"
-    return plan
-
-
-IPTABLES_UNIT = "/etc/systemd/system/bulwark-firewall.service"
-
-
-def iptables_unit(ipset, ipt4, ipt6, files):
-    return (
-        "# Managed by bulwark.hardening (firewall module, iptables backend).\n"
-        "[Unit]\n"
-        "Description=bulwark.hardening firewall (iptables backend)\n"
-        "DefaultDependencies=no\n"
-        "Before=network-pre.target\n"
-        "Wants=network-pre.target\n"
-        "After=local-fs.target\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        "RemainAfterExit=yes\n"
-        f"ExecStart={ipset} restore -exist -file {files['ipset']}\n"
-        f"ExecStart={ipt4}-restore --noflush {files[4]}\n"
-        f"ExecStart={ipt6}-restore --noflush {files[6]}\n\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n"
-    )
-
-
-def plan_iptables(module, p, policy, paths):
-    plan = Plan()
-    ipt = {4: module.get_bin_path("iptables"), 6: module.get_bin_path("ip6tables")}
-    ipset = module.get_bin_path("ipset")
-    installed = all(ipt.values()) and bool(ipset)
-    plan.facts["tools_installed"] = installed
-    if not installed and not module.check_mode:
-        module.fail_json(msg="backend: iptables needs the iptables and ipset packages (install them first)")
-    saved = {4: iptables.Saved(), 6: iptables.Saved()}
-    live_sets, ipset_saved = {}, ""
-    if installed:
-        version = run_checked(module, [ipt[4], "-V"], "iptables -V")
-        plan.facts["variant"] = "nf_tables" if "nf_tables" in version else "legacy"
-        for fam in (4, 6):
-            saved[fam] = iptables.parse_save(
-                run_checked(module, [f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
+            self.result["guard"] = guard.check(
+                policy, address, port, interface=interface, local_address=local
             )
-        ipset_saved = run_checked(module, [ipset, "save"], "ipset save")
-        live_sets = iptables.parse_ipset_save(ipset_saved)
-    candidate = iptables.sets_canonical(policy)
-    current = iptables.live_sets_canonical(live_sets, policy)
-    for fam in (4, 6):
-        candidate += iptables.canonical(policy, fam)
-        current += iptables.live_canonical(saved[fam], iptables.known_ids(policy, fam), fam)
-        plan.foreign += [
-            f"IPv{fam} rule {spec} (admits traffic; not managed by bulwark)" for spec in saved[fam].foreign
-        ]
-    nft = module.get_bin_path("nft")
-    leftover = False
-    if nft:
-        rc, _out, _err = module.run_command([nft, "list", "table", nftables.FAMILY, nftables.TABLE])
-        leftover = rc == 0
-        if leftover:
-            plan.foreign.append("table inet bulwark (left by the nftables backend)")
-    plan.changed = current != candidate or (p["purge"] and bool(plan.foreign))
-    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
-    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
-    state = p["state_dir"]
-    files = {
-        "ipset": "/etc/bulwark/firewall.ipset",
-        4: "/etc/bulwark/firewall.v4",
-        6: "/etc/bulwark/firewall.v6",
-    }
-    ipt_path = {fam: ipt[fam] or f"/usr/sbin/ip{'6' if fam == 6 else ''}tables" for fam in (4, 6)}
-    plan.persist = {
-        files["ipset"]: (iptables.ipset_script(policy), 0o600),
-        files[4]: (iptables.restore_script(policy, 4), 0o600),
-        files[6]: (iptables.restore_script(policy, 6), 0o600),
-        IPTABLES_UNIT: (iptables_unit(ipset or "/usr/sbin/ipset", ipt_path[4], ipt_path[6], files), 0o644),
-    }
-    if not plan.changed or module.check_mode:
-        return plan
-    plan.steps = [([ipset, "restore", "-exist"], os.path.join(state, "firewall.candidate.ipset"),
-                   iptables.ipset_script(policy), True)]  # fmt: skip
-    for fam in (4, 6):
-        script = iptables.restore_script(policy, fam, saved[fam], p["purge"])
-        plan.steps.append(
-            (
-                [f"{ipt[fam]}-restore", "--noflush"],
-                os.path.join(state, f"firewall.candidate.v{fam}"),
-                script,
-                True,
+            return hooks.packet(address, local, port, interface)
+        except model.PolicyError as exc:
+            self.fail(str(exc))
+
+    def apply(self):
+        """Run the apply steps; on a failure, the message says what ran before the failed step."""
+        started = time.monotonic()
+        for n, step in enumerate(self.plan.steps):
+            write_inputs([(step.path, step.text)])
+            rc, out, err = self.runner.run(step.argv)
+            if rc != 0:
+                done = [s.what for s in self.plan.steps[:n]]
+                applied = (
+                    f"Applied before it: {'; '.join(done)}. " if done else "Nothing before it was applied. "
+                )
+                return n, f"{step.what} failed: {(err or out or '').strip()}. {applied}"
+        self.result["apply_seconds"] = round(time.monotonic() - started, 3)
+        return None, None
+
+    def check(self):
+        """Check mode: the candidate validated by the tools themselves, in Ansible's temporary directory."""
+        for step in self.plan.checks:
+            path = os.path.join(self.module.tmpdir, os.path.basename(step.path))
+            files.write(path, step.text, 0o600)
+            rc, out, err = self.runner.run([path if arg == step.path else arg for arg in step.argv])
+            if rc != 0:
+                self.fail(f"{step.what} refused the candidate: {(err or out).strip()}. Nothing was applied")
+
+    def snapshot(self):
+        self.backend.snapshot(self.plan, self.opts)
+        write_inputs(self.plan.snapshot.items())
+
+    def without_confirm(self, pending):
+        """rollback_timeout 0: apply and persist at once; a failed step still restores what ran before it."""
+        if pending:
+            self.fail(
+                "rollback_timeout: 0 while an earlier firewall change waits for its confirmation: confirm it "
+                "(bulwark.hardening.commit_confirm, concern firewall) or let it roll back first. "
+                "Nothing was applied"
             )
+        self.snapshot()
+        failed, msg = self.apply()
+        if failed is not None:
+            for what, argv in self.plan.restore:
+                rc, out, err = self.runner.run(argv)
+                if rc != 0:
+                    self.fail(msg + f"Restoring FAILED at '{what}': {(err or out).strip()}", changed=True)
+            self.fail(
+                msg + "Restored: " + "; ".join(w for w, _a in self.plan.restore) + ".", changed=failed > 0
+            )
+        commit_confirm.persist(self.runner, self.plan.boot)
+        self.module.exit_json(**self.result)
+
+    def with_confirm(self, pending, timeout):
+        """Arm BEFORE applying, apply, re-arm: the window to confirm counts from the end of the apply."""
+        if not pending:
+            self.snapshot()
+        try:
+            self.transaction.arm(timeout, self.plan.restore, self.plan.boot)
+        except (HostError, ValueError) as exc:
+            if not pending:
+                for path in self.plan.snapshot:
+                    files.remove(path)
+            self.fail(f"could not arm the firewall rollback ({exc}). Nothing was applied", changed=False)
+        failed, msg = self.apply() if self.plan.changed else (None, None)
+        if failed is not None:
+            if pending:
+                restored = ["the last confirmed firewall (an earlier change was still unconfirmed)"]
+            else:
+                restored = [what for what, _argv in self.plan.restore]
+            try:
+                self.transaction.restore_now()
+            except commit_confirm.RestoreFailed as exc:
+                self.fail(msg + str(exc), changed=True)
+            self.fail(
+                msg + "The host restored the previous firewall: " + "; ".join(restored) + ".",
+                changed=failed > 0 or pending,
+                restored=restored,
+            )
+        self.transaction.rearm(timeout)
+        self.result.update(pending=True, rollback_timeout=timeout)
+
+    def run(self):
+        module, p = self.module, self.p
+        try:
+            if module.check_mode:  # report a finished rollback, but leave its record for the real run
+                state, detail = self.transaction.state()
+                if state == commit_confirm.RESTORE_FAILED:
+                    self.transaction.surface()
+                rolled_back = detail if state == commit_confirm.ROLLED_BACK else None
+            else:
+                rolled_back = self.transaction.surface()
+        except HostError as exc:
+            self.fail(str(exc))
+        if rolled_back:
+            module.warn(
+                f"firewall: the previous change was rolled back by the host ({rolled_back}): the controller "
+                "did not confirm it in time over a new connection"
+            )
+        timeout = p["rollback_timeout"]
+        if timeout != 0 and timeout < 5:
+            self.fail(
+                f"rollback_timeout: {timeout} is too short (at least 5 s, or 0 for none). Nothing was applied"
+            )
+        policy = self.policy()
+        self.opts = backends.Options(
+            p["purge"], p["persist_path"], p["state_dir"], self.lockout_packet(policy)
         )
-    if leftover and p["purge"]:
-        plan.steps.append(([nft, "-f", "-"], os.path.join(state, "firewall.candidate.nft"),
-                           f"delete table {nftables.FAMILY} {nftables.TABLE}\n", True))  # fmt: skip
-    rb = {k: os.path.join(state, f"firewall.rollback.{k}") for k in ("v4", "v6", "ipset")}
-    plan.snapshot = {
-        rb["ipset"]: iptables.ipset_rollback(ipset_saved),
-        rb["v4"]: run_checked(module, [f"{ipt[4]}-save", "-t", "filter"], "iptables-save"),
-        rb["v6"]: run_checked(module, [f"{ipt[6]}-save", "-t", "filter"], "ip6tables-save"),
-    }
-    plan.restore = f"{shlex.quote(ipset)} restore -exist -file {shlex.quote(rb['ipset'])}; " + "; ".join(
-        f"{shlex.quote(ipt[fam])}-restore {shlex.quote(rb[f'v{fam}'])}" for fam in (4, 6)
-    )
-    return plan
-
-
-UFW_FILES = ("/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/default/ufw", "/etc/ufw/ufw.conf")
-
-
-def plan_ufw(module, p, policy, paths):
-    plan = Plan()
-    ufw_bin = module.get_bin_path("ufw")
-    plan.facts["tools_installed"] = bool(ufw_bin)
-    if not ufw_bin and not module.check_mode:
-        module.fail_json(msg="backend: ufw needs the ufw package (install it first)")
-    ufw.refuse(policy, p)
-    live = {4: ufw.parse_tuples(read(UFW_FILES[0])), 6: ufw.parse_tuples(read(UFW_FILES[1]))}
-    enabled = managers.ufw_enabled(read(UFW_FILES[3]) or "")
-    current = ufw.canonical(live, ufw.parse_defaults(read(UFW_FILES[2])), enabled)
-    candidate = ufw.canonical(ufw.wanted_tuples(policy), ufw.defaults(policy), True)
-    nft = module.get_bin_path("nft")
-    leftover = (
-        bool(nft) and module.run_command([nft, "list", "table", nftables.FAMILY, nftables.TABLE])[0] == 0
-    )
-    if leftover:
-        plan.foreign.append("table inet bulwark (left by the nftables backend)")
-    plan.changed = current != candidate or (p["purge"] and leftover)
-    plan.before = current + "".join(f"foreign: {d}\n" for d in plan.foreign)
-    plan.after = candidate + ("" if p["purge"] else "".join(f"foreign: {d}\n" for d in plan.foreign))
-    if not plan.changed or module.check_mode:
-        return plan
-    plan.steps = [([ufw_bin, *argv], None, None, False) for argv in ufw.commands(policy, live)]
-    plan.steps.append(([ufw_bin, "reload"] if enabled else [ufw_bin, "--force", "enable"], None, None, False))
-    if leftover and p["purge"]:
-        plan.steps.append(([nft, "delete", "table", nftables.FAMILY, nftables.TABLE], None, None, False))
-    snap = {
-        path: os.path.join(p["state_dir"], "firewall.rollback." + path.strip("/").replace("/", "_"))
-        for path in UFW_FILES
-    }
-    plan.snapshot = {snap[path]: read(path) or "" for path in UFW_FILES}
-    copies = "; ".join(
-        f"cp {shlex.quote(snap[path])} {shlex.quote(path)}" for path in UFW_FILES if read(path) is not None
-    )
-    again = f"{shlex.quote(ufw_bin)} reload" if enabled else f"{shlex.quote(ufw_bin)} --force disable"
-    plan.restore = f"{copies}; {again}"
-    return plan
+        try:
+            self.plan = plan = self.backend.plan(policy, self.opts)
+        except model.PolicyError as exc:
+            text = str(exc)
+            self.fail(text if text.endswith("Nothing was applied") else f"{text}. Nothing was applied")
+        if not plan.tools_installed and not module.check_mode:
+            self.fail(
+                f"backend: {p['backend']} needs {self.backend.packages} (install them first). "
+                "Nothing was applied"
+            )
+        pending = self.transaction.pending()
+        boot_changed = commit_confirm.staged_changes(plan.boot) or not self.backend.boot_enabled()
+        self.result.update(
+            changed=plan.changed or boot_changed or pending,
+            foreign=plan.foreign,
+            policy=policy.as_dict(),
+            rules=len(nftables.lines(policy)),
+            tools_installed=plan.tools_installed,
+            diff={
+                "before": plan.before,
+                "after": plan.after,
+                "before_header": "live",
+                "after_header": "policy",
+            },
+            **plan.facts,
+        )
+        if module.check_mode:
+            if plan.changed:
+                self.check()
+            module.exit_json(**self.result)
+        if not self.result["changed"]:
+            module.exit_json(**self.result)
+        try:
+            if not plan.changed and not pending:
+                # The live firewall already is the policy (the controller is connected through it): only
+                # what loads it at boot differs.
+                commit_confirm.persist(self.runner, plan.boot)
+                module.exit_json(**self.result)
+            files.private_dir(p["state_dir"])
+            if timeout == 0:
+                self.without_confirm(pending)
+            self.with_confirm(pending, timeout)
+        except commit_confirm.RolledBack as exc:
+            self.fail(
+                f"{exc} (the apply took longer than rollback_timeout, {timeout} s: raise it)", changed=True
+            )
+        except HostError as exc:
+            self.fail(str(exc))
+        module.exit_json(**self.result)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "backend": {"type": "str", "choices": ["nftables", "iptables", "ufw"], "default": "nftables"},
-            "confirm": {"type": "bool", "default": False},
-            "default_incoming": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
-            "default_routed": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
-            "default_outgoing": {"type": "str", "choices": ["accept", "drop"], "default": "accept"},
-            "admin_networks": {"type": "list", "elements": "str", "default": []},
-            "sets": {"type": "dict", "default": {}},
-            "rules": {"type": "list", "elements": "dict", "default": []},
-            "services": {"type": "list", "elements": "raw", "default": []},
-            "ssh_port": {"type": "int", "default": 22},
-            "ssh_restricted": {"type": "bool", "default": True},
-            "ssh_rate_limit": {"type": "str", "default": "10/minute"},
-            "ssh_burst": {"type": "int", "default": 5},
-            "icmp_echo": {"type": "bool", "default": True},
-            "docker": {"type": "str", "choices": ["auto", "true", "false"], "default": "auto"},
-            "docker_interfaces": {"type": "list", "elements": "str", "default": ["docker0", "br-*"]},
-            "purge": {"type": "bool", "default": True},
-            "guard": {"type": "bool", "default": True},
-            "controller_address": {"type": "str"},
-            "controller_port": {"type": "int"},
-            "rollback_timeout": {"type": "int", "default": 60},
-            "persist_path": {"type": "path", "default": "/etc/bulwark/firewall.nft"},
-            "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    state = p["state_dir"]
-    paths = {
-        "persist": p["persist_path"],
-        "staged": os.path.join(state, "firewall.staged.nft"),
-        "rollback": os.path.join(state, "firewall.rollback.nft"),
-        "candidate": os.path.join(state, "firewall.candidate.nft"),
-        "rolled_back": os.path.join(state, "firewall.rolled-back"),
-    }
-    if p["confirm"]:
-        confirm(module, paths)
-    timeout = p["rollback_timeout"]
-    if timeout != 0 and timeout < 5:
-        module.fail_json(msg=f"rollback_timeout: {timeout} is too short (at least 5 seconds, or 0 for none)")
-
-    options = {k: p[k] for k in POLICY_OPTIONS}
-    options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
-    clash = managers.conflict(
-        p["backend"],
-        ufw_conf_text=read("/etc/ufw/ufw.conf") or "",
-        firewalld_running=os.path.exists("/run/firewalld/firewalld.pid"),
-    )
-    if clash:
-        module.fail_json(msg=clash)
-    if p["docker"] == "auto":
-        docker_on = os.path.exists("/run/docker.sock")
-    else:
-        docker_on = p["docker"] == "true"
-    options["docker"] = docker_on
-
-    try:
-        policy = model.normalise(options)
-    except model.PolicyError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
-
-    admitted = "disabled"
-    if p["guard"]:
-        address, port, local = p["controller_address"], p["controller_port"], None
-        if not address:
-            conn = guard.parse_ssh_connection(ssh_connection_from_ancestry())
-            if conn:
-                address, local, conn_port = conn
-                port = port or conn_port
-        iface = None
-        if address and any(r.interface for r in policy.rules):
-            rc, out, _err = module.run_command(["ip", "-o", "route", "get", address])
-            words = out.split()
-            if rc == 0 and "dev" in words:
-                iface = words[words.index("dev") + 1]
-        try:
-            admitted = guard.check(policy, address, port, interface=iface, local_address=local)
-        except model.PolicyError as exc:
-            module.fail_json(msg=str(exc))
-
-    try:
-        if p["backend"] == "nftables":
-            plan = plan_nftables(module, p, policy, paths)
-        elif p["backend"] == "iptables":
-            plan = plan_iptables(module, p, policy, paths)
-        else:
-            plan = plan_ufw(module, p, policy, paths)
-    except model.PolicyError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
-    staged = read(paths["staged"])
-    staged_files = json.loads(staged) if staged else None
-    wanted = {k: list(v) for k, v in plan.persist.items()}
-    persist_changed = (
-        any(read(path) != text for path, (text, _m) in plan.persist.items()) and staged_files != wanted
-    )
-    result = {
-        "changed": plan.changed or persist_changed,
-        "pending": False,
-        "backend": p["backend"],
-        "foreign": plan.foreign,
-        "guard": admitted,
-        "docker": docker_on,
-        "policy": policy.as_dict(),
-        "rules": len(nftables.lines(policy)),
-        "diff": {
-            "before": plan.before,
-            "after": plan.after,
-            "before_header": "live firewall",
-            "after_header": "policy",
-        },
-        **plan.facts,
-    }
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
-
-    timeout = p["rollback_timeout"]
-    systemctl = module.get_bin_path("systemctl", required=timeout > 0)
-    if plan.changed:
-        pending = (
-            timeout > 0
-            and module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0] == 0
-        )
-        if pending:
-            # An unconfirmed change is still armed: keep its snapshot (the last state that was confirmed).
-            module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
-        else:
-            for path, text in plan.snapshot.items():
-                write(module, path, text)
-        if os.path.exists(paths["rolled_back"]):
-            os.unlink(paths["rolled_back"])
-        restore = (
-            f"{plan.restore}; rm -f {shlex.quote(paths['staged'])}; "
-            f"date -u +%FT%TZ > {shlex.quote(paths['rolled_back'])}"
-        )
-        if timeout > 0:
-            rc, _out, err = module.run_command(commit_confirm.arm_command(CONCERN, timeout, restore))
-            if rc != 0:
-                module.fail_json(
-                    msg=f"could not arm the firewall rollback timer: {err.strip()}. Nothing was applied"
-                )
-        started = time.monotonic()
-        for n, (argv, path, text, stdin) in enumerate(plan.steps):
-            data = None
-            if path:
-                write(module, path, text)
-                if stdin:
-                    with open(path, "rb") as f:
-                        data = f.read()
-            rc, _out, err = module.run_command(argv, data=data, binary_data=True)
-            if rc != 0:
-                if n > 0:
-                    module.run_command(["/bin/sh", "-c", plan.restore])
-                if timeout > 0:
-                    module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
-                module.fail_json(
-                    msg=f"{' '.join(argv[:2])} refused the ruleset (nothing was applied): {err.strip()}"
-                )
-        result["apply_seconds"] = round(time.monotonic() - started, 3)
-        if timeout > 0:
-            # The controller's window to confirm counts from the end of the apply, not from its start
-            # (ufw applies rule by rule and can take seconds). If the timer fired during the apply, the
-            # host is already restoring the previous firewall: say so instead of staging the change.
-            if module.run_command([systemctl, *commit_confirm.pending_command(CONCERN)[1:]])[0] != 0:
-                module.fail_json(
-                    msg=f"applying took longer than rollback_timeout ({timeout} s) and the host restored the "
-                    "previous firewall by itself; raise the rollback timeout"
-                )
-            module.run_command([systemctl, *commit_confirm.disarm_command(CONCERN)[1:]])
-            rc, _out, err = module.run_command(commit_confirm.arm_command(CONCERN, timeout, restore))
-            if rc != 0:
-                module.run_command(["/bin/sh", "-c", plan.restore])
-                module.fail_json(msg=f"could not re-arm the firewall rollback timer: {err.strip()}; restored")
-    if timeout > 0 and plan.changed:
-        write(module, paths["staged"], json.dumps(wanted))
-        result["pending"] = True
-        result["rollback_timeout"] = timeout
-    else:
-        persist(module, plan.persist)
-        if os.path.exists(paths["staged"]):
-            os.unlink(paths["staged"])
-    module.exit_json(**result)
+    FirewallRun(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)).run()
 
 
 if __name__ == "__main__":

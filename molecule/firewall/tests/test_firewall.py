@@ -47,6 +47,20 @@ def converge(host_name, extra=None, check=False):
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
+def adhoc(host_name, module, args):
+    """One module call on one host (no role, so no confirmation); returns (rc, the module's result)."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    argv = ["ansible", "-i", INVENTORY, host_name, "-o", "-m", module, "-a", json.dumps(args)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+    _head, _sep, body = done.stdout.partition("=>")
+    return done.returncode, json.loads(body or "{}")
+
+
 def only_on(name, wanted):
     """Tests that do not depend on the release run on one host, to keep the scenario short."""
     if name != wanted:
@@ -66,8 +80,9 @@ def stranger(lab_host):
 def test_policy_is_live_and_persisted(host):
     assert host.run("nft list table inet bulwark").rc == 0
     assert host.file("/etc/nftables.conf").contains('include "/etc/bulwark/firewall.nft"')
-    assert host.service("nftables").is_enabled
+    assert host.service("nftables").is_enabled  # enabled by the confirmation, not by a task of its own
     assert host.run("systemctl is-active --quiet bulwark-rollback-firewall.timer").rc != 0
+    assert host.run("ls -A /var/lib/bulwark/commit-confirm/firewall").stdout.split() == ["restore.sh"]
 
 
 def test_operator_logs_in_over_a_new_connection(host):
@@ -91,7 +106,8 @@ def test_allowlisted_source_reaches_a_restricted_port_and_a_stranger_does_not(ho
 
 
 def test_ssh_is_only_for_the_admin_networks(host, stranger):
-    assert not reach(stranger, address_of(host), 22)
+    assert ssh(address_of(host)).returncode == 0  # sshd answers the controller...
+    assert not reach(stranger, address_of(host), 22)  # ...and not a stranger
 
 
 def test_hand_added_rule_is_removed_by_the_next_run(host, stranger):
@@ -135,7 +151,8 @@ def test_guard_refuses_a_policy_that_drops_the_controller_and_applies_nothing(ho
     assert result.returncode != 0
     assert "lockout guard" in result.stdout and "172.30.2.1" in result.stdout
     assert host.run("nft list table inet bulwark").stdout == before
-    assert not reach(stranger, address_of(host), 7070)
+    assert reach(host, "127.0.0.1", 7070)  # 7070 listens...
+    assert not reach(stranger, address_of(host), 7070)  # ...and the refused policy did not open it
 
 
 def test_bad_input_names_the_option_and_applies_nothing(host):
@@ -167,17 +184,19 @@ def test_rollback_restores_the_firewall_when_the_controller_cannot_confirm(host,
     }
     result = converge(name, cut)
     assert result.returncode != 0
-    assert "restored the previous firewall" in result.stdout, result.stdout[-3000:]
+    assert "state: rolled-back" in result.stdout, result.stdout[-3000:]
     assert ssh(address_of(host)).returncode == 0
     assert host.run("nft list table inet bulwark").stdout == before
+    assert reach(host, "127.0.0.1", 7070)
     assert not reach(stranger, address_of(host), 7070)
-    assert host.file("/var/lib/bulwark/firewall.rolled-back").exists
+    assert host.file("/var/lib/bulwark/commit-confirm/firewall/rolled-back").exists
     assert not host.file("/etc/bulwark/firewall.nft").contains("7070")
 
 
 def test_lockdown_drops_everything_but_admin_ssh_and_harden_undoes_it(host, stranger, partner):
     name = host.backend.get_hostname()
     only_on(name, "fw-trixie")
+    assert reach(stranger, address_of(host), 8080) and reach(partner, address_of(host), 9090)
     result = converge(name, {"firewall_lockdown": True})
     try:
         assert result.returncode == 0, result.stdout[-3000:]
@@ -215,11 +234,8 @@ def docker_host(lab_host):
 
 def test_docker_published_port_obeys_default_deny(docker_host, stranger):
     address = address_of(docker_host)
-    assert docker_host.run("curl -s http://127.0.0.1:8081/ || wget -qO- http://127.0.0.1:8081/").rc in (
-        0,
-        127,
-    )
-    assert not reach(stranger, address, 8081)
+    assert reach(docker_host, "127.0.0.1", 8081)  # the container answers on the host itself...
+    assert not reach(stranger, address, 8081)  # ...and not from another host
     assert reach(stranger, address, 8082)
 
 
@@ -233,6 +249,7 @@ def test_docker_chains_are_left_alone_and_containers_go_out(docker_host):
 
 
 def test_docker_host_ssh_still_only_for_admins(docker_host, stranger):
+    assert ssh(address_of(docker_host)).returncode == 0
     assert not reach(stranger, address_of(docker_host), 22)
 
 
@@ -270,6 +287,7 @@ def test_policy_survives_a_reboot(host, stranger):
         host.run(f"systemd-run --unit=fw-listen-{port} python3 -m http.server --bind :: {port}")
     time.sleep(2)
     assert reach(stranger, address_of(host), 8080)
+    assert reach(host, "127.0.0.1", 7070)
     assert not reach(stranger, address_of(host), 7070)
     assert "DOCKER_OUTPUT" in host.run("nft list ruleset").stdout
 
@@ -293,11 +311,12 @@ def test_iptables_and_ufw_backends_with_real_traffic(name, lab_host, partner, st
     """The same policy through the iptables (legacy, nf_tables) and ufw backends, on Debian 12 and 13."""
     address = address_of(lab_host(name))
     assert reach(stranger, address, 8080)
+    assert reach(lab_host(name), "127.0.0.1", 7070)
     assert not reach(stranger, address, 7070)
     assert reach(partner, address, 9090)
     assert not reach(stranger, address, 9090)
-    assert not reach(stranger, address, 22)
     assert ssh(address).returncode == 0
+    assert not reach(stranger, address, 22)
 
 
 def test_iptables_hand_added_rules_are_removed(ipt_host, stranger):
@@ -320,8 +339,9 @@ def test_iptables_rollback_when_the_controller_cannot_confirm(ipt_host, stranger
     }
     result = converge(name, cut)
     assert result.returncode != 0
-    assert "restored the previous firewall" in result.stdout, result.stdout[-3000:]
+    assert "state: rolled-back" in result.stdout, result.stdout[-3000:]
     assert ssh(address_of(ipt_host)).returncode == 0
+    assert reach(ipt_host, "127.0.0.1", 7070)
     assert not reach(stranger, address_of(ipt_host), 7070)
     assert reach(stranger, address_of(ipt_host), 8080)
 
@@ -356,3 +376,105 @@ def test_ufw_refuses_what_it_cannot_do_by_option_name(ufw_host):
     assert result.returncode != 0
     assert "sets: the ufw backend has no address sets" in result.stdout, result.stdout[-2000:]
     assert ufw_host.run("ufw status numbered").stdout == before
+
+
+# fw-persistent: an iptables-persistent host (iptables-nft: INPUT policy drop, accepts for lo, established
+# and tcp/22) hardened with the nftables backend and purge. Before, the purge deleted the accepts one by
+# one and left the drop policy: the operator's session died and the rollback did not bring them back.
+@pytest.fixture
+def persistent(lab_host):
+    return lab_host("fw-persistent")
+
+
+def saved_rules(host):
+    """iptables-nft-save of both families without its timestamps and counters."""
+    out = host.run("iptables-nft-save; ip6tables-nft-save").stdout
+    return [ln.split(" [")[0] for ln in out.splitlines() if not ln.startswith("#")]
+
+
+def load_persistent_rules(host):
+    for family in ("", "6"):
+        assert host.run(f"ip{family}tables-nft-restore /etc/iptables/rules.v{family or 4}").rc == 0
+
+
+def test_purge_takes_over_the_drop_policy_of_an_iptables_persistent_host(persistent, stranger):
+    address = address_of(persistent)
+    assert ssh(address).returncode == 0  # a NEW login after the change
+    tables = persistent.run("nft list tables").stdout
+    assert "table inet bulwark" in tables and "table ip filter" not in tables and "ip6 filter" not in tables
+    assert reach(stranger, address, 8080)  # the foreign drop policy is gone: our table decides
+    assert reach(persistent, "127.0.0.1", 7070)
+    assert not reach(stranger, address, 7070)
+
+
+def test_rollback_puts_back_the_foreign_rules_it_purged(persistent, stranger):
+    """The guard off and a policy that drops the controller: after the timeout the host restores our
+    previous table AND the iptables-nft tables the purge deleted, exactly as they were."""
+    address = address_of(persistent)
+    load_persistent_rules(persistent)
+    before = saved_rules(persistent)
+    assert ":INPUT DROP" in before and "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" in before
+    owned = persistent.run("nft list table inet bulwark").stdout
+    cut = {
+        "firewall_guard": False,
+        "bulwark_admin_networks": ["172.30.2.250/32"],
+        "firewall_services": [7070],
+    }
+    try:
+        result = converge("fw-persistent", cut)
+        assert result.returncode != 0
+        assert "state: rolled-back" in result.stdout, result.stdout[-3000:]
+        assert ssh(address).returncode == 0  # a NEW login after the rollback
+        assert saved_rules(persistent) == before
+        assert persistent.run("nft list table inet bulwark").stdout == owned
+        assert not reach(stranger, address, 7070)
+    finally:
+        restored = converge("fw-persistent")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert "table ip filter" not in persistent.run("nft list tables").stdout
+
+
+def test_arm_failure_applies_nothing_and_says_changed_false(persistent):
+    """The rollback cannot be armed (its timer's unit name is taken): nothing is applied."""
+    before = persistent.run("nft list tables; nft list table inet bulwark").stdout
+    taken = "systemd-run --unit=bulwark-rollback-firewall --on-active=300 /bin/true"
+    assert persistent.run(taken).rc == 0
+    try:
+        result = converge("fw-persistent", {"firewall_services": [8080, 7070]})
+        assert result.returncode != 0
+        assert "could not arm the firewall rollback" in result.stdout, result.stdout[-3000:]
+        assert "Nothing was applied" in result.stdout
+        assert "changed=0" in result.stdout
+    finally:
+        persistent.run("systemctl stop bulwark-rollback-firewall.timer")
+    assert persistent.run("nft list tables; nft list table inet bulwark").stdout == before
+
+
+def test_a_rerun_while_a_change_waits_for_its_confirmation_reports_it_pending(host, stranger):
+    """Never `ok` and then undone by the timer: the second run says changed and pending again."""
+    name = host.backend.get_hostname()
+    only_on(name, "fw-trixie")
+    args = {
+        "admin_networks": ["172.30.2.1/32"],
+        "services": [8080, 7070],
+        "sets": {"partners": ["172.30.2.13/32", "2001:db8:77::/48"]},
+        "rules": [{"port": 9090, "sources": ["@partners"]}],
+        "rollback_timeout": 60,
+        "controller_address": "172.30.2.1",
+        "controller_port": 22,
+        "controller_local_address": address_of(host),
+    }
+    try:
+        rc, first = adhoc(name, "bulwark.hardening.firewall", args)
+        assert rc == 0 and first["changed"] and first["pending"], first
+        rc, again = adhoc(name, "bulwark.hardening.firewall", args)
+        assert rc == 0 and again["changed"] is True and again["pending"] is True, again
+        rc, confirmed = adhoc(name, "bulwark.hardening.commit_confirm", {"concern": "firewall"})
+        assert rc == 0 and confirmed["confirmed"], confirmed
+        assert reach(stranger, address_of(host), 7070)  # the change was kept, not rolled back
+        assert host.file("/etc/bulwark/firewall.nft").contains("7070")
+    finally:
+        restored = converge(name)
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert reach(host, "127.0.0.1", 7070)
+    assert not reach(stranger, address_of(host), 7070)

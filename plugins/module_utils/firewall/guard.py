@@ -2,7 +2,9 @@
 
 It follows the input chain in the order the renderer writes it, for one packet: a new TCP connection
 from the controller's address to the port it reached sshd on. It refuses what it can predict;
-commit-confirm covers what it cannot (see commit_confirm).
+commit-confirm covers what it cannot (see commit_confirm). A rule it cannot evaluate (an interface or
+destinations, while the controller's interface or local address is unknown) is refused by name when it
+could change the verdict: unknown means refuse.
 """
 
 import fnmatch
@@ -13,20 +15,6 @@ from .model import PolicyError
 
 class Refused(PolicyError):
     """The candidate would cut the controller off; the message says what is missing."""
-
-
-def parse_ssh_connection(value):
-    """SSH_CONNECTION ("client_ip client_port server_ip server_port") -> (client, server_ip, server_port)."""
-    parts = (value or "").split()
-    if len(parts) != 4:
-        return None
-    try:
-        client = ipaddress.ip_address(parts[0].split("%")[0])
-        server = ipaddress.ip_address(parts[2].split("%")[0])
-        port = int(parts[3])
-    except ValueError:
-        return None
-    return str(_unmap(client)), str(_unmap(server)), port
 
 
 def _unmap(addr):
@@ -40,9 +28,8 @@ def _in(addr, nets):
 
 
 def _rule_matches(policy, rule, addr, port, *, iface, local):
+    """True, False, or the reason the rule cannot be evaluated (a criterion the guard does not know)."""
     if rule.direction != "in":
-        return False
-    if rule.interface and not (iface and fnmatch.fnmatchcase(iface, rule.interface)):
         return False
     if not ("tcp" in rule.protos or rule.protos == ("any",)):
         return False
@@ -54,9 +41,18 @@ def _rule_matches(policy, rule, addr, port, *, iface, local):
             nets += policy.sets[name][0] + policy.sets[name][1]
         if not _in(addr, nets):
             return False
-    if rule.destinations and not (local and _in(local, rule.destinations)):
-        return False
-    return True
+    unknown = []
+    if rule.interface:
+        if not iface:
+            unknown.append("interface unknown")
+        elif not fnmatch.fnmatchcase(iface, rule.interface):
+            return False
+    if rule.destinations:
+        if not local:
+            unknown.append("local address unknown")
+        elif not _in(local, rule.destinations):
+            return False
+    return ", ".join(unknown) if unknown else True
 
 
 def _rule_name(policy, index):
@@ -66,23 +62,31 @@ def _rule_name(policy, index):
 
 
 def verdict(policy, address, port, interface=None, local_address=None):
-    """(accepted, why) for a new TCP connection from address to port under the candidate policy."""
+    """(accepted, why, unknown) for a new TCP connection from address to port under the candidate policy.
+
+    unknown lists (rule name, reason) of the rules before the deciding one that might match but cannot be
+    evaluated, and whose action differs from the verdict: if any of them matched, the verdict would flip.
+    """
     addr = _unmap(ipaddress.ip_address(address))
     local = _unmap(ipaddress.ip_address(local_address)) if local_address else None
     admin = policy.admin[0] + policy.admin[1]
     if port == policy.ssh_port and _in(addr, admin):
-        return True, "admin_networks"
+        return True, "admin_networks", []
     if port == policy.ssh_port and not policy.ssh_restricted:
-        return True, "ssh (open to every source, rate-limited)" if policy.ssh_rate_limit else "ssh"
+        return True, "ssh (open to every source, rate-limited)" if policy.ssh_rate_limit else "ssh", []
+    undecided = []
+    accepted, why = policy.incoming == "accept", f"default_incoming: {policy.incoming}"
     for i, rule in enumerate(policy.rules):
-        if _rule_matches(policy, rule, addr, port, iface=interface, local=local):
+        match = _rule_matches(policy, rule, addr, port, iface=interface, local=local)
+        if match is True:
             name = _rule_name(policy, i)
-            if rule.action == "accept":
-                return True, name
-            return False, f"{name} drops it"
-    if policy.incoming == "accept":
-        return True, "default_incoming: accept"
-    return False, "default_incoming: drop"
+            accepted = rule.action == "accept"
+            why = name if accepted else f"{name} drops it"
+            break
+        if match:
+            undecided.append((_rule_name(policy, i), match, rule.action == "accept"))
+    unknown = [(name, reason) for name, reason, accepts in undecided if accepts != accepted]
+    return accepted, why, unknown
 
 
 def check(policy, address, port, interface=None, local_address=None):
@@ -99,7 +103,16 @@ def check(policy, address, port, interface=None, local_address=None):
         raise Refused(f"controller_address: {address!r} is not an IP address") from None
     if port is None:
         raise Refused("controller_port: the lockout guard needs the port the controller reaches sshd on")
-    ok, why = verdict(policy, address, port, interface, local_address)
+    ok, why, unknown = verdict(policy, address, port, interface, local_address)
+    if unknown:
+        name, reason = unknown[0]
+        raise Refused(
+            f"{name}: cannot be evaluated against the controller's connection ({reason}): if it matches it "
+            f"{'drops' if ok else 'admits'} tcp from {address} to port {port}, which decides whether the "
+            "controller keeps SSH, and the lockout guard cannot tell whether it does (unknown means refuse). "
+            "Drop its interface or destinations, or set guard: false (tests and emergencies only). "
+            "Nothing was applied"
+        )
     if ok:
         return why
     admin = ", ".join(str(n) for n in policy.admin[0] + policy.admin[1]) or "empty"

@@ -7,42 +7,41 @@ fail2ban's chains and jumps are left alone; other rules that accept traffic in I
 Works with both variants of iptables (legacy and nf_tables): the module detects which one runs.
 """
 
-import hashlib
 import ipaddress
 import shlex
 
+from . import managers
+from .lines import Line as _Line
 from .model import PolicyError
 
 CHAINS = {"input": "BULWARK-INPUT", "forward": "BULWARK-FORWARD", "output": "BULWARK-OUTPUT"}
 BUILTIN = {"input": "INPUT", "forward": "FORWARD", "output": "OUTPUT"}
 ICMP_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem")
-ICMPV6_TYPES = (
-    "destination-unreachable",
-    "packet-too-big",
-    "time-exceeded",
-    "parameter-problem",
+ICMPV6_TYPES = ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem")
+# What IPv6 needs, admitted always: nftables.IPV6_NEEDS says why. ip6tables names ND types; MLD by number.
+ND_TYPES = (
+    "router-solicitation",
     "router-advertisement",
     "neighbour-solicitation",
     "neighbour-advertisement",
-    "130",  # multicast listener query
+    "redirect",
 )
+MLD_TYPES = ("130", "131", "132", "143")
+DHCPV6_REPLIES = "-s fe80::/10 -d fe80::/10 -p udp --sport 547 --dport 546 -j ACCEPT"
+DHCPV6_REQUESTS = "-d ff02::1:2 -p udp --sport 546 --dport 547 -j ACCEPT"
 _PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
-
-
-def rule_id(text):
-    return "bw:" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def set_name(name, family):
     return f"bw-{name}-{family}"
 
 
-class Line:
-    def __init__(self, chain, args, comment=""):
-        self.chain = chain
-        self.args = args
-        self.comment = comment
-        self.id = rule_id(f"{chain}: {args}")
+class Line(_Line):
+    """A rendered iptables rule: chain, args (without comment), user comment."""
+
+    @property
+    def args(self):
+        return self.body
 
     def restore(self):
         # iptables-restore knows double quotes only; the model keeps quotes and backslashes out of comments
@@ -141,6 +140,21 @@ def lines(policy, family):
     else:
         types = ICMPV6_TYPES + (("echo-request",) if policy.icmp_echo else ())
         out += [Line("input", f"-p ipv6-icmp --icmpv6-type {t} -j ACCEPT", "needed ICMPv6") for t in types]
+        out += [
+            Line(
+                "input", f"-p ipv6-icmp --icmpv6-type {t} -m hl --hl-eq 255 -j ACCEPT", "neighbour discovery"
+            )
+            for t in ND_TYPES
+        ]
+        out += [
+            Line(
+                "input",
+                f"-s fe80::/10 -p ipv6-icmp --icmpv6-type {t} -j ACCEPT",
+                "multicast listener discovery",
+            )
+            for t in MLD_TYPES
+        ]
+        out.append(Line("input", DHCPV6_REPLIES, "DHCPv6 client replies"))
     port = policy.ssh_port
     admin = set_name("admin", family)
     out.append(
@@ -178,6 +192,8 @@ def lines(policy, family):
         )
         proto = "icmp" if family == 4 else "ipv6-icmp"
         out.append(Line("output", f"-p {proto} -j ACCEPT", "ICMP and neighbour discovery"))
+        if family == 6:
+            out.append(Line("output", DHCPV6_REQUESTS, "DHCPv6 client requests"))
     for i, rule in enumerate(policy.rules):
         if rule.direction == "out":
             out += rule_lines(i, rule, family)
@@ -193,15 +209,19 @@ def ipsets(policy):
     return out
 
 
-def ipset_script(policy):
-    """`ipset restore` input: each set is filled under a temporary name and swapped in (atomic per set)."""
+def ipset_script(policy, existing=()):
+    """`ipset restore -exist` input: each set is filled under a temporary name and swapped in (atomic per
+    set). existing: the names of sets already on the host. `create -exist` fails on a live set whose
+    maxelem differs, so a live set is never re-created: the swap gives it the new set's size, and a set
+    that grows past its maxelem is swapped through a new set created large enough."""
     out = []
     for name, family, entries in ipsets(policy):
         size = max(65536, 2 * len(entries))
         tmp = f"{name}-n"
-        out.append(f"create {name} hash:net family {family} maxelem {size} -exist")
-        out.append(f"create {tmp} hash:net family {family} maxelem {size} -exist")
-        out.append(f"flush {tmp}")
+        if name not in existing:
+            out.append(f"create {name} hash:net family {family} maxelem {size} -exist")
+        out.append(f"destroy {tmp}")  # a leftover of an interrupted run, perhaps of another size
+        out.append(f"create {tmp} hash:net family {family} maxelem {size}")
         out += [f"add {tmp} {e}" for e in entries]
         out.append(f"swap {tmp} {name}")
         out.append(f"destroy {tmp}")
@@ -248,10 +268,10 @@ class Saved:
 def _is_coop(chain, spec):
     words = spec.split()
     target = words[words.index("-j") + 1] if "-j" in words else ""
-    if target.startswith(("DOCKER", "f2b-")) or chain.startswith(("DOCKER", "f2b-")):
+    if managers.cooperating_name(target) or managers.cooperating_name(chain):
         return True
     ifaces = [words[i + 1] for i, w in enumerate(words) if w in ("-i", "-o") and i + 1 < len(words)]
-    return any(i.startswith(("docker", "br-")) for i in ifaces)
+    return any(managers.cooperating_interface(i) for i in ifaces)
 
 
 def parse_save(text):
@@ -347,13 +367,20 @@ def known_ids(policy, family):
 
 
 def ipset_rollback(ipset_save_text):
-    """`ipset restore` input that puts the bw-* sets back as `ipset save` printed them."""
+    """`ipset restore -exist` input that puts the bw-* sets back as `ipset save` printed them, each
+    rebuilt under a temporary name and swapped in: the live set may have another maxelem by now (an
+    apply never destroys a bw-* set, so each one saved is there to swap with)."""
     out = []
     for raw in (ipset_save_text or "").splitlines():
         words = raw.split()
-        if len(words) >= 2 and words[1].startswith("bw-") and not words[1].endswith("-n"):
+        if len(words) >= 2 and words[1].startswith("bw-") and not words[1].endswith(("-n", "-r")):
+            tmp = f"{words[1]}-r"
             if words[0] == "create":
-                out += [f"{raw.strip()} -exist", f"flush {words[1]}"]
+                out += [f"destroy {tmp}", " ".join(["create", tmp, *words[2:]])]
             elif words[0] == "add":
-                out.append(raw.strip())
+                out.append(" ".join(["add", tmp, *words[2:]]))
+    names = [w.split()[1] for w in (ipset_save_text or "").splitlines() if w.startswith("create ")]
+    for name in names:
+        if name.startswith("bw-") and not name.endswith(("-n", "-r")):
+            out += [f"swap {name}-r {name}", f"destroy {name}-r"]
     return "\n".join(out) + "\n"

@@ -28,3 +28,20 @@ def conflict(backend, *, ufw_conf_text="", firewalld_running=False):
             "bulwark_firewall_backend: ufw. Nothing was applied"
         )
     return None
+
+
+# Cooperating owners, recognised once for every backend: Docker (its chains, its bridges, its tables) and
+# fail2ban (f2b-* tables and chains). Their objects are left alone by the purge and trusted by the guard
+# (fail2ban never bans the admin networks; Docker's chains only handle its own bridges).
+COOPERATING_PREFIXES = ("DOCKER", "docker", "f2b-")
+COOPERATING_INTERFACES = ("docker", "br-")
+
+
+def cooperating_name(name):
+    """True for a table, chain or jump target that Docker or fail2ban owns."""
+    return (name or "").startswith(COOPERATING_PREFIXES)
+
+
+def cooperating_interface(name):
+    """True for an interface of Docker's bridges."""
+    return (name or "").startswith(COOPERATING_INTERFACES)

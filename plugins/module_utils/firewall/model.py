@@ -6,16 +6,25 @@ Pure: a dict of options in, a normalised Policy out, or PolicyError naming the b
 
 import ipaddress
 import re
+import unicodedata
 
 PROTOCOLS = ("tcp", "udp", "icmp", "icmpv6", "any")
 PORT_PROTOCOLS = ("tcp", "udp")
 DIRECTIONS = ("in", "out", "routed")
 POLICIES = ("accept", "drop")
+# Every pattern is used with fullmatch: `$` would let a trailing newline through ("eth0\n").
 # Named sets of addresses; the name becomes part of nft set names (<name>_v4, <name>_v6).
-_SET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
-_IFACE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,15}\*?$")
-_COMMENT = re.compile(r'^[^"\\\n\r]{0,100}$')
-_RATE = re.compile(r"^([1-9][0-9]{0,6})/(second|minute|hour|day)$")
+_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,23}")
+_IFACE = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}\*?")
+_RATE = re.compile(r"([1-9][0-9]{0,6})/(second|minute|hour|day)")
+_PORT = re.compile(r"[0-9]{1,5}")
+_RANGE = re.compile(r"([0-9]{1,5})\s*[-:]\s*([0-9]{1,5})")
+# nft keeps at most 128 bytes of a comment (measured: nft 1.0.6 and 1.1.3 refuse 129); the renderers put the
+# rule id and a space first ("bw:" and 10 hex digits), which leaves the operator's comment 114 bytes.
+COMMENT_BYTES = 128 - len("bw:0123456789 ")
+# Unicode categories refused in every value: control characters (newline, tab, escape, DEL), format
+# characters (bidirectional overrides, zero-width joiners) and the line and paragraph separators.
+_CONTROL = ("Cc", "Cf", "Zl", "Zp")
 RESERVED_SETS = ("admin",)
 
 # Well-known service names accepted instead of a port (minbase hosts have no /etc/services).
@@ -51,11 +60,31 @@ def _fail(where, msg):
     raise PolicyError(f"{where}: {msg}")
 
 
+def refuse_control(value, where):
+    """PolicyError naming the first control character in value or, for lists and mappings, in any item."""
+    if isinstance(value, str):
+        bad = next((c for c in value if unicodedata.category(c) in _CONTROL), None)
+        if bad is not None:
+            _fail(
+                where, f"contains a control character (U+{ord(bad):04X}); none is allowed in a firewall value"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_control(key, f"{where}.{key!r}")
+            refuse_control(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            refuse_control(item, f"{where}[{i}]")
+
+
 def parse_network(value, where):
     """A CIDR or a single address -> ip_network (host bits refused: 10.0.0.1/8 is a typo, not a network)."""
     if not isinstance(value, str) or not value.strip():
         _fail(where, f"{value!r} is not a CIDR or an address")
     text = value.strip()
+    if "%" in text:
+        # Python keeps a zone index verbatim ("fe80::%eth0"), and it would be rendered into the rules as is.
+        _fail(where, f"{value!r} has a zone index (%...); a firewall rule takes no zone")
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError:
@@ -85,9 +114,9 @@ def parse_port(value, where):
         return (value, value), None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if _PORT.fullmatch(text):
             return parse_port(int(text), where)
-        m = re.match(r"^(\d+)\s*[-:]\s*(\d+)$", text)
+        m = _RANGE.fullmatch(text)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             for p in (lo, hi):
@@ -106,7 +135,7 @@ def parse_port(value, where):
 
 def parse_rate(value, where):
     """ "10/minute" -> "10/minute" (checked)."""
-    if not isinstance(value, str) or not _RATE.match(value.strip()):
+    if not isinstance(value, str) or not _RATE.fullmatch(value.strip()):
         _fail(where, f"{value!r} is not a rate like 10/minute")
     return value.strip()
 
@@ -242,11 +271,16 @@ def normalise_rule(raw, where, set_names):
     d4, d6 = collapse(destinations)
 
     iface = raw.get("interface")
-    if iface is not None and (not isinstance(iface, str) or not _IFACE.match(iface)):
+    if iface is not None and (not isinstance(iface, str) or not _IFACE.fullmatch(iface)):
         _fail(f"{where}.interface", f"{iface!r} is not an interface name")
     comment = raw.get("comment") or ""
-    if not isinstance(comment, str) or not _COMMENT.match(comment):
-        _fail(f"{where}.comment", "must be text of at most 100 characters without quotes or backslashes")
+    if not isinstance(comment, str) or '"' in comment or "\\" in comment:
+        _fail(f"{where}.comment", "must be text without quotes or backslashes")
+    if len(comment.encode()) > COMMENT_BYTES:
+        _fail(
+            f"{where}.comment",
+            f"is {len(comment.encode())} bytes in UTF-8; nft keeps {COMMENT_BYTES} of the operator's",
+        )
 
     rate = raw.get("rate_limit")
     burst = raw.get("burst")
@@ -337,6 +371,8 @@ POLICY_KEYS = (
 def normalise(options):
     """Options (as the module receives them) -> Policy, or PolicyError naming the option."""
     _check_keys(options, POLICY_KEYS, "policy")
+    for key, value in options.items():
+        refuse_control(value, key)
     pol = {}
     for key, default in (
         ("default_incoming", "drop"),
@@ -358,7 +394,7 @@ def normalise(options):
         _fail("sets", "must be a mapping of set name to a list of CIDRs")
     sets = {}
     for name in sorted(raw_sets):
-        if not isinstance(name, str) or not _SET_NAME.match(name):
+        if not isinstance(name, str) or not _SET_NAME.fullmatch(name):
             _fail(
                 f"sets.{name}",
                 "a set name is lowercase letters, digits and _, at most 24, starting with a letter",
@@ -388,7 +424,7 @@ def normalise(options):
     if ssh_port is None:
         ssh_port = 22
     (ssh_lo, _hi), _unused = parse_port(ssh_port, "ssh_port")
-    if isinstance(ssh_port, str) and not ssh_port.strip().isdigit():
+    if isinstance(ssh_port, str) and not _PORT.fullmatch(ssh_port.strip()):
         _fail("ssh_port", f"{ssh_port!r} is not a port number")
     restricted = options.get("ssh_restricted", True)
     if restricted is None:
@@ -417,7 +453,7 @@ def normalise(options):
     docker = bool(options.get("docker", False))
     ifaces = _as_list(options.get("docker_interfaces") or ["docker0", "br-*"], "docker_interfaces")
     for i, iface in enumerate(ifaces):
-        if not isinstance(iface, str) or not _IFACE.match(iface):
+        if not isinstance(iface, str) or not _IFACE.fullmatch(iface):
             _fail(f"docker_interfaces[{i}]", f"{iface!r} is not an interface name")
     if docker and pol["default_routed"] == "accept":
         docker = False  # nothing to do: routed traffic is accepted anyway

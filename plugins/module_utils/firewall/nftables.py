@@ -6,8 +6,11 @@ NAT, the embedded DNS rules ``DOCKER_OUTPUT``/``DOCKER_POSTROUTING``), fail2ban 
 chains). Anything else that admits traffic in the input or forward hook is foreign: purged, or reported.
 """
 
-import hashlib
+import collections
 import ipaddress
+
+from . import managers
+from .lines import Line as _Line
 
 TABLE = "bulwark"
 FAMILY = "inet"
@@ -16,25 +19,30 @@ HEADER = (
     "# Managed by bulwark.hardening (firewall module): edits are replaced on the next run.\n"
 )
 ICMP_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem")
-ICMPV6_TYPES = (
-    "destination-unreachable",
-    "packet-too-big",
-    "time-exceeded",
-    "parameter-problem",
+ICMPV6_TYPES = ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem")
+# What IPv6 needs to keep working, admitted always (as UFW's before6.rules does): neighbour discovery
+# (133-137, only with hop limit 255, i.e. from the link itself, RFC 4861), multicast listener discovery
+# from link-local sources (RFC 3810), and the DHCPv6 server's replies, which conntrack cannot match: the
+# client asked ff02::1:2 and the answer comes from the server's own link-local address.
+ND_TYPES = (
+    "nd-router-solicit",
     "nd-router-advert",
     "nd-neighbor-solicit",
     "nd-neighbor-advert",
-    "mld-listener-query",
+    "nd-redirect",
 )
+MLD_TYPES = ("mld-listener-query", "mld-listener-report", "mld-listener-done", "mld2-listener-report")
+IPV6_NEEDS = (
+    (f"icmpv6 type {{ {', '.join(ND_TYPES)} }} ip6 hoplimit 255 accept", "neighbour discovery"),
+    (f"ip6 saddr fe80::/10 icmpv6 type {{ {', '.join(MLD_TYPES)} }} accept", "multicast listener discovery"),
+    ("ip6 saddr fe80::/10 ip6 daddr fe80::/10 udp sport 547 udp dport 546 accept", "DHCPv6 client replies"),
+)
+# With outgoing traffic dropped, the client's own requests to All_DHCP_Relay_Agents_and_Servers.
+DHCPV6_REQUESTS = "ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept"
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
 FILTER_HOOKS = ("input", "forward")
 _L4 = {"tcp": "tcp", "udp": "udp"}
 _L4NUM = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
-
-
-def rule_id(text):
-    """A short, stable id of a rule's text, carried in its comment so the live table reads back."""
-    return "bw:" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def _elements(nets):
@@ -50,21 +58,16 @@ def _ports(ports):
     return _anon(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
 
 
-class Line:
-    """A rendered rule: chain, text (without comment), user comment."""
+class Line(_Line):
+    """A rendered nft rule: chain, text (without comment), user comment."""
 
-    def __init__(self, chain, text, comment=""):
-        self.chain = chain
-        self.text = text
-        self.comment = comment
-        self.id = rule_id(f"{chain}: {text}")
+    @property
+    def text(self):
+        return self.body
 
     def nft(self):
         comment = f"{self.id} {self.comment}".strip()
         return f'{self.text} comment "{comment}"'
-
-    def canonical(self):
-        return f"{self.chain}: {self.text}"
 
 
 def _family_terms(nets, sets, field):
@@ -178,6 +181,7 @@ def lines(policy):
     icmp6 = ICMPV6_TYPES + (("echo-request",) if policy.icmp_echo else ())
     out.append(Line("input", f"icmp type {_anon(icmp)} accept", "needed ICMP"))
     out.append(Line("input", f"icmpv6 type {_anon(icmp6)} accept", "needed ICMPv6"))
+    out.extend(Line("input", text, comment) for text, comment in IPV6_NEEDS)
     port = policy.ssh_port
     out.append(Line("input", f"ip saddr @admin_v4 tcp dport {port} accept", "SSH from the admin networks"))
     out.append(Line("input", f"ip6 saddr @admin_v6 tcp dport {port} accept", "SSH from the admin networks"))
@@ -203,7 +207,7 @@ def lines(policy):
     if policy.routed == "drop":
         out.append(Line("forward", "ct state established,related accept", "established flows"))
         out.append(Line("forward", "ct state invalid drop", "invalid packets"))
-        out.append(Line("forward", f"icmpv6 type {_anon(ICMPV6_TYPES[:4])} accept", "needed ICMPv6"))
+        out.append(Line("forward", f"icmpv6 type {_anon(ICMPV6_TYPES)} accept", "needed ICMPv6"))
         if policy.docker:
             for iface in policy.docker_interfaces:
                 out.append(Line("forward", f'iifname "{iface}" accept', "Docker containers' own traffic"))
@@ -215,6 +219,7 @@ def lines(policy):
         out.append(Line("output", 'oif "lo" accept', "loopback"))
         out.append(Line("output", "ct state established,related accept", "established flows"))
         out.append(Line("output", "meta l4proto { 1, 58 } accept", "ICMP and neighbour discovery"))
+        out.append(Line("output", DHCPV6_REQUESTS, "DHCPv6 client requests"))
     for i, rule in enumerate(policy.rules):
         if rule.direction == "out":
             out.extend(rule_lines(i, rule))
@@ -307,22 +312,32 @@ class Live:
         self.chains = []  # owned (name, hook, policy)
         self.sets = []  # owned set decls
         self.rules = []  # owned rules: (chain, comment id or None, handle)
-        self.foreign = []  # (description, nft command that removes it)
+        self.foreign = []  # Foreign objects that filter the input or forward hook
         self.cooperating = []  # descriptions
         self.tables = []  # (family, name)
         self.backends = set()  # "iptables-nft" when its tables exist
 
 
-def _is_coop_name(name):
-    return name.startswith(("DOCKER", "f2b-", "docker"))
+# A foreign object and what the purge does to it: key is ("table", family, table),
+# ("rule", family, table, chain, handle) or ("policy", family, table, chain) (set to accept).
+Foreign = collections.namedtuple("Foreign", "description command key")
 
 
 def _rule_is_coop(rule):
     """A rule of an iptables-nft chain that Docker or fail2ban put there (jumps to their chains,
     matches on their bridges)."""
-    text = repr(rule.get("expr", []))
-    if "'DOCKER" in text or "'f2b-" in text or "'docker0'" in text or "'br-" in text:
-        return True
+    for expr in rule.get("expr", []):
+        if not isinstance(expr, dict):
+            continue
+        for verdict in ("jump", "goto"):
+            if isinstance(expr.get(verdict), dict) and managers.cooperating_name(expr[verdict].get("target")):
+                return True
+        match = expr.get("match")
+        if not isinstance(match, dict) or not isinstance(match.get("right"), str):
+            continue
+        if match.get("left", {}).get("meta", {}).get("key") in ("iifname", "oifname"):
+            if managers.cooperating_interface(match["right"]):
+                return True
     return False
 
 
@@ -334,7 +349,13 @@ def _accepts(rule):
 
 
 def read_live(doc):
-    """Parse `nft -j list ruleset` (a dict) -> Live."""
+    """Parse `nft -j list ruleset` (a dict) -> Live.
+
+    A foreign table filtering the input or forward hook is deleted whole, and so is an iptables-nft
+    table that only foreign rules fill. An iptables-nft table that Docker or fail2ban share keeps their
+    rules; it loses the foreign rules that admit traffic, and its input chains' drop policy becomes
+    accept: our table filters, and a foreign drop policy would drop the controller whatever ours admits.
+    """
     live = Live()
     items = doc.get("nftables", []) if isinstance(doc, dict) else []
     chains = {}
@@ -352,6 +373,8 @@ def read_live(doc):
     for (fam, table, _name), c in chains.items():
         if c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter":
             table_hooks.setdefault((fam, table), []).append(c)
+    shared = {(fam, table) for (fam, table, name) in chains if managers.cooperating_name(name)}
+    ipt_rules = {}  # iptables-nft table -> its foreign accepting rules
 
     for item in items:
         if "table" in item:
@@ -359,16 +382,17 @@ def read_live(doc):
             fam, name = t["family"], t["name"]
             if (fam, name) == (FAMILY, TABLE):
                 live.owned_exists = True
-            elif name.startswith("f2b-") or name.startswith("docker"):
+            elif managers.cooperating_name(name):
                 live.cooperating.append(f"table {fam} {name}")
             elif fam in ("ip", "ip6") and name in IPTABLES_TABLES:
-                pass  # iptables-nft's tables: judged rule by rule below
+                pass  # iptables-nft's tables: judged below
             elif (fam, name) in table_hooks:
                 hooks = "/".join(sorted({c["hook"] for c in table_hooks[(fam, name)]}))
                 live.foreign.append(
-                    (
+                    Foreign(
                         f"table {fam} {name} (filters the {hooks} hook; not managed by bulwark)",
                         f"delete table {fam} {name}",
+                        ("table", fam, name),
                     )
                 )
         elif "chain" in item:
@@ -396,16 +420,42 @@ def read_live(doc):
             elif fam in ("ip", "ip6") and table in IPTABLES_TABLES:
                 c = chains.get((fam, table, chain), {})
                 if c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter":
-                    if _is_coop_name(chain) or _rule_is_coop(r):
+                    if managers.cooperating_name(chain) or _rule_is_coop(r):
                         live.cooperating.append(f"rule {fam} {table} {chain} handle {r.get('handle')}")
+                        shared.add((fam, table))
                     elif _accepts(r):
-                        live.foreign.append(
-                            (
+                        ipt_rules.setdefault((fam, table), []).append(
+                            Foreign(
                                 f"rule {fam} {table} {chain} handle {r.get('handle')} (admits traffic; "
                                 "not managed by bulwark)",
                                 f"delete rule {fam} {table} {chain} handle {r.get('handle')}",
+                                ("rule", fam, table, chain, r.get("handle")),
                             )
                         )
+    for (fam, table), hooked in sorted(table_hooks.items()):
+        if not (fam in ("ip", "ip6") and table in IPTABLES_TABLES):
+            continue
+        if (fam, table) not in shared:
+            hooks = ", ".join(f"{c['name']} policy {c.get('policy', 'accept')}" for c in hooked)
+            live.foreign.append(
+                Foreign(
+                    f"table {fam} {table} (iptables-nft: {hooks}; not managed by bulwark)",
+                    f"delete table {fam} {table}",
+                    ("table", fam, table),
+                )
+            )
+            continue
+        live.foreign += ipt_rules.get((fam, table), [])
+        for c in hooked:
+            if c["hook"] == "input" and c.get("policy") == "drop":
+                live.foreign.append(
+                    Foreign(
+                        f"chain {fam} {table} {c['name']} policy drop (drops what our table admits; "
+                        "set to accept, our table filters)",
+                        f"chain {fam} {table} {c['name']} {{ policy accept; }}",
+                        ("policy", fam, table, c["name"]),
+                    )
+                )
     return live
 
 
@@ -443,9 +493,13 @@ def known_ids(policy, persisted_text=""):
 
 def restore_script(saved_owned, saved_foreign=()):
     """Script that puts back the owned table as it was (saved_owned: `nft list table inet bulwark`
-    output, or "" when it did not exist) and the foreign tables a purge removed."""
+    output, or "" when it did not exist) and the foreign tables the purge removed or changed (their
+    `nft list table` output), each replaced whole: the script is right whether the apply ran or not."""
     out = [HEADER, f"table {FAMILY} {TABLE} {{}}", f"delete table {FAMILY} {TABLE}"]
     if saved_owned.strip():
         out.append(saved_owned.strip())
-    out.extend(t.strip() for t in saved_foreign if t.strip())
+    for text in saved_foreign:
+        words = text.split()
+        if len(words) >= 3 and words[0] == "table":
+            out += [f"table {words[1]} {words[2]} {{}}", f"delete table {words[1]} {words[2]}", text.strip()]
     return "\n".join(out) + "\n"

@@ -65,6 +65,18 @@ def test_named_sets_are_ipsets_swapped_in():
     assert "add bw-office-6-n 2001:db8::/48" in script
 
 
+def test_a_set_that_outgrows_its_maxelem_is_swapped_through_a_bigger_new_one():
+    """`create -exist` fails on a live set of another maxelem: a live set is only swapped with."""
+    big = [f"10.{i // 250}.{i % 250}.0/31" for i in range(40000)]
+    p = pol(sets={"big": big})
+    script = iptables.ipset_script(p, existing={"bw-big-4", "bw-big-6", "bw-admin-4", "bw-admin-6"})
+    lines = script.splitlines()
+    assert not any(ln.startswith("create bw-big-4 ") for ln in lines)
+    i = lines.index("destroy bw-big-4-n")
+    assert lines[i + 1] == "create bw-big-4-n hash:net family inet maxelem 80000"
+    assert lines[i + 2 + 40000 :][:2] == ["swap bw-big-4-n bw-big-4", "destroy bw-big-4-n"]
+
+
 def test_rate_limits_use_hashlimit_per_source():
     p = pol(ssh_restricted=False, rules=[{"port": 53, "proto": "udp", "rate_limit": "30/second", "burst": 9}])
     args = [ln.args for ln in iptables.lines(p, 4)]
@@ -139,7 +151,9 @@ def test_ipset_rollback_puts_back_only_our_sets():
     )
     script = iptables.ipset_rollback(saved)
     assert script.splitlines() == [
-        "create bw-office-4 hash:net family inet hashsize 1024 maxelem 65536 -exist",
-        "flush bw-office-4",
-        "add bw-office-4 198.51.100.0/24",
+        "destroy bw-office-4-r",
+        "create bw-office-4-r hash:net family inet hashsize 1024 maxelem 65536",
+        "add bw-office-4-r 198.51.100.0/24",
+        "swap bw-office-4-r bw-office-4",
+        "destroy bw-office-4-r",
     ]

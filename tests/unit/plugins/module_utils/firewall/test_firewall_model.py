@@ -181,3 +181,92 @@ def test_services_are_open_rules_before_the_detailed_ones():
 def test_bad_services_are_named(services, message):
     with pytest.raises(model.PolicyError, match=message):
         pol(services=services)
+
+
+# Every value rendered into nft or iptables-restore: control characters are refused wherever they are, by
+# the option and index that carries them.
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        (
+            {"rules": [{"port": 80, "comment": "web\nserver"}]},
+            "rules[0].comment: contains a control character (U+000A)",
+        ),
+        (
+            {"rules": [{"port": 80, "interface": "eth0\n"}]},
+            "rules[0].interface: contains a control character (U+000A)",
+        ),
+        ({"rules": [{"port": "80\n"}]}, "rules[0].port: contains a control character (U+000A)"),
+        (
+            {"rules": [{}, {"sources": ["10.0.0.0/8\r"]}]},
+            "rules[1].sources[0]: contains a control character (U+000D)",
+        ),
+        ({"rules": [{"comment": "tab\there"}]}, "rules[0].comment: contains a control character (U+0009)"),
+        ({"rules": [{"comment": "esc\x1b[31m"}]}, "rules[0].comment: contains a control character (U+001B)"),
+        ({"rules": [{"comment": "del\x7f"}]}, "rules[0].comment: contains a control character (U+007F)"),
+        ({"rules": [{"comment": "nul\x00"}]}, "rules[0].comment: contains a control character (U+0000)"),
+        ({"rules": [{"comment": "abc\u202edef"}]}, "rules[0].comment: contains a control character (U+202E)"),
+        (
+            {"rules": [{"comment": "line\u2028two"}]},
+            "rules[0].comment: contains a control character (U+2028)",
+        ),
+        ({"sets": {"office\n": []}}, "sets.'office\\n': contains a control character (U+000A)"),
+        ({"sets": {"office": ["10.0.0.0/8\n"]}}, "sets.office[0]: contains a control character (U+000A)"),
+        ({"admin_networks": ["192.0.2.0/24\n"]}, "admin_networks[0]: contains a control character (U+000A)"),
+        ({"services": [80, "443\n"]}, "services[1]: contains a control character (U+000A)"),
+        ({"ssh_rate_limit": "10/minute\n"}, "ssh_rate_limit: contains a control character (U+000A)"),
+        ({"docker_interfaces": ["docker0\n"]}, "docker_interfaces[0]: contains a control character (U+000A)"),
+    ],
+)
+def test_control_characters_are_refused_in_every_value(opts, message):
+    opts.setdefault("admin_networks", ADMIN)
+    with pytest.raises(model.PolicyError) as exc:
+        model.normalise(opts)
+    assert str(exc.value) == message + "; none is allowed in a firewall value"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"interface": "eth0\n"}, r"^rules\[0\]\.interface: 'eth0\\n' is not an interface name$"),
+        ({"port": "80-81\n"}, None),  # stripped, then the whole value matched: a range
+    ],
+)
+def test_names_match_the_whole_value_not_up_to_a_trailing_newline(raw, message):
+    # normalise() refuses control characters first; the patterns must hold on their own too.
+    if message is None:
+        assert model.normalise_rule(raw, "rules[0]", {}).ports == ((80, 81),)
+        return
+    with pytest.raises(model.PolicyError, match=message):
+        model.normalise_rule(raw, "rules[0]", {})
+
+
+def test_digits_that_are_not_ascii_are_not_a_port():
+    for value in ("²", "٢٢", "22-٢٣"):
+        with pytest.raises(
+            model.PolicyError, match=r"^rules\[0\]\.port: .* is not a port, a range or a known"
+        ):
+            pol(rules=[{"port": value}])
+    with pytest.raises(model.PolicyError, match=r"^ssh_port: '٢٢' is not a port"):
+        pol(ssh_port="٢٢")
+
+
+def test_a_zone_index_is_refused_where_python_would_keep_it_verbatim():
+    assert str(ipaddress.ip_network('fe80::%x"}/64')) == 'fe80::%x"}/64'  # what would be rendered
+    with pytest.raises(model.PolicyError) as exc:
+        pol(admin_networks=['fe80::%x"}/64'])
+    assert (
+        str(exc.value)
+        == "admin_networks[0]: 'fe80::%x\"}/64' has a zone index (%...); a firewall rule takes no zone"
+    )
+
+
+def test_comments_are_limited_in_utf8_bytes_as_nft_counts_them():
+    assert model.COMMENT_BYTES == 114
+    assert pol(rules=[{"comment": "x" * 114}]).rules[0].comment == "x" * 114
+    assert pol(rules=[{"comment": "é" * 57}]).rules[0].comment == "é" * 57  # 114 bytes
+    with pytest.raises(model.PolicyError) as exc:
+        pol(rules=[{"comment": "é" * 58}])
+    assert str(exc.value) == "rules[0].comment: is 116 bytes in UTF-8; nft keeps 114 of the operator's"
+    with pytest.raises(model.PolicyError, match=r"^rules\[0\]\.comment: is 115 bytes"):
+        pol(rules=[{"comment": "x" * 115}])

@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model, ufw
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pol(**kw):
@@ -86,20 +90,72 @@ def test_commands_delete_what_is_not_declared():
 
 
 def test_tuple_args_round_trip():
+    # tuple_args reads a tuple line back into the `ufw delete` arguments that match it
+    assert ufw.tuple_args("allow tcp 22 0.0.0.0/0 any 10.0.0.0/8 in_eth0 comment=62772068656c6c6f") == [
+        "allow", "in", "on", "eth0", "from", "10.0.0.0/8", "to", "any", "port", "22", "proto", "tcp",
+    ]  # fmt: skip
     for entry in ufw.entries(pol(rules=[{"port": 22, "sources": ["10.0.0.0/8"], "interface": "eth0"}])):
         args = ufw.tuple_args(entry.tuple())
         assert args == [a for a in entry.args() if a not in ("comment", entry.comment)]
 
 
-def test_canonical_compares_rules_defaults_and_state():
-    p = pol()
-    live = ufw.wanted_tuples(p)
-    assert ufw.canonical(live, ufw.defaults(p), True) == ufw.canonical(
-        ufw.wanted_tuples(p), ufw.defaults(p), True
+# The policy the ufw fixtures were written for: ufw 0.36.2 (Debian 12) wrote them from the commands
+# `ufw.commands` gives for it (ufw allow in from 172.30.2.1 to any port 22 proto tcp comment ..., and so on).
+UFW_FIXTURE_POLICY = {
+    "admin_networks": ["172.30.2.1/32"],
+    "default_outgoing": "drop",
+    "rules": [
+        {"port": 22, "sources": ["10.0.0.0/8"], "interface": "eth0", "comment": "hello"},
+        {"port": "8000-8100", "proto": "udp"},
+        {"port": 443, "sources": ["2001:db8::/32"]},
+        {"action": "drop", "sources": ["1.2.3.4"]},
+        {"direction": "out", "port": 53, "proto": "udp", "destinations": ["8.8.8.8"]},
+    ],
+}
+BULWARK = b"bulwark".hex()
+UFW_FIXTURE_CANONICAL = f"""ufw enabled
+default DEFAULT_FORWARD_POLICY DROP
+default DEFAULT_INPUT_POLICY DROP
+default DEFAULT_OUTPUT_POLICY DROP
+IPv4: allow tcp 22 0.0.0.0/0 any 172.30.2.1 in comment={b"bulwark SSH from the admin networks".hex()}
+IPv4: allow tcp 22 0.0.0.0/0 any 10.0.0.0/8 in_eth0 comment={b"bulwark hello".hex()}
+IPv4: allow udp 8000:8100 0.0.0.0/0 any 0.0.0.0/0 in comment={BULWARK}
+IPv4: deny any any 0.0.0.0/0 any 1.2.3.4 in comment={BULWARK}
+IPv4: allow udp 53 8.8.8.8 any 0.0.0.0/0 out comment={BULWARK}
+IPv6: allow udp 8000:8100 ::/0 any ::/0 in comment={BULWARK}
+IPv6: allow tcp 443 ::/0 any 2001:db8::/32 in comment={BULWARK}
+"""
+
+
+def ufw_fixture(name):
+    return (FIXTURES / f"ufw-0.36.2-{name}").read_text()
+
+
+def test_live_ufw_files_read_as_the_policy_they_were_written_for():
+    live = {4: ufw.parse_tuples(ufw_fixture("user.rules")), 6: ufw.parse_tuples(ufw_fixture("user6.rules"))}
+    defaults = ufw.parse_defaults(ufw_fixture("default"))
+    assert ufw.canonical(live, defaults, True) == UFW_FIXTURE_CANONICAL
+    p = model.normalise(UFW_FIXTURE_POLICY)
+    assert ufw.canonical(ufw.wanted_tuples(p), ufw.defaults(p), True) == UFW_FIXTURE_CANONICAL
+    assert ufw.commands(p, live) == [
+        ["default", "deny", "incoming"],
+        ["default", "deny", "outgoing"],
+        ["default", "deny", "routed"],
+    ]
+
+
+def test_canonical_tells_the_state_and_the_defaults_apart():
+    live = {4: ufw.parse_tuples(ufw_fixture("user.rules")), 6: ufw.parse_tuples(ufw_fixture("user6.rules"))}
+    defaults = ufw.parse_defaults(ufw_fixture("default"))
+    assert ufw.canonical(live, defaults, False) == UFW_FIXTURE_CANONICAL.replace(
+        "ufw enabled", "ufw disabled"
     )
-    assert ufw.canonical(live, ufw.defaults(p), False) != ufw.canonical(live, ufw.defaults(p), True)
     text = 'DEFAULT_INPUT_POLICY="ACCEPT"\nDEFAULT_OUTPUT_POLICY="ACCEPT"\nDEFAULT_FORWARD_POLICY="DROP"\n'
-    assert ufw.parse_defaults(text)["DEFAULT_INPUT_POLICY"] == "ACCEPT"
+    assert ufw.parse_defaults(text) == {
+        "DEFAULT_INPUT_POLICY": "ACCEPT",
+        "DEFAULT_OUTPUT_POLICY": "ACCEPT",
+        "DEFAULT_FORWARD_POLICY": "DROP",
+    }
 
 
 @pytest.mark.parametrize(
