@@ -468,6 +468,8 @@ class FirewallRun:
             self.snapshot()
         try:
             self.transaction.arm(timeout, self.plan.restore, self.plan.boot)
+        except (commit_confirm.RestoredNow, commit_confirm.RestoreFailed) as exc:
+            self.fail(f"{exc}. Nothing new was applied", changed=True)
         except (HostError, ValueError) as exc:
             if not pending:
                 for path in self.plan.snapshot:

@@ -46,6 +46,10 @@ class RolledBack(HostError):
     """The change was undone by the host (timer or failed apply) instead of being kept."""
 
 
+class RestoredNow(RolledBack):
+    """The rollback of a change that was still armed could not be re-armed, so it was restored at once."""
+
+
 class RestoreFailed(HostError):
     """The host tried to put the previous state back and a step failed: the host needs a person."""
 
@@ -131,7 +135,8 @@ class Transaction:
     def arm(self, timeout, restore_steps, staged):
         """Arm the rollback BEFORE the change is applied. Already armed (an unconfirmed change is
         live): the restore of the last confirmed state is kept and only staged and the timer are new.
-        Returns True if a change was already armed. A HostError means nothing was armed."""
+        Returns True if a change was already armed. A HostError means nothing was armed; RestoredNow that
+        the earlier unconfirmed change could not be re-armed and was restored."""
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 5:
             raise ValueError("rollback_timeout must be an integer of at least 5 seconds")
         files.private_dir(self._root)
@@ -151,10 +156,16 @@ class Transaction:
             files.write(self._path(ARMED), time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()), 0o600)
         try:
             self._start_timer(timeout)
-        except HostError:
-            if not was_armed:  # nothing was applied: leave no marker that claims otherwise
-                for name in (ARMED, "staged.json", "restore.sh"):
-                    files.remove(self._path(name))
+        except HostError as exc:
+            if was_armed:
+                # The unconfirmed change would stay live with no timer: put the last confirmed state back.
+                self.restore_now()
+                raise RestoredNow(
+                    f"{self.concern}: could not re-arm the rollback of the unconfirmed change ({exc}); "
+                    "the host restored the last confirmed state now"
+                ) from None
+            for name in (ARMED, "staged.json", "restore.sh"):  # nothing was applied: no marker may say so
+                files.remove(self._path(name))
             raise
         return was_armed
 

@@ -161,3 +161,14 @@ def test_arm_refuses_short_or_non_integer_timeouts(world, timeout):
 def test_concern_names_are_checked_whole(concern):
     with pytest.raises(ValueError):
         cc.unit_name(concern)
+
+
+def test_a_change_still_armed_whose_timer_cannot_restart_is_restored_at_once(world):
+    tx, systemd, live, backup, steps, _tmp = world
+    tx.arm(30, steps, {})
+    _apply(live, backup)
+    systemd.fail_arm = True
+    with pytest.raises(cc.RestoredNow, match="restored the last confirmed state now"):
+        tx.arm(30, steps, {})
+    assert live.read_text() == "old\n"  # never live without a timer to undo it
+    assert tx.state() == (cc.NONE, "")
