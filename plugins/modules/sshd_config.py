@@ -7,21 +7,29 @@
 DOCUMENTATION = r"""
 ---
 module: sshd_config
-short_description: Manage sshd settings as a drop-in read first, validated and guarded against lockout
+short_description: sshd settings as a drop-in read first, validated, lockout-guarded, with commit-confirm
 description:
   - Renders O(options) and O(match) into one drop-in (O(path)) that sshd reads before Debian's and
     cloud-init's drop-ins (sshd keeps the first value it sees for most keywords), and makes sure
     C(Include <dir of path>/*.conf) is the first directive of O(main_config).
   - Before anything live changes, the candidate is validated on a temporary copy of the configuration
-    tree with C(sshd -t), and the effective configuration for the connecting user is read with
-    C(sshd -T -C user=...,host=...,addr=...) (Match blocks evaluated).
+    tree with C(sshd -t), and its effective configuration for the controller's real connection is read with
+    C(sshd -T -C user=...,host=...,addr=...,laddr=...,lport=...) (Match blocks evaluated, C(LocalAddress) and
+    C(LocalPort) included).
   - A lockout guard refuses, with a message naming the setting and with no change, a configuration that
     would shut the connecting user out (see O(guard)).
+  - Every change is applied with commit-confirm. The host's rollback is armed B(before) anything is
+    written (the previous files are kept root-only in O(backup_dir)); if it cannot be armed, nothing is
+    applied. Then the files are written, checked with C(sshd -t), sshd is reloaded (if it runs) and the
+    module waits until sshd answers on the controller's address and port again. A failure after arming
+    restores the previous files at once. The module returns RV(pending=true); the change is kept only when
+    M(bulwark.hardening.commit_confirm) confirms it over a new connection within O(rollback_timeout)
+    seconds, otherwise the host restores the previous drop-in and main config and reloads sshd by itself.
+  - A call while an earlier change still waits for its confirmation reports RV(changed=true) and
+    RV(pending=true) even if nothing more changes, so that it is confirmed rather than undone later.
   - Optionally removes weak host keys, regenerates a short RSA host key, and removes small DH moduli.
-  - After writing, reloads sshd (if it runs); a failed reload restores the previous files. With
-    O(rollback_timeout) a rollback timer on the host restores the previous files unless a later call
-    with O(confirm=true) (over a new connection) stops it.
-  - Unknown keywords, C(Match) and C(Include) in O(options) are refused by name.
+  - Unknown keywords, C(Match) and C(Include) in O(options), and control characters (a newline) in any
+    keyword, value or Match criteria are refused by name.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
@@ -85,9 +93,23 @@ options:
     description:
       - The controller's address as the host sees it (for C(Match Address) and C(user@host) patterns).
       - Defaults to the client address of the SSH login the module runs under (E(SSH_CONNECTION) of its
-        parent processes); without one (e.g. a local or docker connection) the guard does not evaluate
-        host parts, C(sshd -T) is asked for 127.0.0.1, and the module warns.
+        parent processes). With O(guard) on, a run where it cannot be found is refused.
     type: str
+  local_address:
+    description:
+      - The host's address that the controller's SSH connection reached (the third field of
+        E(SSH_CONNECTION)), for C(ListenAddress) and C(Match LocalAddress).
+      - Defaults to the one of the SSH login the module runs under. With O(guard) on, a run where it cannot be
+        found is refused, naming it.
+    type: str
+  local_port:
+    description:
+      - The port that the controller's SSH connection reached (the fourth field of E(SSH_CONNECTION)),
+        for C(Port), C(ListenAddress) and C(Match LocalPort). A change that no longer serves it is refused;
+        to move sshd to another port, serve both, confirm over the new one, then drop the old.
+      - Defaults to the one of the SSH login the module runs under. With O(guard) on, a run where it cannot be
+        found is refused, naming it.
+    type: int
   assume_groups:
     description:
       - Groups the connecting user is taken to be a member of B(in check mode only), besides its current ones,
@@ -122,10 +144,14 @@ options:
         elements: str
   guard:
     description:
-      - Refuse configurations that would lock the connecting user out (user and group filters, root
-        login, no usable authentication method, unsatisfiable C(AuthenticationMethods), C(ForceCommand),
-        no host key usable with C(HostKeyAlgorithms), algorithms disjoint from O(client_algorithms)).
-      - V(false) is for tests and emergencies only.
+      - Refuse configurations that would lock the connecting user out, evaluated for the controller's real
+        connection - C(Port) and C(ListenAddress) that no longer serve its local address and port, user and
+        group filters (Match blocks included, C(LocalAddress) and C(LocalPort) too), root login, C(UsePAM no)
+        while the user's password is locked (C(!) in C(/etc/shadow)), no usable authentication method,
+        unsatisfiable C(AuthenticationMethods), C(ForceCommand), no host key usable with C(HostKeyAlgorithms),
+        algorithms disjoint from O(client_algorithms). What it cannot evaluate (the connection unknown) is
+        refused too.
+      - V(false) is the emergency override, and for tests; commit-confirm still applies.
     type: bool
     default: true
   reload:
@@ -138,16 +164,11 @@ options:
     default: ssh
   rollback_timeout:
     description:
-      - Seconds after which a rollback timer on the host restores the previous drop-in and main config
-        and reloads sshd, unless confirmed. V(0) arms no rollback. At least 5 otherwise.
+      - Seconds, counted from the end of the apply, within which M(bulwark.hardening.commit_confirm) must
+        confirm the change over a new connection; otherwise the host restores the previous drop-in and main
+        config and reloads sshd. At least 5.
     type: int
-    default: 0
-  confirm:
-    description:
-      - Confirm a change applied with O(rollback_timeout) (call this over a NEW connection); it stops the
-        timer. Fails when the rollback already fired. With V(true) nothing else is done.
-    type: bool
-    default: false
+    default: 60
   mode:
     description:
       - Permissions of O(main_config) and O(path) (octal string). sshd reads them as root; nobody else needs
@@ -155,7 +176,7 @@ options:
     type: str
     default: "0600"
   backup_dir:
-    description: Where the previous files are kept for the rollback (created root-only, 0700).
+    description: Where the last confirmed files are kept for the rollback (created root-only, 0700).
     type: path
     default: /var/lib/bulwark/sshd
 notes:
@@ -164,6 +185,8 @@ notes:
     creates itself).
   - Host key removal and moduli filtering are not undone by the rollback; the guard checks that a usable
     host key remains.
+seealso:
+  - module: bulwark.hardening.commit_confirm
 attributes:
   check_mode:
     support: full
@@ -195,16 +218,30 @@ EXAMPLES = r"""
     moduli_min_bits: 3072
     connecting_user: deploy
     connecting_from: 192.0.2.10
+    local_address: 192.0.2.1
+    local_port: 22
     rollback_timeout: 60
+  register: sshd
 
-- name: Confirm over a new connection
-  bulwark.hardening.sshd_config:
-    confirm: true
+- name: Drop the connection so that the confirmation logs in anew
+  ansible.builtin.meta: reset_connection
+
+- name: Confirm over the new connection
+  bulwark.hardening.commit_confirm:
+    concern: sshd
+  when: sshd.pending
 """
 
 RETURN = r"""
 changed:
-  description: Whether a file, host key or the moduli changed (or, with O(confirm), a rollback was disarmed).
+  description: Whether a file, host key or the moduli changed, or an earlier change still awaits confirmation.
+  returned: always
+  type: bool
+pending:
+  description:
+    - Whether a change is live and waits for its confirmation (M(bulwark.hardening.commit_confirm) with
+      O(bulwark.hardening.commit_confirm#module:concern=sshd) over a new connection); unconfirmed, the host
+      restores the previous configuration after O(rollback_timeout) seconds.
   returned: always
   type: bool
 diff:
@@ -213,9 +250,9 @@ diff:
   type: list
   elements: dict
 effective:
-  description: The effective settings for the connecting user (C(sshd -T) of the candidate; lower-case keys,
-    repeated keywords as lists).
-  returned: unless O(confirm=true)
+  description: The effective settings for the controller's connection (C(sshd -T -C) of the candidate;
+    lower-case keys, repeated keywords as lists).
+  returned: when the candidate was evaluated
   type: dict
   sample: {"permitrootlogin": "no", "hostkey": ["/etc/ssh/ssh_host_ed25519_key"], "port": ["22"]}
 refusals:
@@ -225,198 +262,201 @@ refusals:
   elements: str
 reloaded:
   description: Whether sshd was reloaded.
-  returned: always
-  type: bool
-rollback_armed:
-  description: Whether a rollback timer is armed (confirm it with O(confirm=true)).
-  returned: always
+  returned: success
   type: bool
 host_keys:
   description: Host key actions (files removed, RSA key size before and after).
-  returned: unless O(confirm=true)
+  returned: success
   type: dict
   sample: {"removed": ["/etc/ssh/ssh_host_ecdsa_key"], "rsa_bits_before": 3072, "rsa_bits_after": 4096}
+restored:
+  description:
+    - Whether the last confirmed configuration was put back after a step of the apply failed (V(false) - the
+      restore FAILED, the host needs a person; the message names the step).
+  returned: when the apply failed after the rollback was armed
+  type: bool
 """
 
-import glob
 import grp
 import os
 import pwd
-import shlex
 import shutil
 import socket
-import stat
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils import commit_confirm
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective as eff_mod
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import guard as guard_mod
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.moduli import filter_moduli
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_confirm import (
+    ARMED,
+    RESTORE_FAILED,
+    ROLLED_BACK,
+    RestoredNow,
+    RestoreFailed,
+    RolledBack,
+    Transaction,
+)
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective, guard, plan
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render import (
-    RenderError,
-    ensure_include_first,
     include_line,
-    render,
     replace_include,
 )
 
 CONCERN = "sshd"
-MODULI = "/etc/ssh/moduli"
-HOST_KEY = "/etc/ssh/ssh_host_{}_key"
+NOTHING = "Nothing was applied"
+
+ARGUMENT_SPEC = {
+    "options": {"type": "dict", "default": {}},
+    "match": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "criteria": {"type": "str", "required": True},
+            "options": {"type": "dict", "required": True},
+        },
+    },
+    "path": {"type": "path", "default": "/etc/ssh/sshd_config.d/00-bulwark.conf"},
+    "main_config": {"type": "path", "default": "/etc/ssh/sshd_config"},
+    "remove_host_keys": {
+        "type": "list",
+        "elements": "str",
+        "default": [],
+        "choices": ["dsa", "ecdsa", "rsa", "ed25519"],
+    },
+    "rsa_host_key_bits": {"type": "int", "default": 0},
+    "moduli_min_bits": {"type": "int", "default": 0},
+    "connecting_user": {"type": "str"},
+    "connecting_from": {"type": "str"},
+    "local_address": {"type": "str"},
+    "local_port": {"type": "int"},
+    "assume_groups": {"type": "list", "elements": "str", "default": []},
+    "client_algorithms": {
+        "type": "dict",
+        "default": {},
+        # Algorithm names, not secrets ("key" in a name makes the sanity test ask).
+        "options": {
+            k: {"type": "list", "elements": "str", "no_log": False}
+            for k in ("kex", "ciphers", "macs", "host_key_algorithms")
+        },
+    },
+    "guard": {"type": "bool", "default": True},
+    "reload": {"type": "bool", "default": True},
+    "service": {"type": "str", "default": "ssh"},
+    "rollback_timeout": {"type": "int", "default": 60},
+    "mode": {"type": "str", "default": "0600"},
+    "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
+}
 
 
-def read(path):
+class Failed(Exception):
+    """The run stops here; `result` says truthfully what happened on the host."""
+
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.result = {"changed": False, "refusals": [], **result}
+
+
+def nothing(msg, now=""):
+    return f"{str(msg).rstrip('.')}. {NOTHING}{now}"
+
+
+def refused(msg, **result):
+    return Failed(nothing(msg), **result)
+
+
+def read_live(runner, p, keygen):
+    """Everything the plan needs from the host, read before anything is decided."""
+    live = {"main": files.read(p["main_config"]), "dropin": files.read(p["path"])}
+    if live["main"] is None:
+        raise refused(f"main_config {p['main_config']} does not exist (is openssh-server installed?)")
+    directory = os.path.dirname(p["path"])
+    live["others"] = [
+        (os.path.join(directory, name), files.read(os.path.join(directory, name)))
+        for name in (sorted(os.listdir(directory)) if os.path.isdir(directory) else [])
+        if name.endswith(".conf") and name != os.path.basename(p["path"])
+        and os.path.isfile(os.path.join(directory, name))
+    ]  # fmt: skip
+    live["moduli"] = files.read(plan.MODULI) if p["moduli_min_bits"] else None
+    live["remove"] = [
+        f
+        for kind in p["remove_host_keys"]
+        for f in (plan.HOST_KEY.format(kind), plan.HOST_KEY.format(kind) + ".pub")
+        if files.mode_of(f) is not None
+    ]
+    live["rsa_bits"] = 0
+    rsa_pub = plan.HOST_KEY.format("rsa") + ".pub"
+    if p["rsa_host_key_bits"] and files.mode_of(rsa_pub) is not None:
+        rc, out, _unused = runner.run([keygen, "-lf", rsa_pub])
+        words = out.split()
+        live["rsa_bits"] = int(words[0]) if rc == 0 and words and words[0].isdigit() else 0
+    live["modes"] = {path: files.mode_of(path) for path in (p["main_config"], p["path"])}
+    return live
+
+
+def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
+    """`sshd -t` and `sshd -T -C spec` of the candidate, on a temporary copy of the configuration tree."""
+    if not os.path.isdir("/run/sshd"):
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd -t needs it; ssh.service creates it too
+    dropin_dir = os.path.dirname(p["path"])
+    tmp = tempfile.mkdtemp(prefix="bulwark-sshd-")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def write(module, path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    module.atomic_move(tmp, path)
-    # atomic_move keeps an existing file's mode and gives a new one the umask's: set ours.
-    os.chmod(path, mode)
-
-
-class Runner:
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv, check=True, what=None):
-        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
-        if check and rc != 0:
-            self.module.fail_json(
-                msg=f"{what or argv[0]} failed (rc={rc}): {(err or out).strip()}", changed=False, refusals=[]
-            )
-        return rc, out, err
-
-
-def login_origin():
-    """(user, address) of the SSH login this module runs under, read from its ancestors' environments.
-
-    Under become (sudo) the module's own environment has lost SSH_CONNECTION; the login shell that
-    sshd started still has it, a few processes up. Reading another user's or a setuid process's
-    environment needs CAP_SYS_PTRACE (root has it on a host, not in a default container): ancestors
-    that cannot be read are skipped. Returns (None, None) when nothing is found.
-    """
-    pid = os.getpid()
-    for _unused in range(16):
-        if pid <= 1:
-            break
-        try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                env = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
-        except OSError:
-            env = {}
-        conn = env.get(b"SSH_CONNECTION", b"").decode(errors="replace").split()
-        if conn:
-            user = (env.get(b"USER") or env.get(b"LOGNAME") or b"").decode(errors="replace") or None
-            return user, conn[0]
-        pid = ppid
-    return None, None
-
-
-def rsa_bits(runner, keygen, path):
-    if not os.path.exists(path):
-        return 0
-    rc, out, _unused = runner.run([keygen, "-lf", path], check=False)
-    try:
-        return int(out.split()[0]) if rc == 0 else 0
-    except (IndexError, ValueError):
-        return 0
-
-
-def key_type(path):
-    text = read(path + ".pub") or ""
-    return text.split()[0] if text.split() else None
-
-
-def user_facts(module, user, eff):
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        module.fail_json(
-            msg=f"connecting_user {user!r} does not exist on the host", changed=False, refusals=[]
+        tmp_dir, tmp_main = os.path.join(tmp, "sshd_config.d"), os.path.join(tmp, "sshd_config")
+        for path, text in live["others"]:
+            files.write(os.path.join(tmp_dir, os.path.basename(path)), text, make_dirs=0o700, anchor=tmp)
+        files.write(
+            os.path.join(tmp_dir, os.path.basename(p["path"])), dropin_text, make_dirs=0o700, anchor=tmp
         )
-    gids = os.getgrouplist(user, entry.pw_gid)
+        wanted = include_line(dropin_dir)
+        files.write(tmp_main, replace_include(main_after, wanted, include_line(tmp_dir)))
+
+        def untemp(text):
+            """Messages name the live files, not the temporary copies."""
+            return (text or "").strip().replace(tmp_dir, dropin_dir).replace(tmp_main, p["main_config"])
+
+        rc, out, err = runner.run([sshd, "-t", "-f", tmp_main])
+        if rc != 0:
+            raise refused(f"sshd -t rejects the candidate configuration: {untemp(err or out)}")
+        rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec])
+        if rc != 0:
+            raise refused(
+                f"sshd -T -C {spec} cannot evaluate the candidate configuration: {untemp(err or out)}"
+            )
+        return effective.parse(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def user_facts(conn, eff, assume_groups):
+    """The connecting user's account, groups, password state and authorized key types."""
+    try:
+        entry = pwd.getpwnam(conn["user"])
+    except KeyError:
+        raise refused(f"connecting_user {conn['user']!r} does not exist on the host") from None
     groups = []
-    for gid in gids:
+    for gid in os.getgrouplist(entry.pw_name, entry.pw_gid):
         try:
             groups.append(grp.getgrgid(gid).gr_name)
         except KeyError:
             groups.append(str(gid))
-    has_password = False
-    for line in (read("/etc/shadow") or "").splitlines():
-        fields = line.split(":")
-        if fields[0] == user and len(fields) > 1:
-            has_password = bool(fields[1]) and fields[1][0] not in "!*"
-    key_types = []
-    for pattern in eff.words("authorizedkeysfile"):
-        if pattern == "none":
-            continue
-        path = (
-            pattern.replace("%%", "\0")
-            .replace("%h", entry.pw_dir)
-            .replace("%u", user)
-            .replace("%U", str(entry.pw_uid))
-            .replace("\0", "%")
-        )
-        if not path.startswith("/"):
-            path = os.path.join(entry.pw_dir, path)
-        for line in (read(path) or "").splitlines():
-            words = line.split()
-            if not words or words[0].startswith("#"):
-                continue
-            found = next((w for w in words if w.startswith(("ssh-", "ecdsa-", "sk-"))), None)
-            if found:
-                key_types.append(found)
-    return {"user": user, "uid": entry.pw_uid, "groups": groups, "has_password": has_password}, key_types
-
-
-def other_dropins_first(dropin_dir, name, keywords):
-    warnings = []
-    wanted = {k.lower() for k in keywords}
-    for other in sorted(glob.glob(os.path.join(dropin_dir, "*.conf"))):
-        if os.path.basename(other) >= name:
-            break
-        theirs = {line.split()[0].lower() for line in (read(other) or "").splitlines() if line.split()}
-        clash = sorted(wanted & theirs)
-        if clash:
-            warnings.append(f"{other} is read before {name} and sets {', '.join(clash)}: its values win")
-    return warnings
-
-
-def listeners(listen_addresses):
-    """(address, port) to reach each of sshd's listeners from the host itself (sshd -T's listenaddress)."""
-    targets = []
-    for entry in listen_addresses:
-        address, _unused, port = entry.rpartition(":")
-        address = address.strip("[]")
-        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  (connected to, not bound)
-        targets.append((wildcard.get(address, address), int(port)))
-    return targets
+    keys = []
+    for path in plan.authorized_keys_paths(
+        eff.words("authorizedkeysfile"), entry.pw_name, entry.pw_dir, entry.pw_uid
+    ):
+        keys.extend(plan.key_types(files.read(path)))
+    shadow = plan.account(files.read("/etc/shadow"), entry.pw_name)
+    return {"uid": entry.pw_uid}, sorted(set(groups) | set(assume_groups)), shadow, keys
 
 
 def wait_for_listener(targets, timeout=10.0):
-    """True once sshd answers with its banner on one of its listeners again (one is enough:
-    an address family the host lacks, such as IPv6 in a container, never answers).
+    """True once sshd answers with its banner on one of the targets again.
 
     A reload re-executes sshd, which closes its listeners for a moment: returning before they are
-    back would make the controller's next connection (the confirm) fail for no real reason.
+    back would make the controller's next connection (the confirmation) fail for no real reason.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -431,421 +471,249 @@ def wait_for_listener(targets, timeout=10.0):
     return False
 
 
-def restore_script(backup_dir, main_config, path, service):
-    q = shlex.quote
-    return (
-        f"cp -p {q(backup_dir + '/main_config')} {q(main_config)}; "
-        f"if [ -e {q(backup_dir + '/dropin.absent')} ]; then rm -f {q(path)}; "
-        f"else cp -p {q(backup_dir + '/dropin')} {q(path)}; fi; "
-        f"touch {q(backup_dir + '/rolled-back')}; "
-        f"systemctl reload {q(service)} || systemctl restart {q(service)}"
-    )
-
-
-def confirm(module, runner, backup_dir):
-    armed = os.path.join(backup_dir, "armed")
-    rc, _unused, _unused = runner.run(commit_confirm.pending_command(CONCERN), check=False)
-    if rc == 0:
-        if not module.check_mode:
-            runner.run(commit_confirm.disarm_command(CONCERN), what="disarming the sshd rollback")
-            for name in ("armed", "rolled-back"):
-                if os.path.exists(os.path.join(backup_dir, name)):
-                    os.remove(os.path.join(backup_dir, name))
-        module.exit_json(
-            changed=True,
-            msg="sshd change confirmed; rollback disarmed",
-            refusals=[],
-            reloaded=False,
-            rollback_armed=False,
-        )
-    if os.path.exists(armed):
-        fired = os.path.exists(os.path.join(backup_dir, "rolled-back"))
-        if not module.check_mode:
-            for name in ("armed", "rolled-back"):
-                if os.path.exists(os.path.join(backup_dir, name)):
-                    os.remove(os.path.join(backup_dir, name))
-        module.fail_json(
-            msg="the sshd rollback already fired"
-            + (" and restored the previous configuration" if fired else " (or was stopped by someone else)")
-            + ": the change was NOT kept; confirm came too late (raise rollback_timeout?)",
-            changed=False,
-            refusals=[],
-            reloaded=False,
-            rollback_armed=False,
-        )
-    module.exit_json(
-        changed=False, msg="no sshd rollback pending", refusals=[], reloaded=False, rollback_armed=False
-    )
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "options": {"type": "dict", "default": {}},
-            "match": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "criteria": {"type": "str", "required": True},
-                    "options": {"type": "dict", "required": True},
-                },
-            },
-            "path": {"type": "path", "default": "/etc/ssh/sshd_config.d/00-bulwark.conf"},
-            "main_config": {"type": "path", "default": "/etc/ssh/sshd_config"},
-            "remove_host_keys": {
-                "type": "list",
-                "elements": "str",
-                "default": [],
-                "choices": ["dsa", "ecdsa", "rsa", "ed25519"],
-            },
-            "rsa_host_key_bits": {"type": "int", "default": 0},
-            "moduli_min_bits": {"type": "int", "default": 0},
-            "connecting_user": {"type": "str"},
-            "connecting_from": {"type": "str"},
-            "assume_groups": {"type": "list", "elements": "str", "default": []},
-            "client_algorithms": {
-                "type": "dict",
-                "default": {},
-                # Algorithm names, not secrets ("key" in a name makes the sanity test ask).
-                "options": {
-                    k: {"type": "list", "elements": "str", "no_log": False}
-                    for k in ("kex", "ciphers", "macs", "host_key_algorithms")
-                },
-            },
-            "guard": {"type": "bool", "default": True},
-            "reload": {"type": "bool", "default": True},
-            "service": {"type": "str", "default": "ssh"},
-            "rollback_timeout": {"type": "int", "default": 0},
-            "confirm": {"type": "bool", "default": False},
-            "mode": {"type": "str", "default": "0600"},
-            "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    runner = Runner(module)
-    backup_dir = p["backup_dir"]
-    if p["confirm"]:
-        confirm(module, runner, backup_dir)
-
-    def refuse(msg, **extra):
-        module.fail_json(msg=msg, changed=False, refusals=extra.pop("refusals", []), **extra)
-
-    # 1. Validate the input: nothing is read or changed before it is sound.
+def regenerate_rsa(runner, keygen, bits):
+    path = plan.HOST_KEY.format("rsa")
+    gen_dir = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".bulwark-keygen-")
     try:
-        dropin_text = render(p["options"], p["match"])
-    except RenderError as exc:
-        refuse(str(exc))
-    if p["rsa_host_key_bits"] and not 2048 <= p["rsa_host_key_bits"] <= 16384:
-        refuse("rsa_host_key_bits must be 0 or between 2048 and 16384")
-    if p["rsa_host_key_bits"] and "rsa" in p["remove_host_keys"]:
-        refuse("rsa_host_key_bits and remove_host_keys: [rsa] contradict each other")
-    try:
-        mode = int(p["mode"], 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o644 or mode & 0o022:
-        refuse(f"mode: {p['mode']!r} is not an octal mode that only root may write (e.g. 0600)")
-    if p["moduli_min_bits"] and not 1024 <= p["moduli_min_bits"] <= 8192:
-        refuse("moduli_min_bits must be 0 or between 1024 and 8192")
-    if p["rollback_timeout"] and p["rollback_timeout"] < 5:
-        refuse("rollback_timeout must be 0 (no rollback) or at least 5 seconds")
-    if not os.path.basename(p["path"]).endswith(".conf"):
-        refuse("path must end in .conf (the Include reads <dir>/*.conf)")
-    sshd = module.get_bin_path("sshd", opt_dirs=["/usr/sbin"])
-    if sshd is None and module.check_mode:
-        # A fresh host whose openssh-server the same run would install: predict, do not fail.
-        module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
-        module.exit_json(
-            changed=True,
-            diff=[
-                {"before_header": p["path"], "after_header": p["path"], "before": "", "after": dropin_text}
-            ],
-            effective={},
-            refusals=[],
-            reloaded=False,
-            rollback_armed=False,
-            host_keys={},
+        new = os.path.join(gen_dir, "key")
+        runner.run(
+            [keygen, "-q", "-t", "rsa", "-b", str(bits), "-N", "", "-C", "", "-f", new],
+            check=True,
+            what="ssh-keygen",
         )
-    if sshd is None:
-        refuse("sshd not found (is openssh-server installed?)")
-    keygen = module.get_bin_path("ssh-keygen", required=True)
-    if p["rollback_timeout"]:
-        module.get_bin_path("systemd-run", required=True)
-
-    # 2. Read the live state.
-    main_before = read(p["main_config"])
-    if main_before is None:
-        refuse(f"main_config {p['main_config']} does not exist (is openssh-server installed?)")
-    dropin_before = read(p["path"])
-    dropin_dir = os.path.dirname(p["path"])
-    wanted_include = include_line(dropin_dir)
-    main_after = ensure_include_first(main_before, wanted_include)
-
-    moduli_before = moduli_after = None
-    moduli_summary = None
-    if p["moduli_min_bits"]:
-        moduli_before = read(MODULI)
-        if moduli_before is not None:
-            moduli_after, removed, kept = filter_moduli(moduli_before, p["moduli_min_bits"])
-            if removed:
-                if kept == 0:
-                    refuse(f"moduli_min_bits {p['moduli_min_bits']} would remove every modulus of {MODULI}")
-                moduli_summary = (
-                    f"{removed + kept} moduli\n",
-                    f"{kept} moduli of at least {p['moduli_min_bits']} bits ({removed} removed)\n",
-                )
-
-    remove_paths = []
-    for kind in p["remove_host_keys"]:
-        base = HOST_KEY.format(kind)
-        remove_paths.extend(f for f in (base, base + ".pub") if os.path.lexists(f))
-    rsa_path = HOST_KEY.format("rsa")
-    bits_before = rsa_bits(runner, keygen, rsa_path + ".pub") if p["rsa_host_key_bits"] else 0
-    regenerate_rsa = bool(p["rsa_host_key_bits"]) and bits_before < p["rsa_host_key_bits"]
-
-    login_user, login_addr = login_origin()
-    user = (
-        p["connecting_user"] or login_user or os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
-    )
-    warnings = []
-    addr = p["connecting_from"] or login_addr
-    if not addr:
-        warnings.append(
-            "connecting_from unknown: Match Address and user@host patterns evaluated for 127.0.0.1"
-        )
-
-    # 3. Validate the candidate on a temporary copy of the tree, and read its effective configuration.
-    if not os.path.isdir("/run/sshd"):
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd -t needs it; ssh.service creates it too
-    tmp = tempfile.mkdtemp(prefix="bulwark-sshd-")
-    try:
-        tmp_dir = os.path.join(tmp, "sshd_config.d")
-        os.mkdir(tmp_dir)
-        for other in glob.glob(os.path.join(dropin_dir, "*.conf")):
-            if os.path.abspath(other) != os.path.abspath(p["path"]) and os.path.isfile(other):
-                shutil.copy(other, tmp_dir)
-        with open(os.path.join(tmp_dir, os.path.basename(p["path"])), "w", encoding="utf-8") as handle:
-            handle.write(dropin_text)
-        tmp_main = os.path.join(tmp, "sshd_config")
-
-        def untemp(text):
-            """Error messages name the live files, not the temporary copies."""
-            return text.replace(tmp_dir, dropin_dir).replace(tmp_main, p["main_config"])
-
-        with open(tmp_main, "w", encoding="utf-8") as handle:
-            handle.write(replace_include(main_after, wanted_include, include_line(tmp_dir)))
-        rc, out, err = runner.run([sshd, "-t", "-f", tmp_main], check=False)
-        if rc != 0:
-            refuse(f"sshd -t rejects the candidate configuration: {untemp((err or out).strip())}")
-        spec = f"user={user},host={addr or '127.0.0.1'},addr={addr or '127.0.0.1'}"
-        rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec], check=False)
-        if rc != 0:
-            refuse(f"sshd -T -C {spec} failed on the candidate configuration: {untemp((err or out).strip())}")
+        os.chmod(new, 0o600)
+        os.chmod(new + ".pub", 0o644)
+        os.replace(new + ".pub", path + ".pub")
+        os.replace(new, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    eff = eff_mod.parse(out)
+        shutil.rmtree(gen_dir, ignore_errors=True)
 
-    # 4. The lockout guard.
-    facts, key_types = user_facts(module, user, eff)
-    if module.check_mode:
-        facts["groups"] = sorted(set(facts["groups"]) | set(p["assume_groups"]))
-    host_key_types = []
-    for path in eff.lines("hostkey"):
-        if path in remove_paths:
-            continue
-        if path == rsa_path and regenerate_rsa:
-            host_key_types.append("ssh-rsa")
-        elif os.path.exists(path):
-            kind = key_type(path)
-            if kind:
-                host_key_types.append(kind)
-    facts.update(
-        {
-            "authorized_keys": key_types,
-            "addr": addr,
-            "host": addr,
-            "host_key_types": host_key_types,
-            "client_algorithms": {k: v for k, v in (p["client_algorithms"] or {}).items() if v},
+
+def apply(runner, p, live, want):
+    """Write, validate live, reload, wait for the controller's listener. Raises HostError on a failure."""
+    mode = want["mode"]
+    if live["dropin"] != want["dropin"]:
+        # A host without sshd_config.d gets it, below the directory of the main config.
+        anchor = os.path.dirname(os.path.dirname(p["path"]))
+        files.write(p["path"], want["dropin"], mode, make_dirs=0o755, anchor=anchor)
+    if live["main"] != want["main"]:
+        files.write(p["main_config"], want["main"], mode)
+    for path, _old in want["wrong_modes"]:
+        os.chmod(path, mode)  # unchanged content, wrong mode
+    for path in live["remove"]:
+        files.remove(path)
+    if want["regenerate_rsa"]:
+        regenerate_rsa(runner, want["keygen"], p["rsa_host_key_bits"])
+    if want["moduli"] is not None:
+        files.write(plan.MODULI, want["moduli"], 0o644)
+    runner.run([want["sshd"], "-t"], check=True, what="sshd -t of the live configuration")
+    if want["reload"]:
+        runner.run(["systemctl", "reload", p["service"]], check=True, what=f"reloading {p['service']}")
+        if not wait_for_listener(want["targets"]):
+            where = ", ".join(f"{a}:{port}" for a, port in want["targets"])
+            raise HostError(f"sshd did not answer on {where} within 10 s of the reload")
+
+
+def back_up(p, live):
+    """Keep the last confirmed files, root-only, for the restore steps."""
+    files.private_dir(p["backup_dir"])
+    files.write(os.path.join(p["backup_dir"], "sshd_config"), live["main"], live["modes"][p["main_config"]])
+    if live["dropin"] is None:
+        files.remove(os.path.join(p["backup_dir"], "dropin"))
+    else:
+        files.write(os.path.join(p["backup_dir"], "dropin"), live["dropin"], live["modes"][p["path"]])
+
+
+def run(module, runner, p):
+    mode = plan.check_params(p)
+    sshd = runner.which("sshd")
+    if sshd is None and module.check_mode:
+        # A fresh host whose openssh-server the same run installs: predict, do not fail.
+        dropin = plan.candidate(p["options"], p["match"], "", p["path"])[0]
+        module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
+        return {
+            "changed": True,
+            "pending": False,
+            "diff": plan.diff([(p["path"], None, dropin)], None, plan.host_keys_summary(0, 0, []), [], mode),
+            "effective": {},
+            "refusals": [],
+            "reloaded": False,
+            "host_keys": {},
         }
+    if sshd is None:
+        raise refused("sshd not found (is openssh-server installed?)")
+    keygen = runner.which("ssh-keygen", required=True)
+    runner.which("systemd-run", required=True)
+
+    # Read the live state, then plan.
+    live = read_live(runner, p, keygen)
+    dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
+    moduli, moduli_summary = plan.moduli(live["moduli"], p["moduli_min_bits"])
+    regenerate = bool(p["rsa_host_key_bits"]) and live["rsa_bits"] < p["rsa_host_key_bits"]
+    fallback_user = os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    conn = plan.connection(p, ssh_origin(), fallback_user)
+    warnings = []
+    if conn["missing"]:
+        unknown = ", ".join(conn["missing"])
+        if p["guard"]:
+            raise refused(
+                f"{unknown} of the controller's connection unknown (no SSH login found above this process):"
+                " the guard cannot evaluate Port, ListenAddress and Match blocks against it; pass them"
+                " (the role passes bulwark_controller) or, in an emergency, guard=false",
+                refusals=[f"{unknown} unknown"],
+            )
+        warnings.append(f"{unknown} unknown: the candidate was evaluated as {plan.check_spec(conn)}")
+
+    eff = evaluate(runner, sshd, p, live, dropin_text=dropin, main_after=main, spec=plan.check_spec(conn))
+    entry, groups, shadow, keys = user_facts(conn, eff, p["assume_groups"] if module.check_mode else [])
+    public = {path: files.read(path + ".pub") for path in eff.lines("hostkey")}
+    host_keys = plan.host_key_types(eff.lines("hostkey"), public, live["remove"], regenerate)
+    facts = plan.facts(
+        conn,
+        entry,
+        groups,
+        shadow,
+        authorized=keys,
+        host_keys=host_keys,
+        client_algorithms=p["client_algorithms"],
     )
-    refusals = guard_mod.check(eff, facts)
+    refusals = guard.check(eff, facts)
     if refusals and p["guard"]:
-        refuse(
-            "refusing an sshd configuration that would lock out " + f"{user}: " + "; ".join(refusals),
+        raise refused(
+            f"refusing an sshd configuration that would lock out {conn['user']}: " + "; ".join(refusals),
             refusals=refusals,
             effective=eff.as_dict(),
         )
     if refusals:
         warnings.append("guard disabled; it would have refused: " + "; ".join(refusals))
-    warnings.extend(other_dropins_first(dropin_dir, os.path.basename(p["path"]), p["options"]))
+    warnings.extend(plan.other_dropins_first(live["others"], os.path.basename(p["path"]), p["options"]))
 
-    # 5. The diff.
-    diff = []
-    config_changed = False
-    if dropin_before != dropin_text:
-        config_changed = True
-        diff.append(
-            {
-                "before_header": p["path"],
-                "after_header": p["path"],
-                "before": dropin_before or "",
-                "after": dropin_text,
-            }
-        )
-    if main_after != main_before:
-        config_changed = True
-        diff.append(
-            {
-                "before_header": p["main_config"],
-                "after_header": p["main_config"],
-                "before": main_before,
-                "after": main_after,
-            }
-        )
-    if moduli_summary:
-        diff.append(
-            {
-                "before_header": MODULI,
-                "after_header": MODULI,
-                "before": moduli_summary[0],
-                "after": moduli_summary[1],
-            }
-        )
-    host_keys = {
-        "removed": remove_paths,
-        "rsa_bits_before": bits_before,
-        "rsa_bits_after": p["rsa_host_key_bits"] if regenerate_rsa else bits_before,
-    }
-    if remove_paths or regenerate_rsa:
-        before = [f"{f} present\n" for f in remove_paths]
-        after = [f"{f} removed\n" for f in remove_paths]
-        if regenerate_rsa:
-            before.append(f"{rsa_path}: RSA {bits_before or 'missing'} bits\n")
-            after.append(f"{rsa_path}: RSA {p['rsa_host_key_bits']} bits (regenerated)\n")
-        diff.append(
-            {
-                "before_header": "host keys",
-                "after_header": "host keys",
-                "before": "".join(before),
-                "after": "".join(after),
-            }
-        )
-    wrong_modes = [
-        (path, stat.S_IMODE(os.stat(path).st_mode))
-        for path in (p["main_config"], p["path"])
-        if os.path.exists(path) and stat.S_IMODE(os.stat(path).st_mode) != mode
-    ]
-    if wrong_modes:
-        diff.append(
-            {
-                "before_header": "permissions",
-                "after_header": "permissions",
-                "before": "".join(f"{path} {old:04o}\n" for path, old in wrong_modes),
-                "after": "".join(f"{path} {mode:04o}\n" for path, _old in wrong_modes),
-            }
-        )
-    changed = bool(diff)
+    keys_summary = plan.host_keys_summary(
+        live["rsa_bits"], p["rsa_host_key_bits"] if regenerate else live["rsa_bits"], live["remove"]
+    )
+    wrong_modes = [(path, old) for path, old in live["modes"].items() if old is not None and old != mode]
+    diff = plan.diff(
+        [(p["path"], live["dropin"], dropin), (p["main_config"], live["main"], main)],
+        moduli_summary,
+        keys_summary,
+        wrong_modes,
+        mode,
+    )
     result = {
-        "changed": changed,
+        "changed": bool(diff),
+        "pending": False,
         "diff": diff,
         "effective": eff.as_dict(),
         "refusals": refusals,
         "reloaded": False,
-        "rollback_armed": False,
-        "host_keys": host_keys,
+        "host_keys": keys_summary,
+        "warnings": warnings,
     }
-    for warning in warnings:
-        module.warn(warning)
-    if not changed or module.check_mode:
-        module.exit_json(**result)
 
-    # 6. Act: back up, write, reload (restore on failure), arm the rollback.
-    pending = (
-        runner.run(commit_confirm.pending_command(CONCERN), check=False)[0] == 0
-        if p["rollback_timeout"]
-        else False
+    # Commit-confirm: a failed restore stops everything; an earlier change may still wait to be confirmed.
+    transaction = Transaction(runner, CONCERN)
+    state, detail = transaction.state()
+    if module.check_mode:
+        if state == RESTORE_FAILED:
+            transaction.surface()
+        if state == ROLLED_BACK:
+            warnings.append(f"an earlier unconfirmed sshd change was rolled back by the host ({detail})")
+        result["pending"] = transaction.pending()
+        result["changed"] = result["changed"] or result["pending"]
+        return result
+    rolled_back = transaction.surface()
+    if rolled_back:
+        warnings.append(f"an earlier unconfirmed sshd change was rolled back by the host ({rolled_back})")
+    if not diff:
+        if transaction.pending():
+            # Nothing more to change, but the last change is not confirmed: the role must confirm it now,
+            # in a full window, or the timer undoes it after an "ok".
+            if transaction.state()[0] == ARMED:
+                try:
+                    transaction.rearm(p["rollback_timeout"])
+                except RolledBack as exc:
+                    raise Failed(nothing(exc, " now")) from None
+            result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
+        return result
+
+    # Arm BEFORE applying: restore the last confirmed files (kept root-only) and reload.
+    active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
+    reloading = p["reload"] and active
+    was_armed = transaction.state()[0] == ARMED
+    if not was_armed:  # armed already: the restore of the last confirmed state stays as it is
+        back_up(p, live)
+    steps = plan.restore_steps(
+        p["main_config"],
+        p["path"],
+        backup_dir=p["backup_dir"],
+        dropin_existed=live["dropin"] is not None,
+        service=p["service"],
+        reload=reloading,
     )
-    if config_changed and not pending:
-        os.makedirs(backup_dir, mode=0o700, exist_ok=True)
-        os.chmod(backup_dir, 0o700)
-        for name in ("armed", "rolled-back", "dropin.absent"):
-            if os.path.exists(os.path.join(backup_dir, name)):
-                os.remove(os.path.join(backup_dir, name))
-        write(module, os.path.join(backup_dir, "main_config"), main_before, 0o600)
-        if dropin_before is None:
-            open(os.path.join(backup_dir, "dropin.absent"), "w").close()
-        else:
-            write(module, os.path.join(backup_dir, "dropin"), dropin_before, 0o600)
+    try:
+        transaction.arm(p["rollback_timeout"], steps, {"files": [], "commands": []})
+    except RestoredNow as exc:
+        raise Failed(str(exc), changed=True, restored=True) from None
+    except RestoreFailed as exc:
+        raise Failed(str(exc), changed=True, restored=False) from None
+    except RolledBack as exc:
+        raise Failed(nothing(exc, " now")) from None
+    except HostError as exc:
+        raise refused(f"cannot arm the rollback: {exc}") from None
 
-    def restore():
-        write(module, p["main_config"], main_before, mode)
-        if dropin_before is None:
-            if os.path.exists(p["path"]):
-                os.remove(p["path"])
-        else:
-            write(module, p["path"], dropin_before, mode)
+    want = {
+        "dropin": dropin,
+        "main": main,
+        "mode": mode,
+        "wrong_modes": wrong_modes,
+        "regenerate_rsa": regenerate,
+        "moduli": moduli,
+        "sshd": sshd,
+        "keygen": keygen,
+        "reload": reloading,
+        "targets": plan.wait_targets(eff, conn["laddr"], conn["lport"]),
+    }
+    try:
+        apply(runner, p, live, want)
+    except (HostError, OSError) as exc:
+        restored, what = restore(transaction)
+        raise Failed(f"{exc}; {what}", **{**result, "changed": True, "restored": restored}) from None
+    result["reloaded"] = reloading
+    try:
+        transaction.rearm(p["rollback_timeout"])
+    except HostError as exc:
+        raise Failed(str(exc), **{**result, "changed": True}) from None
+    result["pending"] = True
+    return result
 
-    if dropin_before != dropin_text:
-        write(module, p["path"], dropin_text, mode)
-    if main_after != main_before:
-        write(module, p["main_config"], main_after, mode)
-    for path, _old in wrong_modes:
-        os.chmod(path, mode)  # unchanged content, wrong mode
-    for path in remove_paths:
-        os.remove(path)
-    if regenerate_rsa:
-        gen_dir = tempfile.mkdtemp(dir=os.path.dirname(rsa_path), prefix=".bulwark-keygen-")
-        try:
-            new = os.path.join(gen_dir, "key")
-            runner.run(
-                [keygen, "-q", "-t", "rsa", "-b", str(p["rsa_host_key_bits"]), "-N", "", "-C", "", "-f", new],
-                what="ssh-keygen",
-            )
-            os.chmod(new, 0o600)
-            os.chmod(new + ".pub", 0o644)
-            os.replace(new + ".pub", rsa_path + ".pub")
-            os.replace(new, rsa_path)
-        finally:
-            shutil.rmtree(gen_dir, ignore_errors=True)
-    if moduli_summary:
-        write(module, MODULI, moduli_after)
 
-    rc, out, err = runner.run([sshd, "-t"], check=False)
-    if rc != 0:
-        restore()
-        module.fail_json(
-            msg=f"sshd -t rejects the live configuration; previous files restored: {(err or out).strip()}",
-            **{**result, "changed": True},
-        )
-    active = runner.run(["systemctl", "is-active", "--quiet", p["service"]], check=False)[0] == 0
-    if p["reload"] and active:
-        rc, out, err = runner.run(["systemctl", "reload", p["service"]], check=False)
-        if rc != 0:
-            restore()
-            runner.run(["systemctl", "reload", p["service"]], check=False)
-            module.fail_json(
-                msg=f"reloading {p['service']} failed; previous files restored: {(err or out).strip()}",
-                **{**result, "changed": True},
-            )
-        if not wait_for_listener(listeners(eff.lines("listenaddress"))):
-            restore()
-            runner.run(["systemctl", "reload", p["service"]], check=False)
-            module.fail_json(
-                msg="sshd did not listen again within 10 s of the reload; previous files restored",
-                **{**result, "changed": True},
-            )
-        result["reloaded"] = True
-    if p["rollback_timeout"] and config_changed:
-        if pending:
-            runner.run(commit_confirm.disarm_command(CONCERN), check=False)
-        script = restore_script(backup_dir, p["main_config"], p["path"], p["service"])
-        runner.run(
-            commit_confirm.arm_command(CONCERN, p["rollback_timeout"], script), what="arming the rollback"
-        )
-        open(os.path.join(backup_dir, "armed"), "w").close()
-        result["rollback_armed"] = True
+def restore(transaction):
+    """Run the restore now: (whether it worked, what it did); host keys and moduli are not part of it."""
+    try:
+        transaction.restore_now()
+    except HostError as exc:
+        return False, f"restoring the last confirmed sshd configuration FAILED: {exc}"
+    return (
+        True,
+        "the last confirmed sshd configuration was restored (removed host keys and moduli stay removed)",
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    runner = Runner(module)
+    try:
+        result = run(module, runner, module.params)
+    except plan.PlanError as exc:
+        module.fail_json(msg=nothing(exc), changed=False, refusals=[])
+    except Failed as exc:
+        for warning in exc.result.pop("warnings", []):
+            module.warn(warning)
+        module.fail_json(msg=str(exc), **exc.result)
+    except HostError as exc:
+        module.fail_json(msg=nothing(exc), changed=False, refusals=[])
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -1,8 +1,10 @@
 """Lockout guard: would the connecting user still get in under this effective sshd configuration?
 
-Fed the effective configuration for the connecting user (`sshd -T -C user=...,host=...,addr=...`,
-Match blocks evaluated) and facts the module gathers in the same round trip. Returns the reasons
-to refuse (each names the setting); an empty list means the configuration is safe to apply.
+Fed the effective configuration for the controller's real connection
+(`sshd -T -C user=...,host=...,addr=...,laddr=...,lport=...`, Match blocks evaluated, LocalAddress and
+LocalPort included) and facts the module gathers in the same round trip. Returns the reasons to refuse
+(each names the setting); an empty list means the configuration is safe to apply. What cannot be
+evaluated (the local address unknown, a listener that does not parse) is a reason to refuse too.
 """
 
 import fnmatch
@@ -186,12 +188,87 @@ def _algorithms(eff, facts):
     return problems
 
 
+def _address(text):
+    addr = ipaddress.ip_address(text.strip("[]").split("%")[0])
+    return addr.ipv4_mapped if addr.version == 6 and addr.ipv4_mapped else addr
+
+
+def parse_listener(entry):
+    """`sshd -T`'s listenaddress value (`0.0.0.0:22`, `[::]:22`, `10.0.0.5:22 rdomain x`) -> (ip, port).
+    ValueError when it does not parse."""
+    host, sep, port = entry.split()[0].rpartition(":")
+    if not sep:
+        raise ValueError(entry)
+    return _address(host), int(port)
+
+
+def serves(listener, laddr, lport):
+    """Whether a listener (ip, port) accepts connections to laddr:lport. sshd sets IPV6_V6ONLY on its
+    IPv6 sockets, so `::` serves IPv6 only and `0.0.0.0` IPv4 only."""
+    addr, port = listener
+    if port != lport:
+        return False
+    if addr.is_unspecified:
+        return addr.version == laddr.version
+    return addr == laddr
+
+
+def _listening(eff, facts):
+    """Does sshd still listen where the controller is connected (its local address and port)?"""
+    laddr, lport = facts.get("laddr"), facts.get("lport")
+    missing = [name for name, value in (("local_address", laddr), ("local_port", lport)) if value is None]
+    if missing:
+        return [
+            f"{' and '.join(missing)} of the controller's connection unknown: cannot tell whether Port, "
+            "ListenAddress and Match LocalAddress/LocalPort still admit it"
+        ]
+    try:
+        local = _address(str(laddr))
+    except ValueError:
+        return [f"local_address {laddr!r} is not an IP address: cannot evaluate ListenAddress"]
+    listeners, problems = [], []
+    for entry in eff.lines("listenaddress"):
+        try:
+            listeners.append(parse_listener(entry))
+        except ValueError:
+            problems.append(f"ListenAddress {entry} cannot be evaluated against the controller's connection")
+    if problems or any(serves(item, local, lport) for item in listeners):
+        return problems
+    ports = eff.lines("port")
+    here = f"{local}:{lport}" if local.version == 4 else f"[{local}]:{lport}"
+    if str(lport) not in ports:
+        return [
+            f"Port {' '.join(ports) or 'none'} no longer includes the port the controller uses ({lport}): "
+            "to move the port, serve both, confirm over the new one, then drop the old"
+        ]
+    listening = " ".join(eff.lines("listenaddress")) or "none"
+    return [f"ListenAddress {listening} does not cover the controller's local address and port ({here})"]
+
+
+def _pam(eff, facts):
+    """Without PAM, sshd itself refuses an account whose password is locked (`!` in shadow), even for a
+    key login; cloud images create their default user that way."""
+    if eff.flag("usepam"):
+        return []
+    user, locked = facts["user"], facts.get("password_locked")
+    if locked:
+        return [
+            f"UsePAM no while {user}'s password is locked ('!' in /etc/shadow): without PAM sshd refuses"
+            " a locked account even with a key"
+        ]
+    if locked is None:
+        return [f"UsePAM no, and whether {user}'s password is locked is unknown (no entry in /etc/shadow)"]
+    return []
+
+
 def check(eff, facts):
     """Reasons this configuration would lock the connecting user out (empty: safe)."""
     return (
-        _access(eff, facts)
+        _listening(eff, facts)
+        + _access(eff, facts)
         + _root(eff, facts)
+        + _pam(eff, facts)
         + _authentication(eff, facts)
         + _session(eff, facts)
-        + (_algorithms(eff, facts))
+        + _algorithms(eff, facts)
     )

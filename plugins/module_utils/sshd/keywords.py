@@ -6,6 +6,8 @@ spaces (user and group lists, AuthorizedKeysFile, ...), REPEAT writes one line p
 (HostKey, Port, ...), SCALAR refuses a list.
 """
 
+import re
+
 COMMA = "comma"
 SPACE = "space"
 REPEAT = "repeat"
@@ -134,6 +136,8 @@ ALIASES = {
 }
 
 _BY_LOWER = {name.lower(): name for name in KEYWORDS}
+# The whole key: "PermitRootLogin\n" must not pass as PermitRootLogin.
+_KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 class KeywordError(ValueError):
@@ -142,9 +146,9 @@ class KeywordError(ValueError):
 
 def canonical(keyword, in_match=False):
     """The canonical spelling of a keyword (case-insensitive input); KeywordError names a bad one."""
-    if not isinstance(keyword, str) or not keyword.strip():
+    if not isinstance(keyword, str) or not _KEYWORD.fullmatch(keyword):
         raise KeywordError(f"invalid sshd keyword: {keyword!r}")
-    low = keyword.strip().lower()
+    low = keyword.lower()
     if low in FORBIDDEN:
         raise KeywordError(f"sshd keyword {keyword!r} is not allowed: {FORBIDDEN[low]}")
     name = _BY_LOWER.get(low) or ALIASES.get(low)

@@ -4,8 +4,7 @@ Order is deterministic: global keywords in the order the caller gave them, then 
 the order given (each block's keywords in the order given). Same input, same bytes.
 """
 
-import re
-
+from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.keywords import (
     COMMA,
     REPEAT,
@@ -32,11 +31,13 @@ def _scalar(name, value, where):
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        text = value.strip()
+        # A newline would start a directive of its own.
+        found = text_checks.control_character(value)
+        if found:
+            raise RenderError(f"{where}: {name} value {value!r} contains the control character {found}")
+        text = value.strip(" ")
         if not text:
             raise RenderError(f"{where}: {name} has an empty value")
-        if "\n" in text or "\r" in text:
-            raise RenderError(f"{where}: {name} value must be one line")
         return text
     kind = type(value).__name__
     raise RenderError(f"{where}: {name} value must be a string, integer, boolean or list, not {kind}")
@@ -77,9 +78,6 @@ def _canonical_options(options, where, in_match):
     return result
 
 
-_CRITERIA = re.compile(r"^[^\r\n#]+$")
-
-
 def render(options, match=None):
     """The drop-in text. RenderError names the first bad keyword, value or Match block."""
     lines = [HEADER.rstrip("\n")]
@@ -90,13 +88,21 @@ def render(options, match=None):
         if not isinstance(block, dict) or set(block) - {"criteria", "options"}:
             raise RenderError(f"{where} must be a dict with keys criteria and options")
         criteria = block.get("criteria")
-        if not isinstance(criteria, str) or not _CRITERIA.match(criteria.strip() or "#"):
-            raise RenderError(f"{where}.criteria must be a non-empty one-line string (e.g. 'Group sftp')")
+        if (
+            not isinstance(criteria, str)
+            or not criteria.strip(" ")
+            or "#" in criteria
+            or text_checks.control_character(criteria)
+        ):
+            raise RenderError(
+                f"{where}.criteria must be a non-empty line without control characters or '#'"
+                f" (e.g. 'Group sftp'), not {criteria!r}"
+            )
         body = _canonical_options(block.get("options") or {}, f"{where}.options", in_match=True)
         if not body:
             raise RenderError(f"{where}.options is empty")
         lines.append("")
-        lines.append(f"Match {criteria.strip()}")
+        lines.append(f"Match {criteria.strip(' ')}")
         for name, value in body:
             lines.extend("    " + line for line in render_keyword(name, value, f"{where}.options"))
     return "\n".join(lines) + "\n"

@@ -32,6 +32,9 @@ def facts(**overrides):
         "authorized_keys": ["ssh-ed25519"],
         "addr": "10.0.0.5",
         "host": "10.0.0.5",
+        "laddr": "172.30.1.11",
+        "lport": 22,
+        "password_locked": False,
         "host_key_types": ["ssh-ed25519", "ssh-rsa"],
         "client_algorithms": {},
     }
@@ -250,3 +253,101 @@ def test_unknown_origin_refuses_host_restricted_allow_and_deny():
         "DenyUsers"
     )
     assert guard.check(with_lines(HARDENED, allowusers="deploy"), blind) == []
+
+
+def fixture(name):
+    """A real `sshd -T -C user=deploy,host=172.30.1.1,addr=172.30.1.1,laddr=172.30.1.11,lport=22` dump of
+    Debian's default configuration with one change read first."""
+    return parse((FIXTURES / f"sshd_T_debian{name}.txt").read_text())
+
+
+@pytest.mark.parametrize("release", ["12", "13"])
+def test_port_moved_away_from_the_controllers_port_is_refused(release):
+    assert guard.check(fixture(f"{release}_port_moved"), facts()) == [
+        "Port 2222 no longer includes the port the controller uses (22): to move the port, serve both,"
+        " confirm over the new one, then drop the old"
+    ]
+
+
+def test_serving_both_ports_is_accepted_and_the_new_one_alone_once_connected_there():
+    both = fixture("13_both_ports")
+    assert both.lines("port") == ["22", "2222"]
+    assert guard.check(both, facts()) == []
+    assert guard.check(fixture("13_port_moved"), facts(lport=2222)) == []
+
+
+def test_listen_address_that_no_longer_covers_the_controller_is_refused():
+    assert guard.check(fixture("12_listen_loopback"), facts()) == [
+        "ListenAddress 127.0.0.1:22 does not cover the controller's local address and port (172.30.1.11:22)"
+    ]
+
+
+def test_listen_address_of_the_controllers_own_address_is_accepted():
+    eff = fixture("13_listen_controller")
+    assert eff.lines("listenaddress") == ["172.30.1.11:22", "[::]:22"]
+    assert guard.check(eff, facts()) == []
+    # The IPv6 wildcard does not serve IPv4 (sshd sets IPV6_V6ONLY), another IPv4 address is not ours.
+    assert guard.check(eff, facts(laddr="172.30.1.12"))[0].startswith("ListenAddress 172.30.1.11:22 [::]:22")
+    assert guard.check(eff, facts(laddr="2001:db8::11")) == []
+
+
+def test_listen_address_with_its_own_port_and_an_ipv4_mapped_local_address():
+    eff = with_lines(HARDENED, listenaddress=["0.0.0.0:2022"])
+    assert guard.check(eff, facts(laddr="::ffff:172.30.1.11", lport=2022)) == []
+    assert guard.check(eff, facts()) == [
+        "ListenAddress 0.0.0.0:2022 does not cover the controller's local address and port (172.30.1.11:22)"
+    ]
+
+
+def test_match_local_address_that_denies_the_controller_is_refused():
+    assert guard.check(fixture("12_match_localaddress_deny"), facts(groups=["deploy"])) == [
+        "DenyUsers deploy matches the connecting user deploy"
+    ]
+
+
+def test_match_local_port_that_admits_somebody_else_is_refused():
+    problems = guard.check(fixture("13_match_localport_allow"), facts())
+    assert problems == ["AllowUsers somebody-else does not admit the connecting user deploy"]
+
+
+@pytest.mark.parametrize("release", ["12", "13"])
+def test_use_pam_no_with_a_locked_password_is_refused(release):
+    eff = fixture(f"{release}_usepam_no")
+    assert eff.get("usepam") == "no"
+    assert guard.check(eff, facts(password_locked=True)) == [
+        "UsePAM no while deploy's password is locked ('!' in /etc/shadow): without PAM sshd refuses"
+        " a locked account even with a key"
+    ]
+    assert guard.check(eff, facts(password_locked=False)) == []
+    assert guard.check(fixture(f"{release}_port_moved"), facts(password_locked=True, lport=2222)) == []
+
+
+def test_use_pam_no_without_a_shadow_entry_is_refused_as_unknown():
+    assert guard.check(fixture("13_usepam_no"), facts(password_locked=None)) == [
+        "UsePAM no, and whether deploy's password is locked is unknown (no entry in /etc/shadow)"
+    ]
+
+
+def test_unknown_local_address_or_port_is_refused_by_name():
+    assert guard.check(parse(HARDENED), facts(laddr=None, lport=None)) == [
+        "local_address and local_port of the controller's connection unknown: cannot tell whether Port,"
+        " ListenAddress and Match LocalAddress/LocalPort still admit it"
+    ]
+    assert guard.check(parse(HARDENED), facts(lport=None))[0].startswith("local_port of the controller's")
+
+
+def test_a_listener_that_does_not_parse_is_refused_by_name():
+    eff = with_lines(HARDENED, listenaddress=["somehost:22"])
+    assert guard.check(eff, facts()) == [
+        "ListenAddress somehost:22 cannot be evaluated against the controller's connection"
+    ]
+
+
+def test_parse_listener():
+    assert guard.parse_listener("[::]:22") == (guard.ipaddress.ip_address("::"), 22)
+    assert guard.parse_listener("10.0.0.5:2222 rdomain blue") == (
+        guard.ipaddress.ip_address("10.0.0.5"),
+        2222,
+    )
+    with pytest.raises(ValueError):
+        guard.parse_listener("10.0.0.5")

@@ -110,7 +110,13 @@ def test_unknown_keyword_in_match_is_named():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"Banner": "a\nb"}, "Banner value must be one line"),
+        ({"Banner": "a\nb"}, r"options: Banner value 'a\\nb' contains the control character '\\n'"),
+        ({"PermitRootLogin": "no\n"}, r"PermitRootLogin value 'no\\n' contains the control character '\\n'"),
+        ({"AllowUsers": ["deploy", "x\tPermitRootLogin yes"]}, r"AllowUsers value 'x\\tPermitRootLogin yes'"),
+        (
+            {"Banner": "/etc/issue\x1b[2J"},
+            r"Banner value '/etc/issue\\x1b\[2J' contains the control character",
+        ),
         ({"Banner": "  "}, "Banner has an empty value"),
         ({"PermitRootLogin": ["no", "yes"]}, "PermitRootLogin takes a single value"),
         ({"AllowUsers": []}, "AllowUsers has an empty list"),
@@ -174,3 +180,29 @@ def test_replace_include_points_the_temp_tree_elsewhere():
     out = replace_include(DEBIAN_MAIN, "Include /etc/ssh/sshd_config.d/*.conf", "Include /tmp/x/*.conf")
     assert "Include /tmp/x/*.conf" in out
     assert "/etc/ssh/sshd_config.d" not in out
+
+
+@pytest.mark.parametrize(
+    "key", ["PermitRootLogin\n", " PermitRootLogin", "Permit RootLogin", "X11Forwarding\x00"]
+)
+def test_keywords_must_be_the_whole_word(key):
+    with pytest.raises(RenderError, match=r"options: invalid sshd keyword"):
+        render({key: "no"})
+
+
+def test_keywords_in_match_must_be_the_whole_word():
+    with pytest.raises(RenderError, match=r"match\[0\]\.options: invalid sshd keyword: 'DenyUsers\\n'"):
+        render({}, [{"criteria": "User a", "options": {"DenyUsers\n": "x"}}])
+
+
+@pytest.mark.parametrize(
+    "criteria", ["User a\n", "User a\nPermitRootLogin yes", "User\ta", "User a # x", "  "]
+)
+def test_match_criteria_refuse_control_characters_and_trailing_newlines(criteria):
+    with pytest.raises(RenderError, match=r"match\[0\]\.criteria must be a non-empty line"):
+        render({}, [{"criteria": criteria, "options": {"X11Forwarding": False}}])
+
+
+def test_values_in_match_refuse_control_characters():
+    with pytest.raises(RenderError, match=r"match\[0\]\.options: ForceCommand value 'true\\n'"):
+        render({}, [{"criteria": "User a", "options": {"ForceCommand": "true\n"}}])
