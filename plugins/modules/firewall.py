@@ -33,7 +33,7 @@ description:
     firewall by itself I(rollback_timeout) seconds after the apply. What loads the policy at boot (the files
     and enabling the boot unit) is persisted only when confirmed. If the rollback cannot be armed, nothing is
     applied. If an apply step fails, the host restores at once and the message says what was applied and what
-    was restored. A run while an earlier change still waits for its confirmation reports RV(changed=true) and
+    was restored. A run while an earlier change still waits for its confirmation reports C(changed=true) and
     RV(pending=true) again, so that it is confirmed, never silently undone."
   - "Check mode validates the candidate with C(nft -c) (nftables) or C(iptables-restore --test) (iptables)
     where the tools exist."
@@ -229,7 +229,7 @@ pending:
   description:
     - A change is live with its rollback armed and waits for M(bulwark.hardening.commit_confirm)
       (C(concern=firewall)) over a new connection before I(rollback_timeout) runs out.
-    - Also true when a run finds an earlier change still waiting (the timer is restarted, RV(changed) is
+    - Also true when a run finds an earlier change still waiting (the timer is restarted, C(changed) is
       true).
   returned: always
   type: bool

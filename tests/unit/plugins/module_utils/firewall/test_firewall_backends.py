@@ -19,9 +19,9 @@ TOOLS = {
 
 
 class FakeHost:
-    def __init__(self, outputs, tools=TOOLS, files=None):
+    def __init__(self, outputs, tools=None, files=None):
         self.outputs = outputs  # argv tuple -> stdout
-        self.tools = tools
+        self.tools = TOOLS if tools is None else tools
         self.files = files or {}
         self.ran = []
 
