@@ -17,6 +17,8 @@ description:
     locked or stripped; a run that would do so fails with a clear message before anything changes.
   - The sudoers drop-in also makes sudo log to its own file and run commands in a pseudo-terminal
     (C(use_pty)).
+  - A C(~/.ssh) or C(authorized_keys) that is a symbolic link is never written through (it may be another
+    account's file); a run that would write there fails naming the account, before anything changes.
 version_added: "1.0.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
@@ -76,7 +78,10 @@ options:
     type: path
     default: /etc/sudoers.d/bulwark-admins
   sudo_logfile:
-    description: The file sudo logs to (C(Defaults logfile)); empty for none.
+    description:
+      - The file sudo logs to (C(Defaults logfile)); empty for none.
+      - A plain absolute path (letters, digits, C(.), C(_), C(-), C(+), C(@) between slashes); anything else,
+        a quote or a line break that would add a sudoers rule, is refused.
     type: str
     default: /var/log/sudo.log
   sudo_use_pty:
@@ -160,26 +165,29 @@ sudoers_file:
 import grp
 import os
 import pwd
-import tempfile
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import authorized_keys as ak
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as plan_mod
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 
 
-def _read(path):
+def _is_link(path):
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return stat.S_ISLNK(os.lstat(path).st_mode)
     except FileNotFoundError:
-        return None
-    except OSError:
-        return None
+        return False
 
 
 def read_live(group):
-    """Accounts, groups and authorized_keys files, read directly (no command needed)."""
+    """Accounts, groups and authorized_keys files, read directly (no command needed).
+
+    A ~/.ssh or key file that is a symbolic link is not read through; it is listed under "links"
+    and the plan refuses to write there.
+    """
     memberships = {}
     group_exists = False
     for entry in grp.getgrall():
@@ -188,7 +196,7 @@ def read_live(group):
         for member in entry.gr_mem:
             memberships.setdefault(member, []).append(entry.gr_name)
     gid_names = {entry.gr_gid: entry.gr_name for entry in grp.getgrall()}
-    users, keys, keys2 = {}, {}, {}
+    users, keys, keys2, links = {}, {}, {}, {}
     for entry in pwd.getpwall():
         groups = list(memberships.get(entry.pw_name, []))
         if entry.pw_gid in gid_names:
@@ -199,16 +207,29 @@ def read_live(group):
             "shell": entry.pw_shell,
             "groups": groups,
         }
-        if entry.pw_dir and entry.pw_dir != "/" and os.path.isdir(os.path.join(entry.pw_dir, ".ssh")):
-            keys[entry.pw_name] = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys"))
-            text2 = _read(os.path.join(entry.pw_dir, ".ssh", "authorized_keys2"))
+        if not entry.pw_dir or entry.pw_dir == "/":
+            continue
+        ssh_dir = os.path.join(entry.pw_dir, ".ssh")
+        paths = [ssh_dir, os.path.join(ssh_dir, "authorized_keys"), os.path.join(ssh_dir, "authorized_keys2")]
+        link = next((path for path in paths if _is_link(path)), None)
+        if link:
+            links[entry.pw_name] = link
+        elif os.path.isdir(ssh_dir):
+            keys[entry.pw_name] = files.read(paths[1])
+            text2 = files.read(paths[2])
             if text2 is not None:
                 keys2[entry.pw_name] = text2
-    return {"users": users, "group_exists": group_exists, "authorized_keys": keys, "authorized_keys2": keys2}
+    return {
+        "users": users,
+        "group_exists": group_exists,
+        "authorized_keys": keys,
+        "authorized_keys2": keys2,
+        "links": links,
+    }
 
 
 def uid_min():
-    text = _read("/etc/login.defs") or ""
+    text = files.read("/etc/login.defs") or ""
     for line in text.splitlines():
         fields = line.split()
         if len(fields) == 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
@@ -252,49 +273,78 @@ def key_changes(before, after):
     }
 
 
-def run(module, argv, ok=(0,)):
-    rc, out, err = module.run_command(argv)
+def run(runner, argv, ok=(0,)):
+    rc, out, err = runner.run(argv)
     if rc not in ok:
-        module.fail_json(msg=f"{argv[0]} failed (rc {rc}): {err.strip() or out.strip()}", cmd=argv)
+        raise files.HostError(f"{argv[0]} failed (rc {rc}): {err.strip() or out.strip()}")
     return out
 
 
-def write_keys(module, home, uid, gid, text):
+def write_keys(home, uid, gid, text):
+    """~/.ssh/authorized_keys, owned by the account; never through a link below its home."""
     ssh_dir = os.path.join(home, ".ssh")
-    if not os.path.isdir(ssh_dir):
-        os.makedirs(ssh_dir, mode=0o700)
-        os.chown(ssh_dir, uid, gid)
-    target = os.path.join(ssh_dir, "authorized_keys")
-    fd, tmp = tempfile.mkstemp(dir=ssh_dir, prefix=".authorized_keys.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chown(tmp, uid, gid)
-    os.chmod(tmp, 0o600)
-    module.atomic_move(tmp, target, unsafe_writes=False)
-    os.chown(target, uid, gid)
-    os.chmod(target, 0o600)
+    if not os.path.lexists(ssh_dir):
+        os.mkdir(ssh_dir, 0o700)
+        os.chown(ssh_dir, uid, gid, follow_symlinks=False)
+    files.write(os.path.join(ssh_dir, "authorized_keys"), text, mode=0o600, uid=uid, gid=gid, anchor=home)
 
 
-def install_sudoers(module, path, text):
-    directory = os.path.dirname(path)
-    # A name with a dot is ignored by sudo's includedir, so the temp file is never read live.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o440)
-    visudo = module.get_bin_path("visudo")
+def install_sudoers(runner, path, text):
+    """Validate the drop-in with visudo as a candidate sudo never reads (a dot in its name); install it."""
+    visudo = runner.which("visudo")
     if not visudo:
-        os.unlink(tmp)
-        module.fail_json(
-            msg="visudo not found: install sudo before managing the sudoers drop-in, or sudo=false"
+        raise files.HostError("visudo not found: install sudo first, or sudo=false")
+    directory, name = os.path.split(path)
+    candidate = os.path.join(directory, f".{name}.candidate")
+    files.write(candidate, text, mode=0o440, uid=0, gid=0)
+    try:
+        rc, out, err = runner.run([visudo, "-cf", candidate])
+        if rc != 0:
+            raise files.HostError(f"visudo rejected the sudoers drop-in, nothing installed: {err or out}")
+    finally:
+        files.remove(candidate)
+    files.write(path, text, mode=0o440, uid=0, gid=0)
+
+
+def apply(runner, params, result, *, sudoers_text, done):
+    """Carry the plan out; `done` lists each step as it completes."""
+    group = params["group"]
+    if result["group_create"]:
+        run(runner, ["groupadd", group])
+        done.append(f"create group {group}")
+    for item in result["create"]:
+        run(
+            runner,
+            [
+                *("useradd", "--create-home", "--user-group", "--shell", item["shell"]),
+                *("--groups", ",".join(item["groups"]), "--password", "*", item["name"]),
+            ],
         )
-    rc, out, err = module.run_command([visudo, "-cf", tmp])
-    if rc != 0:
-        os.unlink(tmp)
-        module.fail_json(msg=f"visudo rejected the sudoers drop-in, nothing installed: {err or out}")
-    module.atomic_move(tmp, path, unsafe_writes=False)
-    os.chown(path, 0, 0)
-    os.chmod(path, 0o440)
+        done.append(f"create user {item['name']}")
+    for item in result["modify"]:
+        if "shell" in item:
+            run(runner, ["usermod", "--shell", item["shell"], item["name"]])
+        if "add_groups" in item:
+            run(runner, ["usermod", "--append", "--groups", ",".join(item["add_groups"]), item["name"]])
+        done.append(f"modify user {item['name']}")
+    for name in result["remove"]:
+        # Sessions of a revoked admin end now; userdel refuses while its processes run.
+        run(runner, ["pkill", "--signal", "KILL", "--uid", name], ok=(0, 1))
+        run(runner, ["userdel"] + (["--remove"] if params["remove_home"] else []) + [name], ok=(0, 12))
+        done.append(f"remove user {name}")
+    for name, (_before, after) in sorted(result["keys"].items()):
+        entry = pwd.getpwnam(name)
+        write_keys(entry.pw_dir, entry.pw_uid, entry.pw_gid, after)
+        done.append(f"authorized_keys of {name}")
+    for name in result["nologin"]:
+        run(runner, ["usermod", "--shell", "/usr/sbin/nologin", name])
+        done.append(f"nologin shell for {name}")
+    for name in result["remove_keys2"]:
+        files.remove(os.path.join(pwd.getpwnam(name).pw_dir, ".ssh", "authorized_keys2"))
+        done.append(f"remove {name}'s authorized_keys2")
+    if sudoers_text is not None:
+        install_sudoers(runner, params["sudoers_file"], sudoers_text)
+        done.append(f"write {params['sudoers_file']}")
 
 
 def main():
@@ -331,17 +381,9 @@ def main():
     )
     params = module.params
     group = params["group"]
-    if not plan_mod.NAME.match(group or ""):
-        module.fail_json(msg=f"group: {group!r} is not a valid group name")
-    if "." in os.path.basename(params["sudoers_file"]) or params["sudoers_file"].endswith("~"):
-        module.fail_json(msg="sudoers_file: sudo ignores drop-ins whose name has a dot or ends with ~")
-    if params["sudo_logfile"] and not params["sudo_logfile"].startswith("/"):
-        module.fail_json(msg="sudo_logfile must be an absolute path")
+    runner = Runner(module)
     try:
-        admins = plan_mod.validate_admins(
-            [{k: v for k, v in a.items() if v is not None} for a in params["admins"]],
-            default_shell=params["shell"],
-        )
+        admins = plan_mod.validate_options(params)
         live = read_live(group)
         result = plan_mod.plan(
             admins,
@@ -351,8 +393,8 @@ def main():
             connecting_key=params["connecting_key"],
             exclusive=params["exclusive"],
         )
-    except plan_mod.AdminSpecError as exc:
-        module.fail_json(msg=str(exc))
+    except (plan_mod.AdminSpecError, plan_mod.UnsafePathError, files.HostError) as exc:
+        module.fail_json(msg=f"{exc}. Nothing was changed")
     except plan_mod.LockoutError as exc:
         module.fail_json(msg=f"refusing to change anything: {exc}", lockout=True)
 
@@ -363,7 +405,7 @@ def main():
 
     sudoers_before = sudoers_after = None
     if params["sudo"]:
-        sudoers_before = _read(params["sudoers_file"])
+        sudoers_before = files.read(params["sudoers_file"])
         sudoers_after = plan_mod.render_sudoers(
             admins, params["sudo_nopasswd"], params["sudo_logfile"], params["sudo_use_pty"]
         )
@@ -418,35 +460,13 @@ def main():
         )
 
     if changed and not module.check_mode:
-        if result["group_create"]:
-            run(module, ["groupadd", group])
-        for item in result["create"]:
-            run(
-                module,
-                [
-                    *("useradd", "--create-home", "--user-group", "--shell", item["shell"]),
-                    *("--groups", ",".join(item["groups"]), "--password", "*", item["name"]),
-                ],
-            )
-        for item in result["modify"]:
-            if "shell" in item:
-                run(module, ["usermod", "--shell", item["shell"], item["name"]])
-            if "add_groups" in item:
-                run(module, ["usermod", "--append", "--groups", ",".join(item["add_groups"]), item["name"]])
-        for name in result["remove"]:
-            # Sessions of a revoked admin end now; userdel refuses while its processes run.
-            run(module, ["pkill", "--signal", "KILL", "--uid", name], ok=(0, 1))
-            argv = ["userdel"] + (["--remove"] if params["remove_home"] else []) + [name]
-            run(module, argv, ok=(0, 12))
-        for name, (_before, after) in sorted(result["keys"].items()):
-            entry = pwd.getpwnam(name)
-            write_keys(module, entry.pw_dir, entry.pw_uid, entry.pw_gid, after)
-        for name in result["nologin"]:
-            run(module, ["usermod", "--shell", "/usr/sbin/nologin", name])
-        for name in result["remove_keys2"]:
-            os.unlink(os.path.join(pwd.getpwnam(name).pw_dir, ".ssh", "authorized_keys2"))
-        if sudoers_changed:
-            install_sudoers(module, params["sudoers_file"], sudoers_after)
+        done = []
+        try:
+            apply(runner, params, result, sudoers_text=sudoers_after if sudoers_changed else None, done=done)
+        except (files.HostError, OSError) as exc:
+            # Say what was applied before the failure: a run that stops half-way must not look untouched.
+            msg = f"{exc}. Applied before the failure: {', '.join(done) or 'nothing'}"
+            module.fail_json(msg=msg, changed=bool(done))
 
     members = {name for name, user in live["users"].items() if group in user["groups"]}
     members |= {i["name"] for i in result["create"]}

@@ -94,7 +94,8 @@ options:
     type: int
     default: 30
 notes:
-  - Supports check mode and diff mode (one diff per changed file).
+  - Supports check mode and diff mode (one diff per changed file). Diffs show the parameter names of
+    C(action), C(banaction) and C(banaction_allports) but not their values (they can carry API keys).
 """
 
 EXAMPLES = r"""
@@ -170,12 +171,14 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail import (
+    FILE_MODE,
     JAIL_PREFIX,
     JAIL_SUFFIX,
     HostFacts,
     JailError,
     build,
     desired_files,
+    filter_names,
     is_owned,
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
@@ -185,23 +188,26 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state i
     plan,
     reload_commands,
 )
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 
 
 def read_config(config_dir):
-    """Filters available, owned files {relpath: content}, and every existing relpath we might write."""
+    """Filters available, owned files {relpath: content} and their modes, every relpath that exists."""
     filters = set()
     owned = {}
+    modes = {}
     existing = set()
     filter_dir = os.path.join(config_dir, "filter.d")
     jail_dir = os.path.join(config_dir, "jail.d")
+
+    def own(relpath):
+        path = os.path.join(config_dir, relpath)
+        content = files.read(path) if os.path.isfile(path) else None
+        if content is not None and is_owned(content):
+            owned[relpath] = content
+            modes[relpath] = files.mode_of(path)
+
     for entry in sorted(os.listdir(filter_dir)) if os.path.isdir(filter_dir) else []:
         base, ext = os.path.splitext(entry)
         if ext not in (".conf", ".local"):
@@ -209,24 +215,20 @@ def read_config(config_dir):
         filters.add(base)
         existing.add(f"filter.d/{entry}")
         if ext == ".conf":
-            content = _read(os.path.join(filter_dir, entry))
-            if content is not None and is_owned(content):
-                owned[f"filter.d/{entry}"] = content
+            own(f"filter.d/{entry}")
     for entry in sorted(os.listdir(jail_dir)) if os.path.isdir(jail_dir) else []:
         relpath = f"jail.d/{entry}"
         existing.add(relpath)
         if relpath.startswith(JAIL_PREFIX) and relpath.endswith(JAIL_SUFFIX):
-            content = _read(os.path.join(config_dir, relpath))
-            if content is not None and is_owned(content):
-                owned[relpath] = content
-    return filters, owned, existing
+            own(relpath)
+    return filters, owned, modes, existing
 
 
-def server_jails(module, client):
+def server_jails(runner, client):
     """Jails the running server reports, or None when it does not answer."""
     if not client:
         return None
-    rc, out, _err = module.run_command([client, "status"])
+    rc, out, _err = runner.run([client, "status"])
     if rc != 0:
         return None
     try:
@@ -235,41 +237,22 @@ def server_jails(module, client):
         return None
 
 
-def write_file(module, path, content):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".bulwark-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(temp, 0o644)
-    module.atomic_move(temp, path)
-
-
-def apply_files(module, config_dir, write, remove):
+def apply_files(config_dir, write, remove):
     for relpath, content in sorted(write.items()):
-        write_file(module, os.path.join(config_dir, relpath), content)
-    for relpath in remove:
         path = os.path.join(config_dir, relpath)
-        if os.path.exists(path):
-            os.unlink(path)
+        files.write(path, content, mode=FILE_MODE, uid=0, gid=0, anchor=config_dir, make_dirs=0o755)
+    for relpath in remove:
+        files.remove(os.path.join(config_dir, relpath))
 
 
-def test_config(module, client, config_dir, the_plan):
+def test_config(module, runner, client, config_dir, the_plan):
     """Run fail2ban's own test mode on a temporary copy of the configuration with the new files."""
     workdir = tempfile.mkdtemp(prefix="bulwark-fail2ban-")
     try:
         copy = os.path.join(workdir, "fail2ban")
         shutil.copytree(config_dir, copy, symlinks=True)
-        for relpath, content in the_plan.write.items():
-            target = os.path.join(copy, relpath)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(content)
-        for relpath in the_plan.remove:
-            target = os.path.join(copy, relpath)
-            if os.path.exists(target):
-                os.unlink(target)
-        rc, out, err = module.run_command([client, "--logtarget", "STDERR", "-c", copy, "-t"])
+        apply_files(copy, the_plan.write, the_plan.remove)
+        rc, out, err = runner.run([client, "--logtarget", "STDERR", "-c", copy, "-t"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if rc != 0:
@@ -282,15 +265,15 @@ def test_config(module, client, config_dir, the_plan):
         )
 
 
-def check_journal_support(module, client, jails):
+def check_journal_support(module, runner, client, jails):
     """Jails on the systemd backend need python3-systemd in fail2ban's interpreter."""
     if not any(jail.enabled and jail.options.get("backend", "").startswith("systemd") for jail in jails):
         return
     interpreter = "/usr/bin/python3"
-    first = (_read(client) or "").splitlines()[:1]
+    first = (files.read(client) or "").splitlines()[:1]
     if first and first[0].startswith("#!"):
         interpreter = first[0][2:].strip().split()[0]
-    rc, _out, _err = module.run_command([interpreter, "-c", "import systemd.journal"])
+    rc, _out, _err = runner.run([interpreter, "-c", "import systemd.journal"])
     if rc != 0:
         module.fail_json(
             msg="jails on the systemd backend need the python3-systemd package (only a Recommends of "
@@ -298,34 +281,34 @@ def check_journal_support(module, client, jails):
         )
 
 
-def start_commands(module):
-    systemctl = module.get_bin_path("systemctl")
+def start_commands(runner):
+    systemctl = runner.which("systemctl")
     if systemctl:
         return [[systemctl, "reset-failed", "fail2ban.service"], [systemctl, "restart", "fail2ban.service"]]
     return [["service", "fail2ban", "restart"]]
 
 
-def jail_actions(module, client, name):
-    rc, out, _err = module.run_command([client, "get", name, "actions"])
+def jail_actions(runner, client, name):
+    rc, out, _err = runner.run([client, "get", name, "actions"])
     return parse_actions(out) if rc == 0 else []
 
 
-def enable_commands(module, wanted):
+def enable_commands(runner, wanted):
     """systemctl argv to enable the service at boot, when it is not (empty without systemd)."""
-    systemctl = module.get_bin_path("systemctl")
+    systemctl = runner.which("systemctl")
     if not wanted or not systemctl:
         return []
-    rc, out, _err = module.run_command([systemctl, "is-enabled", "fail2ban.service"])
+    rc, out, _err = runner.run([systemctl, "is-enabled", "fail2ban.service"])
     if rc == 0 and out.strip() == "enabled":
         return []
     return [[systemctl, "enable", "--quiet", "fail2ban.service"]]
 
 
-def wait_for_jails(module, client, wanted, timeout):
+def wait_for_jails(runner, client, wanted, timeout):
     deadline = time.monotonic() + timeout
     running = None
     while True:
-        running = server_jails(module, client)
+        running = server_jails(runner, client)
         if running is not None and not missing_jails(wanted, running):
             return running
         if time.monotonic() >= deadline:
@@ -333,14 +316,14 @@ def wait_for_jails(module, client, wanted, timeout):
         time.sleep(0.5)
 
 
-def fail2ban_log_tail(module):
-    journalctl = module.get_bin_path("journalctl")
+def fail2ban_log_tail(runner):
+    journalctl = runner.which("journalctl")
     lines = []
     if journalctl:
         argv = [journalctl, "-u", "fail2ban.service", "-n", "15", "--no-pager", "-q"]
-        _rc, out, _err = module.run_command(argv)
+        _rc, out, _err = runner.run(argv)
         lines += out.splitlines()
-    log = _read("/var/log/fail2ban.log")
+    log = files.read("/var/log/fail2ban.log")
     if log:
         lines += [line for line in log.splitlines()[-200:] if "ERROR" in line][-8:]
     return lines
@@ -368,14 +351,15 @@ def main():
     )
     params = module.params
     config_dir = params["config_dir"]
-    client = module.get_bin_path("fail2ban-client")
+    runner = Runner(module)
+    client = runner.which("fail2ban-client")
     installed = bool(client) and os.path.isdir(config_dir)
     if not installed and not module.check_mode:
         module.fail_json(
             msg=f"fail2ban is not installed (no fail2ban-client or no {config_dir}); install it first"
         )
 
-    filters, owned, existing = read_config(config_dir) if installed else (set(), {}, set())
+    filters, owned, modes, existing = read_config(config_dir) if installed else (set(), {}, {}, set())
     docker = params["docker"] == "always" or (
         params["docker"] == "auto"
         and any(os.path.exists(p) for p in ("/run/docker.sock", "/var/run/docker.sock"))
@@ -384,9 +368,7 @@ def main():
     # A bare host in check mode: the stock filters will come with the package, so none is reported missing.
     if not installed:
         host = HostFacts(
-            filters=set(params["jails"]) | _filter_names(params["jails"]),
-            journal_only=host.journal_only,
-            docker=host.docker,
+            filters=filter_names(params["jails"]), journal_only=host.journal_only, docker=host.docker
         )
     try:
         jails, custom = build(
@@ -401,9 +383,9 @@ def main():
         foreign = {path for path in desired if path in existing and path not in owned}
         # A filter.d/<name>.local of someone else's would be read over the custom filter.
         foreign |= {f"filter.d/{name}.local" for name in custom if f"filter.d/{name}.local" in existing}
-        the_plan = plan(desired, owned, foreign)
+        the_plan = plan(desired, owned, foreign, modes)
     except JailError as error:
-        module.fail_json(msg=str(error))
+        module.fail_json(msg=f"{error}. Nothing was changed")
 
     wanted = sorted(jail.name for jail in jails if jail.enabled)
     by_filter = {}
@@ -424,38 +406,41 @@ def main():
 
     if not installed:
         result["changed"] = True
-        result["commands"] = enable_commands(module, params["service_enabled"]) + start_commands(module)
+        result["commands"] = enable_commands(runner, params["service_enabled"]) + start_commands(runner)
         module.exit_json(**result)
 
-    running = server_jails(module, client)
+    running = server_jails(runner, client)
     if the_plan.changed:
-        check_journal_support(module, client, jails)
-        test_config(module, client, config_dir, the_plan)
+        check_journal_support(module, runner, client, jails)
+        test_config(module, runner, client, config_dir, the_plan)
     if running is None:
-        commands = start_commands(module)
+        commands = start_commands(runner)
     else:
         commands = reload_commands(the_plan, by_filter, running, wanted)
     commands = [
         [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
     ]
-    commands = enable_commands(module, params["service_enabled"]) + commands
+    commands = enable_commands(runner, params["service_enabled"]) + commands
     result["commands"] = commands
     result["changed"] = bool(the_plan.changed or commands)
     if module.check_mode:
         result["running_jails"] = running or []
         module.exit_json(**result)
 
-    apply_files(module, config_dir, the_plan.write, the_plan.remove)
     failure = None
-    for command in commands:
-        rc, out, err = module.run_command(command)
+    try:
+        apply_files(config_dir, the_plan.write, the_plan.remove)
+    except files.HostError as exc:
+        failure = str(exc)
+    for command in commands if failure is None else []:
+        rc, out, err = runner.run(command)
         if rc != 0:
             failure = f"{' '.join(command)} failed (rc={rc}): {(err or out).strip()}"
             break
-    running = wait_for_jails(module, client, wanted, params["verify_timeout"]) if failure is None else None
+    running = wait_for_jails(runner, client, wanted, params["verify_timeout"]) if failure is None else None
     if failure is None and running is not None and not missing_jails(wanted, running):
         # A jail without a ban action would log bans and block nothing.
-        idle = [name for name in wanted if commands and not jail_actions(module, client, name)]
+        idle = [name for name in wanted if commands and not jail_actions(runner, client, name)]
         if not idle:
             result["running_jails"] = running
             module.exit_json(**result)
@@ -465,9 +450,9 @@ def main():
     if the_plan.changed:
         restore_write = {path: content for path, content in the_plan.before.items() if content}
         restore_remove = [path for path in the_plan.write if not the_plan.before.get(path)]
-        apply_files(module, config_dir, restore_write, restore_remove)
-        for command in start_commands(module) if running is None else [[client, "reload"]]:
-            module.run_command(command)
+        apply_files(config_dir, restore_write, restore_remove)
+        for command in start_commands(runner) if running is None else [[client, "reload"]]:
+            runner.run(command)
     if failure is None:
         if running is None:
             failure = "the fail2ban server is not running after the change"
@@ -478,18 +463,9 @@ def main():
         msg=failure
         + (" The previous jail files were restored." if the_plan.changed else "")
         + " fail2ban says: "
-        + " | ".join(fail2ban_log_tail(module)[-8:]),
+        + " | ".join(fail2ban_log_tail(runner)[-8:]),
         **{key: value for key, value in result.items() if key != "changed"},
     )
-
-
-def _filter_names(jails):
-    names = set()
-    for options in jails.values():
-        value = (options or {}).get("filter") if isinstance(options, dict) else None
-        if isinstance(value, str):
-            names.add(value.split("[", 1)[0].strip())
-    return names
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ short_description: Kernel parameters in one sysctl.d file, applied live where th
 description:
   - Writes the given keys and values to one file under C(/etc/sysctl.d/) (it owns that file) and applies
     every key whose running value differs.
-  - Keys that cannot be applied here (read-only C(/proc/sys), as inside a container, or absent from this
-    kernel) are reported under RV(skipped_keys) with the reason; the module does not fail for them.
+  - Keys that cannot be applied here (read-only C(/proc/sys), as inside a container) are reported under
+    RV(skipped_keys) with the reason; the module does not fail for them.
+  - A key this kernel does not have fails the module naming the key (a typo must not pass silently), unless it
+    is listed in O(optional_keys); then it is skipped with the reason, and written with sysctl.d's C(-) prefix
+    so that systemd-sysctl ignores it at boot too.
   - A value the kernel rejects (C(EINVAL)) fails the module and the file is not written.
 version_added: "1.0.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
@@ -19,8 +22,15 @@ options:
     description: sysctl keys (dotted) and their values.
     type: dict
     required: true
+  optional_keys:
+    description:
+      - Keys that may legitimately be absent from a kernel (a feature it was built without, such as Yama or
+        IPv6 switched off at boot). Absent, they are skipped; absent and not listed, the module fails.
+    type: list
+    elements: str
+    default: []
   path:
-    description: The sysctl.d file this module owns.
+    description: The sysctl.d file this module owns (a plain absolute path ending in C(.conf)).
     type: path
     default: /etc/sysctl.d/90-bulwark.conf
   apply:
@@ -39,6 +49,8 @@ EXAMPLES = r"""
       net.ipv4.conf.all.rp_filter: 1
       kernel.kptr_restrict: 2
       fs.suid_dumpable: 0
+      kernel.yama.ptrace_scope: 1
+    optional_keys: [kernel.yama.ptrace_scope]
 """
 
 RETURN = r"""
@@ -64,46 +76,43 @@ file_changed:
   type: bool
 """
 
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
+def set_live(key, value):
+    """Write one value to the running kernel (/proc/sys is a kernel interface, not a file to replace)."""
+    with open(baseline.proc_path(key), "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "settings": {"type": "dict", "required": True},
+            "optional_keys": {"type": "list", "elements": "str", "default": []},
             "path": {"type": "path", "default": "/etc/sysctl.d/90-bulwark.conf"},
             "apply": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
     path = module.params["path"]
-    if not path.endswith(".conf"):
-        module.fail_json(msg="path: systemd-sysctl reads only files ending in .conf")
     try:
+        baseline.validate_path(path)
         settings = baseline.validate(module.params["settings"])
-    except baseline.SysctlSpecError as exc:
-        module.fail_json(msg=str(exc))
-
-    live = {key: _read(baseline.proc_path(key)) for key in settings}
-    readonly, points = baseline.readonly_mounts(_read("/proc/self/mountinfo") or "")
-    to_apply, unchanged, skipped = baseline.plan(settings, live, readonly, points)
+        optional = baseline.validate_optional(module.params["optional_keys"])
+        live = {key: files.read(baseline.proc_path(key)) for key in settings}
+        readonly, points = baseline.readonly_mounts(files.read("/proc/self/mountinfo") or "")
+        to_apply, unchanged, skipped = baseline.plan(settings, live, readonly, points, optional)
+    except (baseline.SysctlSpecError, files.HostError) as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
     if not module.params["apply"]:
         to_apply = []
-    before = _read(path)
-    after = baseline.render(settings)
+    before = files.read(path)
+    after = baseline.render(settings, optional)
     file_changed = before != after
 
     applied, rejected = [], {}
@@ -112,8 +121,7 @@ def main():
     else:
         for key in to_apply:
             try:
-                with open(baseline.proc_path(key), "w") as handle:
-                    handle.write(settings[key] + "\n")
+                set_live(key, settings[key])
                 applied.append(key)
             except OSError as exc:
                 why = baseline.reason(exc.errno)
@@ -124,17 +132,15 @@ def main():
         if rejected:
             text = ", ".join(f"settings.{k}: {v}" for k, v in sorted(rejected.items()))
             module.fail_json(
-                msg=f"the kernel rejected these values, file not written: {text}", applied=applied
+                msg=f"the kernel rejected these values, file not written: {text}",
+                applied=applied,
+                changed=bool(applied),
             )
         if file_changed:
-            directory = os.path.dirname(path)
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o755)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bulwark.", suffix=".tmp")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(after)
-            os.chmod(tmp, 0o644)
-            module.atomic_move(tmp, path, unsafe_writes=False)
+            try:
+                files.write(path, after, mode=0o644, uid=0, gid=0, make_dirs=0o755)
+            except files.HostError as exc:
+                module.fail_json(msg=str(exc), applied=applied, changed=bool(applied))
 
     module.exit_json(
         changed=file_changed or bool(applied),

@@ -95,22 +95,26 @@ def test_system_accounts_have_no_login_shell(host):
     assert login_shells == []
 
 
+def run_role(request, host, playbook):
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+    }
+    return subprocess.run(
+        ["ansible-playbook", "-i", request.config.option.ansible_inventory, "--limit", host.backend.host,
+         "--tags", "bootstrap_admins", str(SCENARIO / playbook)],
+        capture_output=True, text=True, env=env, check=False, timeout=300,
+    )  # fmt: skip
+
+
 def test_a_run_that_would_strip_the_connecting_key_fails_and_changes_nothing(host, request):
     snapshot = (
         "sha256sum /etc/passwd /etc/group /etc/shadow /home/deploy/.ssh/authorized_keys /etc/sudoers.d/*"
     )
     with host.sudo():
         before = host.check_output(snapshot)
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-    }
-    run = subprocess.run(
-        ["ansible-playbook", "-i", request.config.option.ansible_inventory, "--limit", host.backend.host,
-         "--tags", "bootstrap_admins", str(SCENARIO / "lockout.yml")],
-        capture_output=True, text=True, env=env, check=False, timeout=300,
-    )  # fmt: skip
+    run = run_role(request, host, "lockout.yml")
     assert run.returncode != 0, run.stdout
     assert "refusing to change anything" in run.stdout
     assert "deploy" in run.stdout
@@ -118,6 +122,26 @@ def test_a_run_that_would_strip_the_connecting_key_fails_and_changes_nothing(hos
         assert host.check_output(snapshot) == before
     assert not host.user("carol").exists
     assert ssh(address_of(host), key=OPERATOR_KEY).returncode == 0
+
+
+def test_an_admin_whose_ssh_dir_links_to_roots_is_refused_and_roots_keys_stay(host, request):
+    """mallory's ~/.ssh is a link to /root/.ssh: writing her keys would replace root's, owned by her."""
+    keys = "/root/.ssh/authorized_keys"
+    snapshot = f"stat -c '%n %U %a' {keys} && sha256sum {keys} /etc/passwd /etc/group"
+    with host.sudo():
+        host.check_output("useradd --create-home --shell /bin/bash mallory")
+        host.check_output("ln -s /root/.ssh /home/mallory/.ssh")
+        try:
+            before = host.check_output(snapshot)
+            run = run_role(request, host, "symlink.yml")
+            after = host.check_output(snapshot)
+        finally:
+            host.run("rm -f /home/mallory/.ssh && userdel --remove mallory")
+    assert run.returncode != 0, run.stdout
+    assert "account 'mallory': /home/mallory/.ssh is a symbolic link" in run.stdout
+    assert "Nothing was changed" in run.stdout
+    assert after == before
+    assert f"{keys} root 600" in before
 
 
 # --- packages and updates -------------------------------------------------------------------------
@@ -158,18 +182,16 @@ def test_unattended_upgrade_dry_run_finds_the_security_origin(host):
 def test_sysctl_values_are_live_where_the_container_allows(host):
     with host.sudo():
         conf = host.file(SYSCTL_FILE).content_string
-        settings = dict(
-            (part.strip() for part in line.split("=", 1))
-            for line in conf.splitlines()
-            if line.strip() and not line.startswith("#")
-        )
-        result = host.ansible(
-            "bulwark.hardening.sysctl_baseline", json.dumps({"settings": settings}), check=True, become=True
-        )
+        lines = [line for line in conf.splitlines() if line.strip() and not line.startswith("#")]
+        settings = dict((part.strip().lstrip("-") for part in line.split("=", 1)) for line in lines)
+        # "-key = value": optional, a key this kernel may lack (sysctl.d ignores it where absent).
+        optional = [line.split("=", 1)[0].strip()[1:] for line in lines if line.startswith("-")]
+        args = {"settings": settings, "optional_keys": optional}
+        result = host.ansible("bulwark.hardening.sysctl_baseline", json.dumps(args), check=True, become=True)
     # Idempotent: nothing left to apply; whatever is not live is skipped with a reason.
     assert result["applied"] == [], result
     for key, why in result["skipped_keys"].items():
-        assert "read-only" in why or "not present" in why, (key, why)
+        assert "read-only" in why or (key in optional and "not present" in why), (key, why)
     assert set(result["unchanged"]) | set(result["skipped_keys"]) == set(settings)
     # The network namespace's own keys are writable here: they hold the baseline in the running kernel.
     net = {k: v for k, v in settings.items() if k.startswith(("net.ipv4.", "net.ipv6."))}

@@ -126,6 +126,18 @@ def test_service_runs_every_declared_jail(lab_host, name):
 
 
 @pytest.mark.parametrize("name", TARGETS)
+def test_jail_files_are_not_world_readable(lab_host, name):
+    """An action's parameters may carry an API key: the files the module writes are root's, 0640."""
+    target = lab_host(name)
+    listing = target.check_output("stat -c '%n %U %G %a' /etc/fail2ban/jail.d/bulwark-*.local")
+    lines = listing.splitlines()
+    assert {line.split()[0] for line in lines} >= {
+        f"/etc/fail2ban/jail.d/bulwark-{jail}.local" for jail in DECLARED_JAILS[name]
+    }
+    assert all(line.split()[1:] == ["root", "root", "640"] for line in lines), listing
+
+
+@pytest.mark.parametrize("name", TARGETS)
 def test_custom_jail_bans_from_its_own_filter(lab_host, name):
     target = lab_host(name)
     offender = "192.0.2.50"

@@ -5,11 +5,14 @@ are never removed, locked or stripped. A plan that would do so raises LockoutErr
 module changes anything. Pure: the module reads the live state and acts on the plan.
 """
 
+import os
 import re
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import text
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import authorized_keys as ak
 
-NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Matched with fullmatch: "alice\n" is not alice.
+NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 NO_LOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"})
 STATES = ("present", "absent")
 HEADER = "Managed by bulwark.hardening (admin_accounts): keys not declared here are removed."
@@ -17,6 +20,10 @@ HEADER = "Managed by bulwark.hardening (admin_accounts): keys not declared here 
 
 class AdminSpecError(ValueError):
     """The declared admins are invalid; the message names the bad option."""
+
+
+class UnsafePathError(RuntimeError):
+    """An account's key file (or its ~/.ssh) is a symbolic link that the plan would write through."""
 
 
 class LockoutError(RuntimeError):
@@ -36,7 +43,7 @@ def validate_admins(admins, default_shell="/bin/bash"):
         if unknown:
             raise AdminSpecError(f"{where} has unknown key(s): {', '.join(sorted(unknown))}")
         name = entry.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise AdminSpecError(f"{where}.name {name!r} is not a valid user name")
         where = f"admins[{index}] ({name})"
         if name in seen:
@@ -48,8 +55,8 @@ def validate_admins(admins, default_shell="/bin/bash"):
         if name == "root" and state == "absent":
             raise AdminSpecError(f"{where}.state: root cannot be declared absent")
         shell = entry.get("shell") or default_shell
-        if not isinstance(shell, str) or not shell.startswith("/") or any(c.isspace() for c in shell):
-            raise AdminSpecError(f"{where}.shell must be an absolute path, not {shell!r}")
+        if not text.plain_absolute_path(shell):
+            raise AdminSpecError(f"{where}.shell must be a plain absolute path, not {shell!r}")
         raw_keys = entry.get("ssh_keys") or []
         if isinstance(raw_keys, str):
             raw_keys = [raw_keys]
@@ -70,6 +77,39 @@ def validate_admins(admins, default_shell="/bin/bash"):
             raise AdminSpecError(f"{where}.sudo must be true or false")
         result.append({"name": name, "state": state, "shell": shell, "keys": keys, "sudo": sudo})
     return result
+
+
+def validate_options(params):
+    """The module's options (as AnsibleModule gives them) -> validated admins; AdminSpecError names it.
+
+    Pure, so the controller runs it before the play changes anything (the validate_input action).
+    """
+    group = params.get("group")
+    if not isinstance(group, str) or not NAME.fullmatch(group):
+        raise AdminSpecError(f"group: {group!r} is not a valid group name")
+    shell = params.get("shell") or "/bin/bash"
+    if not text.plain_absolute_path(shell):
+        raise AdminSpecError(f"shell: {shell!r} is not a plain absolute path")
+    sudoers_file = params.get("sudoers_file") or "/etc/sudoers.d/bulwark-admins"
+    if not text.plain_absolute_path(sudoers_file):
+        raise AdminSpecError(f"sudoers_file: {sudoers_file!r} is not a plain absolute path")
+    if "." in os.path.basename(sudoers_file) or sudoers_file.endswith("~"):
+        raise AdminSpecError("sudoers_file: sudo ignores drop-ins whose name has a dot or ends with ~")
+    # Rendered into sudoers (Defaults logfile="...") and logrotate: a quote or a line break would add rules.
+    logfile = params.get("sudo_logfile")
+    if logfile and not text.plain_absolute_path(logfile):
+        raise AdminSpecError(
+            f"sudo_logfile: {logfile!r} is not a plain absolute path "
+            "(letters, digits, '.', '_', '-', '+', '@' between slashes)"
+        )
+    key = params.get("connecting_key")
+    if key:
+        try:
+            ak.parse_key(key)
+        except ak.InvalidKeyError as exc:
+            raise AdminSpecError(f"connecting_key: {exc}") from exc
+    admins = [{k: v for k, v in a.items() if v is not None} for a in params.get("admins") or []]
+    return validate_admins(admins, default_shell=shell)
 
 
 def render_sudoers(admins, nopasswd, logfile="/var/log/sudo.log", use_pty=True):
@@ -95,6 +135,7 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
       "group_exists": bool,
       "authorized_keys": {name: text or None},                      # every account that has a home
       "authorized_keys2": {name: text},                             # accounts that have that legacy file
+      "links": {name: path},                     # accounts whose ~/.ssh or key file is a symbolic link
     }
     Returns a dict: group_create, create, modify, remove, keys {user: (before, after)},
     remove_keys2 [user], messages. Raises LockoutError (nothing planned) when the guard refuses.
@@ -193,6 +234,15 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
     for name in sorted(legacy):
         if name in declared and exclusive:
             result["remove_keys2"].append(name)
+    # Writing (and chowning) through a link would change a file the account's owner chose: another
+    # account's keys, root's included.
+    links = live.get("links", {})
+    for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
+        if name in links:
+            raise UnsafePathError(
+                f"account {name!r}: {links[name]} is a symbolic link; refusing to write {name}'s "
+                "authorized_keys through it (it may be another account's file)"
+            )
     return result
 
 

@@ -13,10 +13,14 @@ ever replaced or removed.
 
 import re
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
+
 MARKER = "# Managed by bulwark.hardening (fail2ban_jail): edits here are replaced on the next run."
 
 JAIL_PREFIX = "jail.d/bulwark-"
 JAIL_SUFFIX = ".local"
+# Jail files may carry credentials (an action's API key): root only, never world-readable.
+FILE_MODE = 0o640
 
 LOCALHOST_IGNORE = ["127.0.0.1/8", "::1"]
 
@@ -113,7 +117,8 @@ FILTER_DEFINITION_OPTIONS = frozenset({"failregex", "ignoreregex", "prefregex", 
 FILTER_INIT_OPTIONS = frozenset({"journalmatch", "maxlines"})
 FILTER_OPTIONS = FILTER_DEFINITION_OPTIONS | FILTER_INIT_OPTIONS
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Matched with fullmatch: "sshd\n" is not sshd.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _RESERVED = frozenset({"default", "includes", "definition", "init"})
 _DURATION_TOKEN = re.compile(
     r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|h|days?|d|weeks?|w|months?|mo|years?|y)?",
@@ -215,12 +220,15 @@ def _text(value, option, multiline=False):
         text = str(item)
         if "\n" in text or "\r" in text:
             raise JailError(f"{option}: line breaks are not allowed (give a list for several lines)")
+        bad = text_checks.control_character(text)
+        if bad:
+            raise JailError(f"{option}: the control character {bad} is not allowed")
         out.append(text.strip())
     return out
 
 
 def validate_name(name, what):
-    if not isinstance(name, str) or not _NAME.match(name) or name.lower() in _RESERVED:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.lower() in _RESERVED:
         raise JailError(
             f"{what} name {name!r}: use letters, digits, '_', '.', '-' (at most 64), "
             "not a reserved section name"
@@ -354,12 +362,37 @@ def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(
     return built, custom
 
 
+def filter_names(jails):
+    """The filters the declared jails name (filter= or their own name): for a host not read yet."""
+    names = set()
+    for name, options in (jails or {}).items():
+        value = options.get("filter") if isinstance(options, dict) else None
+        names.add(value.split("[", 1)[0].strip() if isinstance(value, str) else name)
+    return names
+
+
+def validate(jails, filters=None, *, firewall_backend="nftables", admin_networks=(), ignoreip=()):
+    """Everything build() checks that does not need the host (which filters it has): JailError names it."""
+    if not isinstance(jails, dict):
+        raise JailError("jails: expected a dictionary of jail name to options")
+    host = HostFacts(filters=filter_names(jails))
+    build(
+        jails,
+        filters,
+        host,
+        firewall_backend=firewall_backend,
+        admin_networks=admin_networks,
+        ignoreip=ignoreip,
+    )
+
+
 def _ignore_list(admin_networks, extra):
     result = []
     for where, values in (("admin_networks", admin_networks), ("ignoreip", extra)):
         for value in values or ():
             text = str(value).strip()
-            if not text or any(c.isspace() for c in text) or "," in text:
+            blank = any(c.isspace() for c in text) or text_checks.control_character(text)
+            if not text or blank or "," in text:
                 raise JailError(f"{where}: {value!r} is not a single address, network or host name")
             result.append(text)
     ordered = []
@@ -436,6 +469,54 @@ def render_filter(name, definition):
     if init:
         lines += ["", *_section("Init", init)]
     return "\n".join(lines) + "\n"
+
+
+# Options whose bracketed parameters may hold credentials (an API token for a cloud firewall, a
+# mail password): a diff shows the parameter names, never the values.
+ACTION_OPTIONS = frozenset({"action", "banaction", "banaction_allports"})
+_OPTION_LINE = re.compile(r"^([A-Za-z0-9_.]+)\s*=")
+REDACTED = "<redacted>"
+
+
+def _redact_params(line):
+    """name[key=value, key2="v, w"] -> name[key=<redacted>, key2=<redacted>] (every bracket in the line)."""
+    out, depth, quote, key_done = [], 0, None, False
+    for char in line:
+        if depth and quote:
+            quote = None if char == quote else quote
+            continue
+        if char == "[":
+            depth += 1
+            key_done = False
+            out.append(char)
+        elif char == "]" and depth:
+            depth -= 1
+            out.append(char)
+        elif depth and char == ",":
+            key_done = False
+            out.append(char)
+        elif depth and char == "=" and not key_done:
+            key_done = True
+            out.append("=" + REDACTED)
+        elif depth and key_done:
+            if char in "\"'":
+                quote = char
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def redact(content):
+    """File text with every action parameter value replaced: what a diff may show."""
+    lines, in_action = [], False
+    for line in (content or "").splitlines(keepends=True):
+        match = _OPTION_LINE.match(line)
+        if match:
+            in_action = match.group(1) in ACTION_OPTIONS
+        elif line.strip() and not line[:1].isspace():
+            in_action = False  # a section header or a comment ends the option
+        lines.append(_redact_params(line) if in_action else line)
+    return "".join(lines)
 
 
 def desired_files(jails, custom_filters):

@@ -6,44 +6,53 @@ Pure: the module passes the owned files it read and the output of ``fail2ban-cli
 import re
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail import (
+    FILE_MODE,
     JailError,
     is_owned,
     jail_name_from_path,
+    redact,
 )
 
 
 class Plan:
     """Files to write and remove, and the reload that applies them."""
 
-    def __init__(self, write, remove, before, after):
+    def __init__(self, write, remove, before, after, modes=None):
         self.write = write  # {path: content}
         self.remove = remove  # [path]
         self.before = before  # {path: content} for every changed path (absent: "")
         self.after = after
+        self.modes = modes or {}  # {path: mode} of the owned files as found
 
     @property
     def changed(self):
         return bool(self.write or self.remove)
 
     def diffs(self):
-        """Ansible's diff list: one before/after pair per changed file."""
+        """Ansible's diff list: one before/after pair per changed file, action parameters redacted."""
         return [
             {
-                "before_header": f"/etc/fail2ban/{path}",
-                "after_header": f"/etc/fail2ban/{path}",
-                "before": self.before.get(path, ""),
-                "after": self.after.get(path, ""),
+                "before_header": self._header(path, self.modes.get(path)),
+                "after_header": self._header(path, FILE_MODE if path in self.write else None),
+                "before": redact(self.before.get(path, "")),
+                "after": redact(self.after.get(path, "")),
             }
             for path in sorted(set(self.write) | set(self.remove))
         ]
 
+    @staticmethod
+    def _header(path, mode):
+        return f"/etc/fail2ban/{path}" + (f" (mode {mode:04o})" if mode is not None else "")
 
-def plan(desired, current, foreign):
+
+def plan(desired, current, foreign, modes=None):
     """Compare desired {path: content} with the owned files {path: content} found on the host.
 
     foreign: paths the desired set would write that exist without the ownership marker; they are
     never overwritten (an operator's own file or a stock filter of the same name).
+    modes: {path: mode} of the owned files; a file whose mode is not FILE_MODE is rewritten too.
     """
+    modes = modes or {}
     clash = sorted(path for path in foreign if path in desired or path.endswith(".local"))
     if clash:
         raise JailError(
@@ -54,11 +63,15 @@ def plan(desired, current, foreign):
     for path, content in current.items():
         if not is_owned(content):
             raise JailError(f"internal: {path} is listed as owned but has no marker")
-    write = {path: content for path, content in desired.items() if current.get(path) != content}
+    write = {
+        path: content
+        for path, content in desired.items()
+        if current.get(path) != content or modes.get(path, FILE_MODE) != FILE_MODE
+    }
     remove = sorted(path for path in current if path not in desired)
     before = {path: current.get(path, "") for path in list(write) + remove}
     after = {path: desired.get(path, "") for path in list(write) + remove}
-    return Plan(write, remove, before, after)
+    return Plan(write, remove, before, after, modes)
 
 
 def reload_commands(the_plan, jails_by_filter, running, wanted):
@@ -77,6 +90,8 @@ def reload_commands(the_plan, jails_by_filter, running, wanted):
     changed = set()
     stopped = set()
     for path in list(the_plan.write) + the_plan.remove:
+        if path in the_plan.write and the_plan.before.get(path) == the_plan.after.get(path):
+            continue  # only its mode changes: fail2ban reads nothing new
         name = jail_name_from_path(path)
         if name is not None:
             if path in the_plan.remove or not _enabled(the_plan.after.get(path)):

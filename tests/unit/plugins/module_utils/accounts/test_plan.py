@@ -55,7 +55,10 @@ def admins(*entries):
         ({"name": "Bad Name"}, r"admins\[0\]\.name"),
         ({"name": "x", "state": "gone"}, r"admins\[0\] \(x\)\.state"),
         ({"name": "root", "state": "absent"}, "root cannot be declared absent"),
-        ({"name": "x", "shell": "bash"}, r"\.shell must be an absolute path"),
+        ({"name": "x", "shell": "bash"}, r"\.shell must be a plain absolute path"),
+        ({"name": "x", "shell": "/bin/bash\n"}, r"\.shell must be a plain absolute path"),
+        # fullmatch: a trailing line break would end the sudoers User_Alias line.
+        ({"name": "alice\n"}, r"admins\[0\]\.name 'alice\\n' is not a valid user name"),
         ({"name": "x", "ssh_keys": ["ssh-ed25519 nope"]}, r"admins\[0\] \(x\)\.ssh_keys\[0\]"),
         ({"name": "x", "ssh_keys": [1]}, r"ssh_keys\[0\] must be a string"),
         ({"name": "x", "colour": "red"}, "unknown key"),
@@ -239,3 +242,49 @@ def test_system_accounts_with_a_login_shell_are_found():
     }
     assert p.system_shells(users, 1000) == ["postgres", "svc"]
     assert p.system_shells(users, 1000, exempt={"svc"}) == ["postgres"]
+
+
+OPTIONS = {"group": "sshusers", "admins": [{"name": "alice", "ssh_keys": [], "sudo": True}]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # A quote and a line break in the log file would add a sudoers rule that visudo -c accepts.
+        (
+            {"sudo_logfile": '/var/log/sudo.log"\nALL ALL=(ALL) NOPASSWD: ALL\n#'},
+            r"^sudo_logfile: .* plain absolute",
+        ),
+        ({"sudo_logfile": "var/log/sudo.log"}, r"^sudo_logfile: "),
+        ({"sudo_logfile": "/var/log/sudo log"}, r"^sudo_logfile: "),
+        ({"sudo_logfile": "/var/log/../sudo.log"}, r"^sudo_logfile: "),
+        ({"group": "sshusers\n"}, r"^group: 'sshusers\\n' is not a valid group name"),
+        ({"sudoers_file": "/etc/sudoers.d/bulwark.admins"}, r"^sudoers_file: sudo ignores"),
+        ({"shell": "/bin/ba sh"}, r"^shell: "),
+        ({"connecting_key": "ssh-ed25519 nope"}, r"^connecting_key: "),
+    ],
+)
+def test_options_rendered_into_sudoers_or_logrotate_are_refused_by_name(extra, message):
+    with pytest.raises(p.AdminSpecError, match=message):
+        p.validate_options({**OPTIONS, **extra})
+
+
+def test_plain_options_pass_and_give_the_admins():
+    admins = p.validate_options({**OPTIONS, "sudo_logfile": "/var/log/sudo-admins.log", "shell": "/bin/zsh"})
+    assert [(a["name"], a["shell"]) for a in admins] == [("alice", "/bin/zsh")]
+    assert p.validate_options({**OPTIONS, "sudo_logfile": ""})[0]["name"] == "alice"
+
+
+def test_a_symlinked_ssh_dir_is_refused_naming_the_account_when_the_plan_writes_there():
+    state = live(links={"bob": "/home/bob/.ssh"})
+    state["authorized_keys"].pop("bob")  # the module does not read through the link
+    admins = p.validate_admins([{"name": "bob", "ssh_keys": [BOB]}])
+    with pytest.raises(p.UnsafePathError, match=r"^account 'bob': /home/bob/\.ssh is a symbolic link"):
+        p.plan(admins, state, "sshusers", connecting_user="deploy")
+
+
+def test_a_symlinked_ssh_dir_of_an_account_the_plan_leaves_alone_is_no_error():
+    state = live(links={"bob": "/home/bob/.ssh"})
+    state["authorized_keys"].pop("bob")
+    result = p.plan(p.validate_admins([{"name": "deploy", "ssh_keys": [DEPLOY]}]), state, "sshusers")
+    assert "bob" not in result["keys"]

@@ -172,10 +172,51 @@ def test_custom_filter_needs_failregex_and_known_options():
         _build({}, {"app": {"regex": "x"}})
 
 
-@pytest.mark.parametrize("name", ["DEFAULT", "../etc", "a b", "", "x" * 65, "INCLUDES"])
+@pytest.mark.parametrize("name", ["DEFAULT", "../etc", "a b", "", "x" * 65, "INCLUDES", "sshd\n"])
 def test_bad_jail_names(name):
     with pytest.raises(j.JailError, match=r"^jails: name"):
         _build({name: {}})
+
+
+def test_control_characters_are_refused_in_values_and_ignore_lists():
+    with pytest.raises(
+        j.JailError, match=r"^jails\.sshd\.logpath: the control character '\\x1b' is not allowed"
+    ):
+        _build({"sshd": {"logpath": "/var/log/x\x1b[2J"}})
+    with pytest.raises(j.JailError, match=r"^ignoreip: "):
+        _build({"sshd": {}}, ignoreip=["10.0.0.1\x00"])
+
+
+def test_validate_checks_everything_but_the_host_filters():
+    j.validate({"sshd": {}, "web": {"filter": "nginx-http-auth[mode=x]"}}, firewall_backend="iptables")
+    with pytest.raises(j.JailError, match=r"^jails\.sshd\.bantme: unknown jail option"):
+        j.validate({"sshd": {"bantme": "1h"}})
+    with pytest.raises(j.JailError, match=r"^jails: name 'sshd\\n'"):
+        j.validate({"sshd\n": {}})
+
+
+def test_filter_names_for_a_host_not_read_yet():
+    jails = {"sshd": {}, "web": {"filter": "nginx-http-auth[mode=x]"}, "odd": None}
+    assert j.filter_names(jails) == {"sshd", "nginx-http-auth", "odd"}
+
+
+def test_redact_hides_action_parameter_values_and_keeps_the_rest():
+    text = (
+        "[sshd]\n"
+        "action = %(action_)s\n"
+        '    cloudflare[cfuser="ops@example.org", cftoken="s3cr,et]x"]\n'
+        "banaction = abuseipdb[abuseipdb_apikey=0123abcd, abuseipdb_category=18]\n"
+        "port = 22\n"
+        "# note [not=redacted]\n"
+    )
+    assert j.redact(text) == (
+        "[sshd]\n"
+        "action = %(action_)s\n"
+        "    cloudflare[cfuser=<redacted>, cftoken=<redacted>]\n"
+        "banaction = abuseipdb[abuseipdb_apikey=<redacted>, abuseipdb_category=<redacted>]\n"
+        "port = 22\n"
+        "# note [not=redacted]\n"
+    )
 
 
 def test_line_breaks_cannot_inject_sections():

@@ -19,18 +19,17 @@ def _tree(tmp_path):
 
 
 def test_read_config_finds_filters_and_owned_files(tmp_path):
-    filters, owned, existing = fail2ban_jail.read_config(str(_tree(tmp_path)))
+    tree = _tree(tmp_path)
+    (tree / "jail.d/bulwark-sshd.local").chmod(0o644)
+    filters, owned, modes, existing = fail2ban_jail.read_config(str(tree))
     assert filters == {"sshd", "recidive", "custom", "demo-app"}
     assert sorted(owned) == ["filter.d/demo-app.conf", "jail.d/bulwark-sshd.local"]
+    # The mode of an owned file is read, so that a world-readable one is tightened.
+    assert modes["jail.d/bulwark-sshd.local"] == 0o644
     # A file with the prefix but without the marker is the operator's: never owned, never removed.
     assert "jail.d/bulwark-handmade.local" in existing
     assert "jail.d/bulwark-handmade.local" not in owned
 
 
 def test_read_config_on_a_missing_tree(tmp_path):
-    assert fail2ban_jail.read_config(str(tmp_path / "absent")) == (set(), {}, set())
-
-
-def test_filter_names_for_a_bare_host():
-    jails = {"sshd": {}, "web": {"filter": "nginx-http-auth[mode=x]"}, "odd": None}
-    assert fail2ban_jail._filter_names(jails) == {"nginx-http-auth"}
+    assert fail2ban_jail.read_config(str(tmp_path / "absent")) == (set(), {}, {}, set())

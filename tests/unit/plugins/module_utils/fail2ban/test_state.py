@@ -141,3 +141,23 @@ def test_missing_jails():
         "recidive",
     ]
     assert s.missing_jails(["sshd"], ["recidive", "sshd"]) == []
+
+
+def test_a_world_readable_owned_file_is_rewritten_0640_without_a_reload():
+    desired = _desired({"sshd": {}})
+    plan = s.plan(desired, dict(desired), set(), {"jail.d/bulwark-sshd.local": 0o644})
+    assert list(plan.write) == ["jail.d/bulwark-sshd.local"]
+    assert plan.diffs()[0]["before_header"] == "/etc/fail2ban/jail.d/bulwark-sshd.local (mode 0644)"
+    assert plan.diffs()[0]["after_header"] == "/etc/fail2ban/jail.d/bulwark-sshd.local (mode 0640)"
+    # Only the mode changes: fail2ban reads nothing new, so no jail restarts.
+    assert s.reload_commands(plan, {"sshd": ["sshd"]}, ["sshd"], ["sshd"]) == []
+    assert not s.plan(desired, dict(desired), set(), {"jail.d/bulwark-sshd.local": 0o640}).changed
+
+
+def test_diffs_never_show_action_parameter_values():
+    secret = "cf-token-0123456789"  # noqa: S105  (a made-up token the diff must hide)
+    before = _desired({"sshd": {"action": [f'cloudflare[cfuser="ops@example.org", cftoken="{secret}"]']}})
+    after = _desired({"sshd": {"action": [f'cloudflare[cfuser="ops@example.org", cftoken="{secret}x"]']}})
+    diff = s.plan(after, before, set()).diffs()[0]
+    assert secret not in diff["before"] + diff["after"]
+    assert "cloudflare[cfuser=<redacted>, cftoken=<redacted>]" in diff["after"]

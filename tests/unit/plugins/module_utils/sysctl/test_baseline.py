@@ -30,6 +30,9 @@ def test_validate_sorts_and_normalises():
         ({"kernel.sysrq": [1]}, r"settings\.kernel\.sysrq"),
         ({"kernel.sysrq": "  "}, "non-empty"),
         ({"kernel.sysrq": "1\n2"}, "single line"),
+        ({"kernel.sysrq": "1\x1b[2J"}, "without control characters"),
+        # fullmatch: a trailing line break would start a second line of the file.
+        ({"kernel.sysrq\n": 1}, "is not a sysctl key"),
     ],
 )
 def test_validate_names_the_bad_key(settings, message):
@@ -68,13 +71,49 @@ def test_plan_splits_apply_unchanged_and_skipped():
         "kernel.yama.ptrace_scope": None,
         "net.ipv4.ip_local_port_range": "1024\t65000",
     }
-    to_apply, unchanged, skipped = b.plan(settings, live, readonly, points)
+    optional = b.validate_optional(["kernel.yama.ptrace_scope"])
+    to_apply, unchanged, skipped = b.plan(settings, live, readonly, points, optional)
     assert to_apply == ["net.ipv4.conf.all.rp_filter"]
     assert sorted(unchanged) == ["kernel.dmesg_restrict", "net.ipv4.ip_local_port_range"]
     assert skipped == {
         "kernel.kptr_restrict": b.REASONS[errno.EROFS],
-        "kernel.yama.ptrace_scope": "not present in this kernel",
+        "kernel.yama.ptrace_scope": "not present in this kernel (declared optional)",
     }
+
+
+def test_a_key_the_kernel_does_not_know_fails_naming_it_unless_optional():
+    settings = b.validate({"kernel.sysrq": 0, "kernel.sysrk": 0, "net.ipv4.tcp_syncookie": 1})
+    live = {"kernel.sysrq": "0", "kernel.sysrk": None, "net.ipv4.tcp_syncookie": None}
+    with pytest.raises(b.UnknownKeysError) as raised:
+        b.plan(settings, live, optional=b.validate_optional(["kernel.yama.ptrace_scope"]))
+    assert raised.value.keys == ["kernel.sysrk", "net.ipv4.tcp_syncookie"]
+    assert str(raised.value) == (
+        "the kernel does not know settings.kernel.sysrk, settings.net.ipv4.tcp_syncookie "
+        "(a typo? a key that may be absent belongs in optional_keys)"
+    )
+
+
+def test_optional_keys_are_marked_in_the_file_so_systemd_sysctl_ignores_them_too():
+    settings = b.validate({"kernel.yama.ptrace_scope": 1, "kernel.sysrq": 0})
+    text = b.render(settings, b.validate_optional(["kernel.yama.ptrace_scope"]))
+    assert text == b.HEADER + "kernel.sysrq = 0\n-kernel.yama.ptrace_scope = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [("kernel.sysrq", "must be a list"), (["kernel.sysrq", "x y"], r"optional_keys\[1\]: 'x y'")],
+)
+def test_optional_keys_are_validated(keys, message):
+    with pytest.raises(b.SysctlSpecError, match=message):
+        b.validate_optional(keys)
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/sysctl.d/90-bulwark", "etc/x.conf", "/etc/sysctl.d/a b.conf", "/etc/../x.conf"]
+)
+def test_path_must_be_a_plain_conf_file(path):
+    with pytest.raises(b.SysctlSpecError, match=r"^path: "):
+        b.validate_path(path)
 
 
 def test_plan_on_a_writable_host_applies_everything_that_differs():
