@@ -467,7 +467,12 @@ class FirewallRun:
         if not pending:
             self.snapshot()
         try:
-            self.transaction.arm(timeout, self.plan.restore, self.plan.boot)
+            self.transaction.arm(
+                timeout,
+                self.plan.restore,
+                self.plan.boot,
+                apply_seconds=self.backend.step_seconds * len(self.plan.steps),
+            )
         except (commit_confirm.RestoredNow, commit_confirm.RestoreFailed) as exc:
             self.fail(f"{exc}. Nothing new was applied", changed=True)
         except (HostError, ValueError) as exc:

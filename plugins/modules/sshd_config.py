@@ -651,7 +651,8 @@ def run(module, runner, p):
         reload=reloading,
     )
     try:
-        transaction.arm(p["rollback_timeout"], steps, {"files": [], "commands": []})
+        # The apply may take the listener wait (10 s) after a reload, and sshd -t before it.
+        transaction.arm(p["rollback_timeout"], steps, {"files": [], "commands": []}, apply_seconds=20)
     except RestoredNow as exc:
         raise Failed(str(exc), changed=True, restored=True) from None
     except RestoreFailed as exc:

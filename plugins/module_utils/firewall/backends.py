@@ -92,6 +92,7 @@ class Backend:
     name = None
     boot_unit = None
     packages = None  # what to install, for the message when the tools are missing
+    step_seconds = 5  # the most one apply step may take on a loaded host (the rollback covers the apply)
 
     def __init__(self, run, which, read):
         self._run = run
@@ -377,6 +378,7 @@ class Ufw(Backend):
     name = "ufw"
     boot_unit = "ufw.service"
     packages = "the ufw package"
+    step_seconds = 15  # each ufw command reloads UFW's whole ruleset: a change took 9-11 s on a loaded host
 
     def plan(self, policy, opts):
         plan = Plan(self.name)

@@ -132,9 +132,11 @@ class Transaction:
             return detail
         return None
 
-    def arm(self, timeout, restore_steps, staged):
+    def arm(self, timeout, restore_steps, staged, apply_seconds=0):
         """Arm the rollback BEFORE the change is applied. Already armed (an unconfirmed change is
         live): the restore of the last confirmed state is kept and only staged and the timer are new.
+        This first timer also covers the apply (apply_seconds: the most it may take), which rearm()
+        follows with the controller's own window; it only fires if the module dies during the apply.
         Returns True if a change was already armed. A HostError means nothing was armed; RestoredNow that
         the earlier unconfirmed change could not be re-armed and was restored."""
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 5:
@@ -155,7 +157,7 @@ class Transaction:
         if not was_armed:
             files.write(self._path(ARMED), time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()), 0o600)
         try:
-            self._start_timer(timeout)
+            self._start_timer(timeout + apply_seconds)
         except HostError as exc:
             if was_armed:
                 # The unconfirmed change would stay live with no timer: put the last confirmed state back.

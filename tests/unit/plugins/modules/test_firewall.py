@@ -58,9 +58,9 @@ class FakeTransaction:
     def pending(self):
         return self._pending
 
-    def arm(self, timeout, restore, staged):
+    def arm(self, timeout, restore, staged, apply_seconds=0):
         applied = [argv for argv in self.module.ran if argv[0] in ("/usr/sbin/first", "/usr/sbin/second")]
-        self.calls.append(("arm", timeout, [w for w, _a in restore], applied))
+        self.calls.append(("arm", timeout + apply_seconds, [w for w, _a in restore], applied))
         if self.arm_error:
             raise self.arm_error
         return self._pending

@@ -172,3 +172,12 @@ def test_a_change_still_armed_whose_timer_cannot_restart_is_restored_at_once(wor
         tx.arm(30, steps, {})
     assert live.read_text() == "old\n"  # never live without a timer to undo it
     assert tx.state() == (cc.NONE, "")
+
+
+def test_the_first_timer_also_covers_the_apply_and_rearm_gives_the_controller_its_window(world):
+    tx, systemd, live, backup, steps, _tmp = world
+    tx.arm(10, steps, {}, apply_seconds=45)
+    assert "--on-active=55s" in systemd.calls[-1]
+    _apply(live, backup)
+    tx.rearm(10)
+    assert "--on-active=10s" in systemd.calls[-1]
