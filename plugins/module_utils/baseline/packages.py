@@ -1,0 +1,93 @@
+"""The baseline's packages: what to install, purge and upgrade, as one apt transaction (pure).
+
+The installed set comes from one `dpkg-query`; what an install or upgrade would do from `apt-get -s`.
+An upgrade's outcome depends only on the package lists, the installed packages and apt's
+configuration: when none of them changed since a check that left nothing to upgrade (their
+fingerprint is kept on the host), the check is not repeated. That keeps a no-change run off apt's
+slow dependency solver without ever skipping updates that arrived since.
+"""
+
+import re
+
+UPGRADES = ("none", "safe")
+# Debian policy: lower case letters, digits, + - . ; at least two characters, starting alphanumeric.
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# apt-get -s: "Inst name [old] (new ...)", "Remv name [old]", "Purg name [old]".
+_SIMULATED = re.compile(r"^(Inst|Remv|Purg) (\S+)(?: \[([^\]]+)\])?(?: \((\S+))?", re.M)
+
+
+class PackageSpecError(ValueError):
+    """Bad input; the message names the option and index (present[2])."""
+
+
+def validate(present, absent, upgrade):
+    for option, names in (("present", present), ("absent", absent)):
+        if not isinstance(names, list):
+            raise PackageSpecError(f"{option}: a list of package names is required")
+        for index, name in enumerate(names):
+            if not isinstance(name, str) or not _PACKAGE.fullmatch(name):
+                raise PackageSpecError(f"{option}[{index}]: {name!r} is not a Debian package name")
+    both = sorted(set(present) & set(absent))
+    if both:
+        raise PackageSpecError(f"absent: {both[0]} is also in present")
+    if upgrade not in UPGRADES:
+        raise PackageSpecError(f"upgrade: {upgrade!r} is not one of {', '.join(UPGRADES)}")
+
+
+def installed(dpkg_output):
+    """Names dpkg reports installed (`dpkg-query --show` with format '${Package} ${db:Status-Status}')."""
+    found = set()
+    for line in dpkg_output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "installed":
+            found.add(parts[0])
+    return found
+
+
+def plan(present, absent, have):
+    """(to install, to purge), each in the order given, without repeats."""
+    missing = [name for i, name in enumerate(present) if name not in have and name not in present[:i]]
+    remove = [name for i, name in enumerate(absent) if name in have and name not in absent[:i]]
+    return missing, remove
+
+
+def transaction_argv(missing, remove, install_recommends):
+    """One apt-get call installing `missing` and purging `remove` (apt-get's "name-" removes)."""
+    argv = ["apt-get", "install", "--yes", "--quiet", "--purge"]
+    argv += ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    argv.append("--install-recommends" if install_recommends else "--no-install-recommends")
+    return argv + list(missing) + [name + "-" for name in remove]
+
+
+def upgrade_argv(simulate, install_recommends):
+    """apt-get's safe upgrade: new dependencies may be installed, nothing is removed."""
+    argv = ["apt-get", "upgrade", "--with-new-pkgs", "--yes", "--quiet"]
+    argv += ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    argv.append("--install-recommends" if install_recommends else "--no-install-recommends")
+    return argv + (["--simulate"] if simulate else [])
+
+
+def simulated(output):
+    """What an `apt-get -s` run would do: {"install", "upgrade" ("name old -> new"), "remove"} lists."""
+    out = {"install": [], "upgrade": [], "remove": []}
+    for action, name, old, new in _SIMULATED.findall(output):
+        if action == "Inst" and old:
+            out["upgrade"].append(f"{name} {old} -> {new}")
+        elif action == "Inst":
+            out["install"].append(name)
+        else:
+            out["remove"].append(name)
+    return out
+
+
+def fingerprint(entries):
+    """The stamp text for [(path, size, mtime_ns)] of the lists, dpkg's status and apt's configuration."""
+    return "".join(f"{path} {size} {mtime}\n" for path, size, mtime in sorted(entries))
+
+
+def summary(missing, remove, upgrades):
+    """The diff text: one line per package installed, purged or upgraded."""
+    lines = [f"install {name}" for name in missing]
+    lines += [f"purge {name}" for name in remove]
+    lines += [f"upgrade {line}" for line in upgrades]
+    return "".join(line + "\n" for line in lines)

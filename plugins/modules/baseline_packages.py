@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, bulwark.hardening maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module bulwark.hardening.baseline_packages: install, purge and upgrade in one apt transaction."""
+# ruff: noqa: E402  (Ansible modules put DOCUMENTATION/EXAMPLES/RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: baseline_packages
+short_description: Packages installed, purged and upgraded in one apt transaction, cheap when nothing changes
+description:
+  - Reads the installed packages with one C(dpkg-query), refreshes the package lists when they are older
+    than O(cache_valid_time), then installs what O(present) lacks and purges what O(absent) names that is
+    installed, in B(one) C(apt-get install) transaction (nothing is run when nothing is missing).
+  - With O(upgrade=safe), applies the pending updates (C(apt-get upgrade --with-new-pkgs); new dependencies
+    may come, nothing is removed). What an upgrade would do depends only on the package lists, the installed
+    packages and apt's configuration; their fingerprint is kept in O(state_dir) after a check that leaves
+    nothing to upgrade, and while it is unchanged the check is not repeated (RV(upgrade_checked=false)).
+    Updates that arrive later change the lists, so they are never skipped.
+  - Needs no C(python3-apt), so check mode works on a bare host. Bad input fails naming the option and index,
+    and nothing is applied.
+version_added: "0.1.0"
+author: bulwark.hardening maintainers (@bulwark-hardening)
+options:
+  present:
+    description: Packages that must be installed.
+    type: list
+    elements: str
+    default: []
+  absent:
+    description: Packages that must not be installed (purged, with their configuration files).
+    type: list
+    elements: str
+    default: []
+  upgrade:
+    description: V(safe) applies the pending updates; V(none) does not.
+    type: str
+    choices: [none, safe]
+    default: none
+  cache_valid_time:
+    description: Refresh the package lists when they are older than this many seconds (V(0) always).
+    type: int
+    default: 3600
+  install_recommends:
+    description: Whether packages Recommended by the installed ones come too.
+    type: bool
+    default: false
+  state_dir:
+    description: Root-only directory for the upgrade check's fingerprint.
+    type: path
+    default: /var/lib/bulwark
+notes:
+  - In check mode the package lists are not refreshed; missing packages are reported from C(dpkg-query) (exact
+    on a bare host), and pending updates from C(apt-get --simulate) with the lists the host has (where it has
+    none yet, RV(upgrade_checked=false) and the message says they cannot be known before the first refresh).
+requirements:
+  - C(apt-get) and C(dpkg-query) on the host (Debian, Ubuntu).
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be installed, purged and upgraded; changes nothing.
+  diff_mode:
+    support: full
+    description: One line per package installed, purged or upgraded.
+  platform:
+    support: full
+    platforms: debian
+    description: Debian 12 and 13.
+"""
+
+EXAMPLES = r"""
+- name: What the roles need, in one transaction
+  bulwark.hardening.baseline_packages:
+    present: [auditd, aide, sudo]
+    absent: [telnet, rsh-client]
+    upgrade: safe
+    cache_valid_time: 3600
+"""
+
+RETURN = r"""
+installed:
+  description: Packages of O(present) that were (or would be) installed.
+  returned: always
+  type: list
+  elements: str
+purged:
+  description: Packages of O(absent) that were (or would be) purged.
+  returned: always
+  type: list
+  elements: str
+upgraded:
+  description: Updates applied (or pending, in check mode), as C(name old -> new).
+  returned: always
+  type: list
+  elements: str
+upgrade_checked:
+  description: Whether apt was asked for pending updates this run (false while its inputs are unchanged
+    since a check that found none).
+  returned: always
+  type: bool
+cache_updated:
+  description: Whether the package lists were refreshed.
+  returned: always
+  type: bool
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import packages
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+
+LISTS = "/var/lib/apt/lists"
+UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+# What an upgrade's outcome depends on (apt's lock and download folders left out).
+UPGRADE_INPUTS = [
+    LISTS,
+    "/var/lib/dpkg/status",
+    "/etc/apt/sources.list",
+    "/etc/apt/sources.list.d",
+    "/etc/apt/preferences",
+    "/etc/apt/preferences.d",
+    "/etc/apt/apt.conf.d",
+]
+
+
+def lists_present():
+    return any(path.endswith("_Packages") for path, _size, _mtime in files.listing([LISTS]))
+
+
+def lists_age():
+    """Seconds since the package lists were refreshed (as apt's own stamp says), or None if never."""
+    if not lists_present():
+        return None
+    refreshed = files.modified(UPDATE_STAMP) or files.modified(LISTS)
+    return time.time() - refreshed
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "present": {"type": "list", "elements": "str", "default": []},
+            "absent": {"type": "list", "elements": "str", "default": []},
+            "upgrade": {"type": "str", "choices": list(packages.UPGRADES), "default": "none"},
+            "cache_valid_time": {"type": "int", "default": 3600},
+            "install_recommends": {"type": "bool", "default": False},
+            "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
+        },
+        supports_check_mode=True,
+    )
+    p, check = module.params, module.check_mode
+    try:
+        packages.validate(p["present"], p["absent"], p["upgrade"])
+        if p["cache_valid_time"] < 0:
+            raise packages.PackageSpecError(f"cache_valid_time: {p['cache_valid_time']} is below 0")
+    except packages.PackageSpecError as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
+    # apt and dpkg must never stop to ask (a conffile prompt, a debconf question). needrestart stays out of
+    # this transaction: restarting apt-listchanges.service from inside it waits for the dpkg lock apt holds,
+    # forever (seen on Debian 13); the handlers restart what bootstrap changes.
+    os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+    os.environ["NEEDRESTART_SUSPEND"] = "1"
+    runner = Runner(module)
+    result = {"installed": [], "purged": [], "upgraded": [], "upgrade_checked": False, "cache_updated": False}
+    try:
+        dpkg = runner.run(
+            ["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\n"],
+            check=True,
+            what="dpkg-query",
+        )[1]
+        missing, remove = packages.plan(p["present"], p["absent"], packages.installed(dpkg))
+        result["installed"], result["purged"] = missing, remove
+        age = lists_age()
+        stale = age is None or age > p["cache_valid_time"]
+        if stale and not check:
+            runner.run(["apt-get", "update", "--quiet"], check=True, what="apt-get update")
+            result["cache_updated"] = True
+        if (missing or remove) and not check:
+            runner.run(
+                packages.transaction_argv(missing, remove, p["install_recommends"]),
+                check=True,
+                what="apt-get install",
+            )
+        if p["upgrade"] == "safe":
+            upgrade(module, runner, result, check)
+    except files.HostError as exc:
+        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated")}
+        module.fail_json(
+            msg=str(exc), changed=not check and bool(result["installed"] or result["purged"]), **done
+        )
+    text = packages.summary(result["installed"], result["purged"], result["upgraded"])
+    module.exit_json(changed=bool(text), diff={"prepared": text}, **result)
+
+
+def upgrade(module, runner, result, check):
+    """Apply the pending updates, unless nothing they depend on changed since a check found none."""
+    stamp_path = os.path.join(module.params["state_dir"], "apt-upgrade.stamp")
+    now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
+    if files.read(stamp_path) == now:
+        return
+    if not lists_present():
+        # Only in check mode on a bare host (a real run has just refreshed them).
+        module.warn("pending updates cannot be known before the package lists are first refreshed")
+        return
+    result["upgrade_checked"] = True
+    out = runner.run(
+        packages.upgrade_argv(True, module.params["install_recommends"]),
+        check=True,
+        what="apt-get upgrade --simulate",
+    )[1]
+    pending = packages.simulated(out)
+    result["upgraded"] = pending["upgrade"] + [f"{name} (new dependency)" for name in pending["install"]]
+    if check:
+        return
+    if result["upgraded"]:
+        runner.run(
+            packages.upgrade_argv(False, module.params["install_recommends"]),
+            check=True,
+            what="apt-get upgrade",
+        )
+        now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
+    files.private_dir(module.params["state_dir"])
+    files.write(stamp_path, now, 0o600)
+
+
+if __name__ == "__main__":
+    main()
