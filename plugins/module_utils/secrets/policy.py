@@ -1,0 +1,171 @@
+"""The secrets policy: what a declared secret and a consumer may be, checked by name (pure).
+
+A secret is one of
+- password, token: text of `length` characters drawn from an alphabet;
+- symmetric: `length` random bytes (the value is their base64 text);
+- rsa (`bits` >= 2048, 3072 by default) or ed25519: a key pair for signing, whose public keys are also
+  published as a JWK set.
+Every error names the option (and index) and is raised before anything is read or written.
+"""
+
+import re
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets.rotation import parse_time
+from ansible_collections.bulwark.hardening.plugins.module_utils.text import plain_absolute_path
+
+TYPES = ("password", "token", "symmetric", "rsa", "ed25519")
+BACKENDS = ("files", "vault")
+ALPHABETS = {
+    "alphanumeric": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    # URL-safe and shell-safe: a value that needs no quoting in a DSN, a header or an env file.
+    "urlsafe": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+    "hex": "0123456789abcdef",
+}
+# The seeds' minimums: 32+ characters for admin secrets, 64+ for JWT HMAC secrets (token).
+MIN_LENGTH = {"password": 32, "token": 64, "symmetric": 32}
+DEFAULT_ALPHABET = {"password": "alphanumeric", "token": "urlsafe"}
+RSA_MIN_BITS = 2048
+RSA_DEFAULT_BITS = 3072
+RSA_BITS = (2048, 3072, 4096)
+DEFAULT_MAX_AGE_DAYS = 90
+DEFAULT_OVERLAP = 86400
+ACTIONS = ("restart", "reload", "none")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_GROUP = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.(service|socket|target|timer|path)")
+_SECRET_KEYS = {"name", "type", "length", "alphabet", "bits", "max_age_days", "overlap", "consumers"}
+_CONSUMER_KEYS = {"directory", "group", "service", "action"}
+
+
+class SecretSpecError(Exception):
+    """Bad input, naming the option; nothing was applied."""
+
+
+def _int(value, where, minimum=None):
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise SecretSpecError(f"{where}: {value!r} is not a whole number")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise SecretSpecError(f"{where}: {number} is below the minimum of {minimum}")
+    return number
+
+
+def normalise_consumers(consumers):
+    """Consumer name -> {directory, group, service, action}, checked."""
+    if consumers is None:
+        return {}
+    if not isinstance(consumers, dict):
+        raise SecretSpecError(f"consumers: a mapping of consumer names, not {type(consumers).__name__}")
+    result = {}
+    for name, spec in consumers.items():
+        where = f"consumers.{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise SecretSpecError(f"consumers: {name!r} is not a valid consumer name")
+        if not isinstance(spec, dict):
+            raise SecretSpecError(f"{where}: a mapping with directory, group, service, action")
+        unknown = sorted(set(spec) - _CONSUMER_KEYS)
+        if unknown:
+            raise SecretSpecError(f"{where}.{unknown[0]}: unknown option")
+        directory = spec.get("directory")
+        if not isinstance(directory, str) or not plain_absolute_path(directory):
+            raise SecretSpecError(f"{where}.directory: {directory!r} is not a plain absolute path")
+        group = spec.get("group") or "root"
+        if not isinstance(group, str) or not _GROUP.fullmatch(group):
+            raise SecretSpecError(f"{where}.group: {group!r} is not a group name")
+        service = spec.get("service") or None
+        if service is not None and (not isinstance(service, str) or not _UNIT.fullmatch(service)):
+            raise SecretSpecError(f"{where}.service: {service!r} is not a systemd unit name")
+        action = spec.get("action") or ("restart" if service else "none")
+        if action not in ACTIONS:
+            raise SecretSpecError(f"{where}.action: {action!r} is not one of {', '.join(ACTIONS)}")
+        if action != "none" and service is None:
+            raise SecretSpecError(f"{where}.action: {action} needs {where}.service")
+        result[name] = {"directory": directory, "group": group, "service": service, "action": action}
+    return result
+
+
+def normalise_secret(spec, index, consumers):
+    """One declared secret with every default filled in."""
+    where = f"secrets[{index}]"
+    if not isinstance(spec, dict):
+        raise SecretSpecError(f"{where}: a mapping with at least name and type")
+    unknown = sorted(set(spec) - _SECRET_KEYS)
+    if unknown:
+        raise SecretSpecError(f"{where}.{unknown[0]}: unknown option")
+    name = spec.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SecretSpecError(f"{where}.name: {name!r} is not a valid secret name (letters, digits, _ . -)")
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise SecretSpecError(f"{where}.type: {kind!r} is not one of {', '.join(TYPES)}")
+    result = {"name": name, "type": kind}
+    if kind in MIN_LENGTH:
+        length = _int(spec.get("length", MIN_LENGTH[kind]), f"{where}.length")
+        if length < MIN_LENGTH[kind]:
+            raise SecretSpecError(
+                f"{where}.length: {length} is below the policy minimum of {MIN_LENGTH[kind]} for a {kind}"
+            )
+        result["length"] = length
+    elif "length" in spec:
+        raise SecretSpecError(f"{where}.length: not used by a {kind} key")
+    if kind in DEFAULT_ALPHABET:
+        alphabet = spec.get("alphabet", DEFAULT_ALPHABET[kind])
+        if alphabet not in ALPHABETS:
+            raise SecretSpecError(f"{where}.alphabet: {alphabet!r} is not one of {', '.join(ALPHABETS)}")
+        result["alphabet"] = alphabet
+    elif "alphabet" in spec:
+        raise SecretSpecError(f"{where}.alphabet: only passwords and tokens have an alphabet")
+    if kind == "rsa":
+        bits = _int(spec.get("bits", RSA_DEFAULT_BITS), f"{where}.bits")
+        if bits < RSA_MIN_BITS:
+            raise SecretSpecError(f"{where}.bits: RSA {bits} is below the minimum of {RSA_MIN_BITS}")
+        if bits not in RSA_BITS:
+            raise SecretSpecError(f"{where}.bits: {bits} is not one of {', '.join(map(str, RSA_BITS))}")
+        result["bits"] = bits
+    elif "bits" in spec:
+        raise SecretSpecError(f"{where}.bits: only RSA keys have a size")
+    result["max_age_days"] = _int(spec.get("max_age_days", DEFAULT_MAX_AGE_DAYS), f"{where}.max_age_days", 1)
+    result["overlap"] = _int(spec.get("overlap", DEFAULT_OVERLAP), f"{where}.overlap", 0)
+    names = spec.get("consumers", [])
+    if not isinstance(names, list):
+        raise SecretSpecError(f"{where}.consumers: a list of consumer names")
+    for position, consumer in enumerate(names):
+        if consumer not in consumers:
+            raise SecretSpecError(
+                f"{where}.consumers[{position}]: {consumer!r} is not a declared consumer"
+                f" (declared: {', '.join(sorted(consumers)) or 'none'})"
+            )
+    result["consumers"] = list(dict.fromkeys(names))
+    return result
+
+
+def normalise(secrets, consumers, backend="files", rotate=None, rollback=None):
+    """(secrets by name, consumers) for a module call, or SecretSpecError naming the option."""
+    if backend not in BACKENDS:
+        raise SecretSpecError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    consumers = normalise_consumers(consumers)
+    if not isinstance(secrets, list):
+        raise SecretSpecError("secrets: a list of secret definitions")
+    result = {}
+    for index, spec in enumerate(secrets):
+        secret = normalise_secret(spec, index, consumers)
+        if secret["name"] in result:
+            raise SecretSpecError(f"secrets[{index}].name: {secret['name']!r} is declared twice")
+        result[secret["name"]] = secret
+    for option, names in (("rotate", rotate or []), ("rollback", rollback or [])):
+        if not isinstance(names, list):
+            raise SecretSpecError(f"{option}: a list of secret names")
+        for position, name in enumerate(names):
+            if name not in result:
+                raise SecretSpecError(f"{option}[{position}]: {name!r} is not a declared secret")
+    return result, consumers
+
+
+def compromise_date(text):
+    """Epoch seconds of compromised_since (None when empty), or SecretSpecError naming it."""
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise SecretSpecError(f"compromised_since: {text!r} is not a date (YYYY-MM-DD)") from None

@@ -1,0 +1,618 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible wants DOCUMENTATION, EXAMPLES and RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: secret_store
+short_description: Generate, store, distribute and rotate secrets on the host, never printing them
+description:
+  - Generates passwords, tokens, symmetric keys and RSA or Ed25519 signing key pairs on the host (the OS
+    random source and C(cryptography)); the values never travel to the controller.
+  - Stores them in one root-only directory (O(directory), C(0700)), one sub-directory per secret holding
+    its versions (C(0600)) and a C(meta.json) with version, created, expiry, fingerprint, consumers and
+    rotation state, never the value.
+  - Distributes them to consumers as files (C(0640) with the consumer's group, C(0600) for C(root)) and
+    restarts or reloads only the consumers of a secret whose files changed (C(try-restart) or
+    C(try-reload-or-restart), so a stopped service stays stopped).
+  - A secret that exists and meets the policy is never regenerated.
+  - Rotation is a state machine recorded in C(meta.json) before its effects, so a run killed in the middle
+    resumes at the recorded step; each step reloads the consumers before the next one starts.
+    stage (new version stored) -> dual-accept (consumers accept old and new; signers keep the old) ->
+    promote (signers switch) -> revoke (after the overlap window, only the new one is accepted).
+  - For a value C(NAME), each consumer directory gets C(NAME) (the active value) and C(NAME.accept) (the
+    accepted values, one a line). For a key pair it gets C(NAME.key) (the active private key),
+    C(NAME.pub) and C(NAME.jwks.json) (the accepted public keys, C(kid) = RFC 7638 thumbprint).
+version_added: "0.1.0"
+author: bulwark.hardening maintainers (@bulwark-hardening)
+requirements:
+  - python3-cryptography on the host
+  - python3-hvac on the host (backend C(vault))
+options:
+  secrets:
+    description:
+      - The declared secrets. Each has C(name), C(type) (C(password), C(token), C(symmetric), C(rsa),
+        C(ed25519)), and optionally C(length) (characters, or bytes for C(symmetric); at least 32, 64 for a
+        token), C(alphabet) (C(alphanumeric), C(urlsafe), C(hex)), C(bits) (RSA 2048, 3072 (default),
+        4096), C(max_age_days) (default 90), C(overlap) (seconds both versions are accepted after a
+        promotion, default 86400) and C(consumers) (names from O(consumers)).
+    type: list
+    elements: dict
+    required: true
+  consumers:
+    description:
+      - Consumer name to C(directory) (where its files go), C(group) (default C(root)), C(service) (a
+        systemd unit) and C(action) (C(restart), the default with a service, C(reload) or C(none)).
+      - A unit or group that does not exist on the host fails the module before anything changes.
+    type: dict
+    default: {}
+  directory:
+    description: The store, a root-only directory.
+    type: path
+    default: /etc/bulwark/secrets
+  backend:
+    description:
+      - Where the values are kept. C(files), the store on the host; C(vault), an OpenBao or HashiCorp Vault
+        KV v2 mount (one KV version per version of a secret, kept by the server; metadata at C(NAME.meta)).
+      - With C(vault) the module talks to the server from the host, where the values are generated and the
+        consumers are, so a value never passes through the controller.
+    type: str
+    default: files
+    choices: [files, vault]
+  vault_url:
+    description: The server's address, such as C(https://bao.example.org:8200) (backend C(vault)).
+    type: str
+  vault_token:
+    description: A token allowed to read and write O(vault_path) on O(vault_mount) (backend C(vault)).
+    type: str
+  vault_mount:
+    description: The KV v2 mount.
+    type: str
+    default: secret
+  vault_path:
+    description: The path under the mount where this host's secrets live.
+    type: str
+    default: bulwark
+  rotate:
+    description: Secrets to rotate now, by name, whatever their age.
+    type: list
+    elements: str
+    default: []
+  rotate_due:
+    description:
+      - Rotate every secret that is due (older than its C(max_age_days), or created before
+        O(compromised_since)).
+      - A secret that no longer meets its policy (a raised length) is rotated by every run.
+    type: bool
+    default: false
+  rotate_all:
+    description: Rotate every declared secret now (an incident).
+    type: bool
+    default: false
+  rollback:
+    description:
+      - Secrets to bring back to their previous version (both accepted for the overlap window). Idempotent
+        while it stays set; the next rotation clears it.
+    type: list
+    elements: str
+    default: []
+  compromised_since:
+    description:
+      - A date (C(YYYY-MM-DD) or ISO 8601 UTC). Secrets created before it are reported and, with
+        O(rotate_due), rotated.
+    type: str
+  wait_for_revoke:
+    description:
+      - Seconds this run may wait for an overlap window to end so that it revokes the old version itself
+        (0, the default, leaves the revocation to a later run).
+    type: int
+    default: 0
+attributes:
+  check_mode:
+    support: full
+    description: Reports which secrets would be generated, which rotation steps would run and which consumer
+      files would change; nothing is generated or written.
+  diff_mode:
+    support: full
+    description: Shows the metadata before and after; values and consumer file contents are never shown.
+  platform:
+    support: full
+    platforms: debian
+    description: Debian 12 and 13 with systemd (the consumers are systemd units).
+"""
+
+EXAMPLES = r"""
+- name: A JWT signing key and an admin password, rotated when due
+  bulwark.hardening.secret_store:
+    secrets:
+      - {name: jwt_signing, type: rsa, bits: 3072, max_age_days: 60, overlap: 3600, consumers: [api]}
+      - {name: admin_password, type: password, length: 40, consumers: [api]}
+    consumers:
+      api: {directory: /etc/api/secrets, group: api, service: api.service, action: reload}
+    rotate_due: true
+  no_log: true
+"""
+
+RETURN = r"""
+secrets:
+  description: Metadata of every declared secret after the run (never a value).
+  returned: always
+  type: dict
+  sample: {"jwt_signing": {"state": "promoted", "version": 4, "accepted": [4, 3], "fingerprint": "jwk:..."}}
+steps:
+  description:
+    - What was done (or would be, in check mode), in order, such as C(jwt_signing) promote version 4.
+  returned: always
+  type: list
+  elements: str
+reloaded:
+  description: The consumer units restarted or reloaded.
+  returned: always
+  type: list
+  elements: str
+report:
+  description: The validate report of the secrets as found (missing, too short, too old, readable by others,
+    not rotated since the compromise date).
+  returned: always
+  type: list
+  elements: dict
+problems:
+  description: Secret names by problem kind, from RV(report).
+  returned: always
+  type: dict
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    import hvac
+    import hvac.exceptions
+except ImportError:  # needed with backend vault only; the module says so by name
+    hvac = None
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import (
+    generate,
+    policy,
+    report,
+    rotation,
+)
+
+
+class FilesStore:
+    """The files backend: <directory>/<name>/meta.json and v<N> (one file per version, never rewritten)."""
+
+    def __init__(self, params, check_mode):
+        self.directory = params["directory"]
+        self.check_mode = check_mode
+
+    def check(self):
+        if os.path.islink(self.directory):
+            raise files.HostError(f"directory: {self.directory} is a symbolic link")
+
+    def prepare(self):
+        if not self.check_mode:
+            files.private_dir(self.directory, 0o700)
+
+    def _path(self, name, leaf):
+        return os.path.join(self.directory, name, leaf)
+
+    def meta(self, name):
+        text = files.read(self._path(name, "meta.json"))
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise files.HostError(f"{self._path(name, 'meta.json')} is not valid JSON") from None
+
+    def value(self, name, entry):
+        path = self._path(name, f"v{entry['version']}")
+        value = files.read(path)
+        if value is None:
+            raise files.HostError(f"{path} is missing: the store is damaged")
+        return value
+
+    def where(self, name, entry):
+        path = self._path(name, f"v{entry['version']}")
+        return path, files.mode_of(path)
+
+    def put_value(self, name, version, value):
+        """Stores a new version; returns where the backend keeps it (None: at its version number)."""
+        path = self._path(name, f"v{version}")
+        files.write(path, value, 0o600, 0, 0, anchor=self.directory, make_dirs=0o700)
+
+    def put_meta(self, meta):
+        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        path = self._path(meta["name"], "meta.json")
+        files.write(path, text, 0o600, 0, 0, anchor=self.directory, make_dirs=0o700)
+
+    def prune(self, name, keep):
+        for leaf in os.listdir(os.path.join(self.directory, name)):
+            if leaf.startswith("v") and leaf[1:].isdigit() and int(leaf[1:]) not in keep:
+                files.remove(self._path(name, leaf))
+
+
+class VaultStore:
+    """OpenBao / Vault KV v2: <vault_path>/<name> holds the value, one KV version per version of the secret
+    (the server keeps them, its audit device records each access); <vault_path>/<name>.meta the metadata.
+    """
+
+    def __init__(self, params, check_mode):
+        if hvac is None:
+            raise policy.SecretSpecError("backend: vault needs python3-hvac on the host")
+        for option in ("vault_url", "vault_token"):
+            if not params[option]:
+                raise policy.SecretSpecError(f"{option}: required with backend vault")
+        self.client = hvac.Client(url=params["vault_url"], token=params["vault_token"])
+        self.kv = self.client.secrets.kv.v2
+        self.mount, self.path = params["vault_mount"], params["vault_path"].strip("/")
+        self.check_mode = check_mode
+
+    def check(self):
+        try:
+            authenticated = self.client.is_authenticated()
+        except (hvac.exceptions.VaultError, OSError) as exc:
+            raise files.HostError(f"vault_url: {type(exc).__name__} reaching the server") from None
+        if not authenticated:
+            raise policy.SecretSpecError("vault_token: the server refuses this token")
+
+    def prepare(self):
+        """Nothing to create: the KV v2 mount is the server's."""
+
+    def _read(self, path, version=None):
+        try:
+            return self.kv.read_secret_version(path=path, version=version, mount_point=self.mount)["data"]
+        except hvac.exceptions.InvalidPath:
+            return None
+        except hvac.exceptions.VaultError as exc:
+            # The exception's text is the server's error list, never a value.
+            raise files.HostError(f"vault: reading {self.mount}/{path} failed: {exc}") from None
+
+    def meta(self, name):
+        data = self._read(f"{self.path}/{name}.meta")
+        return None if data is None else json.loads(data["data"]["meta"])
+
+    def value(self, name, entry):
+        data = self._read(f"{self.path}/{name}", entry["stored_as"])
+        if data is None or data["metadata"].get("deletion_time"):
+            raise files.HostError(
+                f"vault: {self.mount}/{self.path}/{name} version {entry['stored_as']} is gone:"
+                " the store is damaged"
+            )
+        return data["data"]["value"]
+
+    def where(self, name, entry):
+        return f"{self.mount}/{self.path}/{name}@{entry['stored_as']}", None
+
+    def _write(self, path, data):
+        try:
+            answer = self.kv.create_or_update_secret(path=path, secret=data, mount_point=self.mount)
+        except hvac.exceptions.VaultError as exc:
+            raise files.HostError(f"vault: writing {self.mount}/{path} failed: {exc}") from None
+        return answer["data"]["version"]
+
+    def put_value(self, name, version, value):
+        return self._write(f"{self.path}/{name}", {"value": value})
+
+    def put_meta(self, meta):
+        self._write(f"{self.path}/{meta['name']}.meta", {"meta": json.dumps(meta, sort_keys=True)})
+
+    def prune(self, name, keep):
+        """The server keeps the versions (its max_versions decides how many)."""
+
+
+STORES = {"files": FilesStore, "vault": VaultStore}
+
+
+class Run:
+    def __init__(self, module, specs, consumers):
+        self.module = module
+        self.check = module.check_mode
+        self.specs = specs
+        self.consumers = consumers
+        self.runner = Runner(module)
+        self.store = STORES[module.params["backend"]](module.params, self.check)
+        self.steps, self.reloaded = [], []
+        self.changed = False
+        self.gids = {}
+
+    # --- checks before any change ----------------------------------------------------------------
+
+    def check_host(self):
+        used = {name for spec in self.specs.values() for name in spec["consumers"]}
+        for name in sorted(used):
+            consumer = self.consumers[name]
+            self.gids[name] = files.group_id(consumer["group"])
+            if self.gids[name] is None:
+                raise policy.SecretSpecError(
+                    f"consumers.{name}.group: group {consumer['group']!r} does not exist on the host"
+                )
+            if consumer["service"]:
+                out = self.runner.run(
+                    ["systemctl", "show", "--property=LoadState", "--value", consumer["service"]],
+                    check=True,
+                    what=f"systemctl show {consumer['service']}",
+                )[1]
+                if out.strip() != "loaded":
+                    raise policy.SecretSpecError(
+                        f"consumers.{name}.service: {consumer['service']} does not exist on the host"
+                    )
+            for path in (consumer["directory"], os.path.dirname(consumer["directory"])):
+                if os.path.islink(path):
+                    raise files.HostError(f"consumers.{name}.directory: {path} is a symbolic link")
+        self.store.check()
+
+    # --- one secret ----------------------------------------------------------------------------------
+
+    def values(self, name, meta):
+        return {entry["version"]: self.store.value(name, entry) for entry in rotation.entries(meta)}
+
+    def record(self, meta):
+        if not self.check:
+            self.store.put_meta(meta)
+
+    def run(self, metas, request, now):
+        """Every secret advances one step a round, then each affected consumer reloads once.
+
+        In lockstep, a consumer of several secrets restarts once per phase (not once per secret and step),
+        and dual-accept has reached every consumer before any signer switches.
+        """
+        values = {}
+        for name, spec in self.specs.items():
+            metas[name], values[name] = self.begin(spec, metas[name], request, now)
+        while True:
+            self.deliver(metas, values)
+            stepped = False
+            for name, spec in self.specs.items():
+                step = rotation.next_step(metas[name], time.time())
+                if step:
+                    metas[name] = self.step(spec, metas[name], step, time.time())
+                    stepped = True
+            if stepped:
+                continue
+            waits = {
+                name: meta["revoke_after"] - time.time()
+                for name, meta in metas.items()
+                if meta["state"] == "promoted"
+            }
+            waits = {
+                name: wait
+                for name, wait in waits.items()
+                if 0 < wait <= self.module.params["wait_for_revoke"]
+            }
+            if not waits:
+                break
+            if self.check:
+                for name, wait in sorted(waits.items()):
+                    self.steps.append(
+                        f"{name}: revoke version {metas[name]['previous']['version']} in {int(wait)} s"
+                    )
+                break
+            time.sleep(min(waits.values()))
+        if not self.check:
+            for name, meta in metas.items():
+                self.store.prune(name, rotation.kept(meta))
+        return metas
+
+    def begin(self, spec, meta, request, now):
+        """(meta, values) after what a secret needs before the rounds: generation, rollback, staging."""
+        name = spec["name"]
+        if meta is None:
+            version, value = self.new_value(spec, 1, now)
+            meta = rotation.initial(spec, version)
+            self.steps.append(f"{name}: generate version 1")
+            self.changed = True
+            if not self.check:
+                meta["current"]["stored_as"] = self.store.put_value(name, 1, value)
+            self.record(meta)
+            return meta, {1: value}
+        values = self.values(name, meta)
+        if name in request["rollback"] and not meta["rolled_back"]:
+            if meta["state"] not in ("stable", "promoted") or meta["previous"] is None:
+                missing = " without a previous version" if meta["previous"] is None else ""
+                raise policy.SecretSpecError(
+                    f"rollback: {name} cannot be rolled back in state {meta['state']}{missing}"
+                )
+            meta = self.step(spec, meta, "rollback", now)
+        reason = rotation.due(
+            spec,
+            meta,
+            now,
+            requested=name in request["rotate"],
+            force=request["all"],
+            meets=generate.meets(spec, values[meta["current"]["version"]]),
+            compromised_since=request["compromised_since"] if request["due"] else None,
+        )
+        # Age and compromise rotate only when asked (rotate_due); a value below a raised policy always does.
+        if reason and reason.startswith("older than") and not request["due"]:
+            reason = None
+        if reason:
+            version, value = self.new_value(spec, meta["latest"] + 1, now)
+            values[version["version"]] = value
+            if not self.check:
+                version["stored_as"] = self.store.put_value(name, version["version"], value)
+            meta = self.step(spec, meta, "stage", now, new=version, reason=reason)
+        return meta, values
+
+    def new_value(self, spec, version, now):
+        if self.check:
+            return rotation.version_meta(spec, version, "(not generated in check mode)", now), None
+        value = generate.generate(spec)
+        return rotation.version_meta(spec, version, generate.fingerprint(spec, value), now), value
+
+    def step(self, spec, meta, step, now, *, new=None, reason=None):
+        meta = rotation.advance(meta, step, now, spec, new)
+        version = {"stage": meta["next"], "revoke": meta["previous"]}.get(step, meta["current"])["version"]
+        words = {
+            "stage": f"stage version {version} ({reason})",
+            "accept": f"accept versions {rotation.accepted(meta)}",
+            "promote": f"promote version {version}",
+            "revoke": f"revoke version {version}",
+            "rollback": f"roll back to version {version}",
+        }
+        self.steps.append(f"{spec['name']}: {words[step]}")
+        self.changed = True
+        self.record(meta)  # the step is recorded before its effects: a killed run resumes here
+        return meta
+
+    # --- consumers -----------------------------------------------------------------------------------
+
+    def deliver(self, metas, values):
+        """Write what differs to every consumer, reload each affected one once, clear what was pending."""
+        pending = set()
+        for name, spec in self.specs.items():
+            pending |= self.distribute(spec, metas[name], values[name])
+        for consumer in sorted(pending):
+            self.reload(consumer)
+        for meta in metas.values():
+            if meta.get("reload_pending"):
+                meta["reload_pending"] = []
+                self.record(meta)
+
+    def distribute(self, spec, meta, values):
+        """The consumers whose files of this secret were (or would be) rewritten, or are still pending."""
+        pending = set(meta.get("reload_pending", []))
+        if self.check and any(value is None for value in values.values()):
+            return pending  # a value check mode did not generate: its steps are reported already
+        contents = rotation.deliverables(spec, meta, values, generate.public_pem, generate.jwks)
+        for name in spec["consumers"]:
+            consumer = self.consumers[name]
+            gid = self.gids[name]
+            mode = 0o600 if consumer["group"] == "root" else 0o640
+            for leaf, content in sorted(contents.items()):
+                path = os.path.join(consumer["directory"], leaf)
+                if files.status(path) == ("file", mode, 0, gid) and files.read(path) == content:
+                    continue
+                pending.add(name)
+                self.changed = True
+                if not self.check:
+                    self.consumer_dir(consumer, gid)
+                    files.write(path, content, mode, 0, gid)
+        return pending
+
+    def consumer_dir(self, consumer, gid):
+        """A missing consumer directory is created root-owned for the group; an existing one is kept."""
+        directory = consumer["directory"]
+        if not os.path.isdir(directory):
+            os.makedirs(os.path.dirname(directory), mode=0o755, exist_ok=True)
+            files.directory(directory, 0o700 if consumer["group"] == "root" else 0o750, 0, gid)
+
+    def reload(self, name):
+        consumer = self.consumers[name]
+        if consumer["action"] == "none":
+            return
+        unit = consumer["service"]
+        verb = "try-restart" if consumer["action"] == "restart" else "try-reload-or-restart"
+        self.changed = True
+        self.reloaded.append(unit)
+        if not self.check:
+            self.runner.run(["systemctl", verb, unit], check=True, what=f"systemctl {verb} {unit}")
+
+    # --- report --------------------------------------------------------------------------------------
+
+    def report(self, spec, meta, now, compromised_since):
+        if meta is None:
+            return report.entry(spec, None, now)
+        values = self.values(spec["name"], meta)
+        modes = dict(self.store.where(spec["name"], entry) for entry in rotation.entries(meta))
+        for name in spec["consumers"]:
+            for leaf in rotation.deliverables(spec, meta, values, generate.public_pem, generate.jwks):
+                path = os.path.join(self.consumers[name]["directory"], leaf)
+                modes[path] = files.mode_of(path)
+        meets = generate.meets(spec, values[meta["current"]["version"]])
+        return report.entry(spec, meta, now, meets=meets, modes=modes, compromised_since=compromised_since)
+
+
+def summary(meta):
+    return {
+        "type": meta["type"],
+        "state": meta["state"],
+        "version": meta["current"]["version"],
+        "accepted": rotation.accepted(meta),
+        "created": meta["current"]["created"],
+        "expires": meta["current"]["expires"],
+        "fingerprint": meta["current"]["fingerprint"],
+        "consumers": meta["consumers"],
+        "revoke_after": rotation.iso(meta["revoke_after"]) if meta["revoke_after"] else None,
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            # Definitions (names, types, lengths), not values: the values never pass through options.
+            "secrets": {"type": "list", "elements": "dict", "required": True, "no_log": False},
+            "consumers": {"type": "dict", "default": {}},
+            "directory": {"type": "path", "default": "/etc/bulwark/secrets"},
+            "backend": {"type": "str", "default": "files", "choices": list(policy.BACKENDS)},
+            "vault_url": {"type": "str"},
+            "vault_token": {"type": "str", "no_log": True},
+            "vault_mount": {"type": "str", "default": "secret"},
+            "vault_path": {"type": "str", "default": "bulwark"},
+            "rotate": {"type": "list", "elements": "str", "default": []},
+            "rotate_due": {"type": "bool", "default": False},
+            "rotate_all": {"type": "bool", "default": False},
+            "rollback": {"type": "list", "elements": "str", "default": []},
+            "compromised_since": {"type": "str"},
+            "wait_for_revoke": {"type": "int", "default": 0},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    now = time.time()
+    try:
+        specs, consumers = policy.normalise(
+            params["secrets"], params["consumers"], params["backend"], params["rotate"], params["rollback"]
+        )
+        compromised = policy.compromise_date(params["compromised_since"])
+        run = Run(module, specs, consumers)
+        run.check_host()
+        metas = {name: run.store.meta(name) for name in specs}
+        # Check mode on a bare host predicts the generation; the role installs the library first.
+        if generate.serialization is None and (not module.check_mode or any(metas.values())):
+            raise policy.SecretSpecError("python3-cryptography is not installed on the host")
+        found = [run.report(spec, metas[name], now, compromised) for name, spec in specs.items()]
+    except (policy.SecretSpecError, files.HostError) as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
+    request = {
+        "rotate": set(params["rotate"]),
+        "rollback": set(params["rollback"]),
+        "all": params["rotate_all"],
+        "due": params["rotate_due"],
+        "compromised_since": compromised,
+    }
+    try:
+        run.store.prepare()
+        result = run.run(dict(metas), request, now)
+    except (policy.SecretSpecError, files.HostError) as exc:
+        module.fail_json(
+            msg=f"{exc}. Steps done before the failure: {run.steps or 'none'}; a re-run resumes from them",
+            changed=run.changed,
+            steps=run.steps,
+        )
+    before = {name: summary(meta) for name, meta in metas.items() if meta}
+    after = {name: summary(meta) for name, meta in result.items()}
+    module.exit_json(
+        changed=run.changed,
+        secrets=after,
+        steps=run.steps,
+        reloaded=run.reloaded,
+        report=found,
+        problems=report.summary(found),
+        diff={
+            "before": json.dumps(before, indent=2, sort_keys=True) + "\n",
+            "after": json.dumps(after, indent=2, sort_keys=True) + "\n",
+            "before_header": f"{params['directory']} (metadata; values are never shown)",
+            "after_header": f"{params['directory']} (metadata; values are never shown)",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
