@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, bulwark.hardening maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module bulwark.hardening.security_audit: the host's controls judged as they are, read-only."""
+# ruff: noqa: E402  (Ansible modules put DOCUMENTATION/EXAMPLES/RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: security_audit
+short_description: Scored, read-only security audit of a host as it is
+description:
+  - Reads the host's live state in one module call and returns findings, each with an id, a category
+    (V(authentication), V(network), V(data protection), V(infrastructure)), a severity, a status
+    (V(pass), V(fail), or V(skip) when the control does not apply), the evidence read, and the
+    remediation (the variable or playbook of this collection that fixes it).
+  - "What it reads: the effective sshd configuration (C(sshd -T)); the nftables ruleset and its base
+    chains' policies (C(nft -j list ruleset)); the listening TCP sockets (C(ss -Htulnp)), each judged
+    against the ruleset for a new connection from an outside address; fail2ban's running jails and
+    their counters; sysctl values; modes and owners of password hashes, private SSH keys, sudoers,
+    sshd's and cron's files and home directories; pending security updates (C(apt-get -s upgrade),
+    from the host's package lists, without reaching the network) and unattended-upgrades; the admins
+    (uid 0 accounts, members of C(sudo) and of sshd's C(AllowGroups)) and their keys; the audit daemon;
+    Docker's daemon settings and published ports; WireGuard peers' last handshakes; the secret store's
+    expiry dates and file modes (never a value)."
+  - It judges the host as it is, not as this collection's variables say it should be, so a host
+    hardened by hand or by another tool gets an honest score. A control that cannot be evaluated fails
+    and says what could not be read.
+  - It never changes anything on the host, in any mode.
+version_added: "0.1.0"
+author: bulwark.hardening maintainers (@bulwark-hardening)
+options:
+  categories:
+    description: Only the findings of these categories.
+    type: list
+    elements: str
+    choices: [authentication, network, data protection, infrastructure]
+    default: [authentication, network, data protection, infrastructure]
+requirements:
+  - On the host, systemd (C(systemctl)), C(ss) (iproute2) and APT; C(sshd), C(nft), C(fail2ban-client),
+    C(docker) and C(wg) are read when installed (a missing tool is evidence, not an error).
+notes:
+  - The firewall is judged through nftables (C(nft -j list ruleset)), which also shows iptables-nft and
+    UFW rules; rules of the legacy iptables backend are not read. UDP listeners are not judged.
+  - The secret store is judged in its default directory C(/etc/bulwark/secrets)
+    (M(bulwark.hardening.secret_store), files backend) from its metadata only; a store elsewhere or in
+    OpenBao is not read.
+seealso:
+  - module: bulwark.hardening.sshd_config
+  - module: bulwark.hardening.firewall
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; check mode runs it the same way.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
+"""
+
+EXAMPLES = r"""
+- name: Audit the host
+  bulwark.hardening.security_audit:
+  register: audit
+
+- name: Only the network findings
+  bulwark.hardening.security_audit:
+    categories: [network]
+"""
+
+RETURN = r"""
+findings:
+  description: Every finding of the selected categories.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: ssh_password_login
+      category: authentication
+      severity: critical
+      title: SSH refuses passwords
+      status: fail
+      passed: false
+      evidence: passwordauthentication yes, kbdinteractiveauthentication no, permitemptypasswords no
+      remediation: "sshd_password_authentication: false, sshd_kbd_interactive_authentication: false"
+report:
+  description: The host's report, its overall score (0-100) at the top level and each category's own.
+  returned: always
+  type: dict
+  sample: {score: 96, categories: {network: {score: 100, passed: 5, failed: 0}}, failed: [ssh_max_auth_tries]}
+score:
+  description: The host's overall score, 0-100.
+  returned: always
+  type: int
+lines:
+  description: The report as a production check prints it, by category, what failed with its fix.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import glob
+import grp
+import json
+import os
+import pwd
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.audit import checks, parse, report
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import state as fail2ban_state
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective
+
+SENSITIVE = [
+    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh/sshd_config",
+    "/etc/crontab",
+]  # fmt: skip
+SENSITIVE_GLOBS = [
+    "/etc/ssh/ssh_host_*_key", "/etc/sudoers.d/*", "/etc/ssh/sshd_config.d/*", "/etc/cron.*", "/home/*",
+    "/root/.ssh/id_*", "/home/*/.ssh/id_*",
+]  # fmt: skip
+SYSCTL_KEYS = sorted(
+    set(checks.NETWORK_SYSCTL)
+    | set(checks.KERNEL_SYSCTL)
+    | {"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"}
+)
+UNITS = ["auditd.service", "fail2ban.service", "docker.service"]
+
+
+def _sysctl(key):
+    text = files.read("/proc/sys/" + key.replace(".", "/"))
+    return None if text is None else " ".join(text.split())
+
+
+def _run(runner, argv):
+    """(stdout, error): the error names what failed; a missing tool is (None, None)."""
+    tool = runner.which(argv[0])
+    if tool is None:
+        return None, None
+    rc, out, err = runner.run([tool, *argv[1:]])
+    if rc != 0:
+        return None, (err or out).strip() or f"rc={rc}"
+    return out, None
+
+
+def _admins(sshd_text):
+    """uid 0 accounts, members of sudo and of sshd's AllowGroups, with their keys' files as they are."""
+    groups = {"sudo"}
+    if sshd_text:
+        groups.update(effective.parse(sshd_text).words("allowgroups"))
+    names = set()
+    for group in groups:
+        try:
+            entry = grp.getgrnam(group)
+        except KeyError:
+            continue
+        names.update(entry.gr_mem)
+        names.update(p.pw_name for p in pwd.getpwall() if p.pw_gid == entry.gr_gid)
+    names.update(p.pw_name for p in pwd.getpwall() if p.pw_uid == 0)
+    admins = []
+    for name in sorted(names):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        ssh_dir = os.path.join(entry.pw_dir, ".ssh")
+        keys = os.path.join(ssh_dir, "authorized_keys")
+        admins.append({
+            "name": name,
+            "uid": entry.pw_uid,
+            "authorized_keys": files.read(keys),
+            "keys_status": files.status(keys),
+            "ssh_dir_status": files.status(ssh_dir),
+        })  # fmt: skip
+    return admins
+
+
+SECRET_STORE = "/etc/bulwark/secrets"  # noqa: S105  (secret_store's default directory, not a secret)
+
+
+def _secret_store():
+    """The store's metadata and file modes (never a value), or None when there is no store."""
+    found = files.status(SECRET_STORE)
+    if found is None or found[0] != "directory":
+        return None
+    store = {"path": SECRET_STORE, "mode": found[1], "secrets": []}
+    for name in sorted(os.listdir(SECRET_STORE)):
+        directory = os.path.join(SECRET_STORE, name)
+        if files.status(directory)[0] != "directory":
+            continue
+        try:
+            meta = json.loads(files.read(os.path.join(directory, "meta.json")) or "null")
+        except ValueError:
+            meta = None
+        modes = {os.path.join(directory, leaf): files.mode_of(os.path.join(directory, leaf))
+                 for leaf in sorted(os.listdir(directory))}  # fmt: skip
+        store["secrets"].append({"name": name, "meta": meta, "modes": modes})
+    return store
+
+
+def gather(module):
+    """Everything the checks judge, read in this one call; only reads."""
+    runner = Runner(module)
+    facts = {}
+    facts["sshd"], facts["sshd_error"] = _run(runner, ["sshd", "-T"])
+    if facts["sshd"] is None and facts["sshd_error"] is None:
+        facts["sshd_error"] = "sshd is not installed"
+    ruleset, facts["nft_error"] = _run(runner, ["nft", "-j", "list", "ruleset"])
+    facts["nft"] = json.loads(ruleset) if ruleset else None
+    facts["listeners"] = _run(runner, ["ss", "-Htulnp"])[0] or ""
+
+    f2b = {"installed": runner.which("fail2ban-client") is not None, "jails": {}}
+    f2b["status"] = _run(runner, ["fail2ban-client", "status"])[0] if f2b["installed"] else None
+    f2b["active"] = f2b["status"] is not None
+    if f2b["status"]:
+        try:
+            for jail in fail2ban_state.parse_status(f2b["status"]):
+                f2b["jails"][jail] = _run(runner, ["fail2ban-client", "status", jail])[0] or ""
+        except ValueError:
+            pass  # the checks report the unreadable status
+    facts["fail2ban"] = f2b
+
+    facts["sysctl"] = {key: _sysctl(key) for key in SYSCTL_KEYS}
+    paths = set(SENSITIVE)
+    for pattern in SENSITIVE_GLOBS:
+        paths.update(glob.glob(pattern))
+    statuses = {path: files.status(path) for path in sorted(paths)}
+    facts["paths"] = {path: status for path, status in statuses.items() if status is not None}
+    facts["group_names"] = {str(g.gr_gid): g.gr_name for g in grp.getgrall()}
+    shadow = files.read("/etc/shadow")
+    facts["empty_passwords"] = None if shadow is None else parse.shadow_empty_passwords(shadow)
+    facts["accounts"] = [{"name": p.pw_name, "uid": p.pw_uid} for p in pwd.getpwall()]
+    facts["admins"] = _admins(facts["sshd"])
+
+    facts["apt_simulation"] = _run(runner, ["apt-get", "-s", "-o", "Debug::NoLocking=true", "upgrade"])[0]
+    facts["apt_config"] = _run(runner, ["apt-config", "dump"])[0]
+    facts["unattended_installed"] = runner.which("unattended-upgrade", dirs=("/usr/bin",)) is not None
+    _rc, out, _err = runner.run(["systemctl", "is-active", *UNITS])
+    facts["units"] = dict(zip(UNITS, out.split(), strict=False))
+
+    if runner.which("dockerd") is not None:
+        daemon_json = files.read("/etc/docker/daemon.json")
+        try:
+            daemon = json.loads(daemon_json) if daemon_json else {}
+        except ValueError:
+            daemon = {}
+        ps = _run(runner, ["docker", "ps", "--format", "{{.Names}} {{.Ports}}"])[0] or ""
+        facts["docker"] = {"daemon": daemon, "ps": ps}
+    else:
+        facts["docker"] = None
+    facts["secrets"] = _secret_store()
+    facts["wireguard"] = _run(runner, ["wg", "show", "all", "latest-handshakes"])[0]
+    if facts["wireguard"] is not None and not facts["wireguard"].strip():
+        facts["wireguard"] = None  # wg installed but no interface
+    return facts
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "categories": {
+                "type": "list",
+                "elements": "str",
+                "choices": list(checks.CATEGORIES),
+                "default": list(checks.CATEGORIES),
+            },
+        },
+        supports_check_mode=True,
+    )
+    try:
+        facts = gather(module)
+    except (files.HostError, ValueError) as exc:
+        module.fail_json(msg=f"the audit could not read the host: {exc}. Nothing was changed")
+    now = int(time.time())
+    findings = checks.evaluate(facts, now, module.params["categories"])
+    # The host's inventory name is the controller's to add (playbooks/audit.yml).
+    host_report = report.host_report(None, findings, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    module.exit_json(
+        changed=False,
+        findings=findings,
+        report=host_report,
+        score=host_report["score"],
+        lines=report.text(host_report),
+    )
+
+
+if __name__ == "__main__":
+    main()
