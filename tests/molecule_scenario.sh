@@ -2,15 +2,19 @@
 # Run one Molecule scenario with its full test sequence; its output goes to
 # tests/output/molecule-<scenario>.log and a one-line verdict with the duration to stdout,
 # so scenarios running side by side do not interleave. Called by `make molecule`.
+# `<scenario>@<core>` runs it on a row of the support matrix (.venv/matrix-<core>, `make matrix-venvs`);
+# runs of one scenario take turns, since they use the same hosts and network.
 set -uo pipefail
-scenario=$1
-log=tests/output/molecule-$scenario.log
+scenario=${1%@*}
+name=${1/@/-}
+[ "$scenario" = "$1" ] || export PATH="$PWD/.venv/matrix-${1#*@}/bin:$PATH"
+log=tests/output/molecule-$name.log
 mkdir -p tests/output
 start=$SECONDS
-if molecule test -s "$scenario" >"$log" 2>&1; then
-  echo "molecule $scenario: passed in $((SECONDS - start)) s"
+if flock "tests/output/.molecule-$scenario.lock" molecule test -s "$scenario" >"$log" 2>&1; then
+  echo "molecule $name: passed in $((SECONDS - start)) s"
 else
-  echo "molecule $scenario: FAILED in $((SECONDS - start)) s; the last lines of $log:"
+  echo "molecule $name: FAILED in $((SECONDS - start)) s; the last lines of $log:"
   tail -n 60 "$log"
   exit 1
 fi

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # `make test`: run each stage (a Makefile target), time it, go on after a failure so that one
-# run shows every failing stage, and fail at the end if any did.
+# run shows every failing stage, and fail at the end if any did. `a+b` runs stages a and b side
+# by side (each prints one line per finished part, so their output does not interleave mid-line).
 set -uo pipefail
 failed=()
 summary=()
 for stage in "$@"; do
   start=$SECONDS
   echo "=== $stage"
-  if make --no-print-directory "$stage"; then verdict=ok; else verdict=FAILED; failed+=("$stage"); fi
-  summary+=("$(printf '%-10s %-7s %5d s' "$stage" "$verdict" $((SECONDS - start)))")
+  IFS=+ read -ra parts <<<"$stage"
+  pids=()
+  for part in "${parts[@]}"; do
+    make --no-print-directory "$part" &
+    pids+=($!)
+  done
+  verdict=ok
+  for i in "${!parts[@]}"; do
+    wait "${pids[$i]}" || { verdict=FAILED; failed+=("${parts[$i]}"); }
+  done
+  summary+=("$(printf '%-16s %-7s %5d s' "$stage" "$verdict" $((SECONDS - start)))")
 done
 echo "=== stages"
 printf '%s\n' "${summary[@]}"

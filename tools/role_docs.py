@@ -2,7 +2,9 @@
 
 The argument specs are the single source of each role's variables: this writes them as tables
 between the markers in README.md and in each role's README.md. `--check` fails when a README is
-out of date (`make lint` runs it), so the reference cannot drift from the specs.
+out of date (`make lint` runs it), so the reference cannot drift from the specs. It also fails when a
+role's defaults/main.yml and its spec disagree (a default documented but not set, set but not documented,
+or set to another value): Ansible applies defaults/main.yml, never the spec's `default`.
 """
 
 import argparse
@@ -46,9 +48,36 @@ def _type(spec):
     return kind
 
 
-def _spec(role):
-    specs = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+def _spec(role, root=ROOT):
+    specs = yaml.safe_load((root / "roles" / role / "meta/argument_specs.yml").read_text())
     return specs["argument_specs"]["main"]
+
+
+def drift(root=ROOT):
+    """Where a role's defaults/main.yml and its argument spec disagree, one message each."""
+    found = []
+    for specs in sorted(root.glob("roles/*/meta/argument_specs.yml")):
+        role = specs.parent.parent.name
+        options = _spec(role, root).get("options", {})
+        path = root / "roles" / role / "defaults/main.yml"
+        defaults = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+        for name, option in options.items():
+            if "default" in option and name not in defaults:
+                found.append(f"{role}: {name} has a default in the spec but none in defaults/main.yml")
+            elif "default" in option and defaults[name] != option["default"]:
+                found.append(
+                    f"{role}: {name} defaults to {option['default']!r} in the spec"
+                    f" but to {defaults[name]!r} in defaults/main.yml"
+                )
+            # A template's value is only known at run time: the spec describes it instead of stating it.
+            elif name in defaults and "default" not in option and "{{" not in str(defaults[name]):
+                found.append(f"{role}: {name} is set in defaults/main.yml but has no default in the spec")
+        found.extend(
+            f"{role}: {name} is set in defaults/main.yml but is not in the spec"
+            for name in defaults
+            if name not in options
+        )
+    return found
 
 
 def role_table(role):
@@ -98,8 +127,11 @@ def main():
             stale.append(path.relative_to(ROOT))
             if not args.check:
                 path.write_text(wanted)
+    problems = drift()
     if args.check and stale:
-        sys.exit("out of date (run `make docs`): " + ", ".join(map(str, stale)))
+        problems.append("out of date (run `make docs`): " + ", ".join(map(str, stale)))
+    if problems:
+        sys.exit("\n".join(problems))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ description:
     (C(use_pty)).
   - A C(~/.ssh) or C(authorized_keys) that is a symbolic link is never written through (it may be another
     account's file); a run that would write there fails naming the account, before anything changes.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   admins:
@@ -110,6 +110,21 @@ options:
       - The public key the controller logs in with. When given, it must stay in the connecting user's keys.
       - When not given, a run that would leave the connecting user none of its current keys is refused.
     type: str
+requirements:
+  - On the host, C(useradd), C(usermod), C(userdel) and C(groupadd) (Debian's C(passwd)), C(pkill) (C(procps))
+    and C(visudo) (C(sudo)).
+attributes:
+  check_mode:
+    support: full
+    description: Reports the accounts, keys, group members and sudoers drop-in that would change; changes
+      nothing.
+  diff_mode:
+    support: full
+    description: Keys are shown by type, fingerprint and comment, never whole.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 notes:
   - Check mode and diff mode are supported; diffs show keys by type, fingerprint and comment, never whole.
 """
@@ -146,7 +161,7 @@ removed:
   returned: always
   type: list
   elements: str
-keys:
+key_changes:
   description: Per account whose C(authorized_keys) changed, the keys added and removed (by fingerprint).
   returned: always
   type: dict
@@ -478,7 +493,7 @@ def main():
         group_members=sorted(members),
         created=[i["name"] for i in result["create"]],
         removed=list(result["remove"]),
-        keys={name: key_changes(b, a) for name, (b, a) in result["keys"].items()},
+        key_changes={name: key_changes(b, a) for name, (b, a) in result["keys"].items()},
         sudoers_file=params["sudoers_file"] if params["sudo"] else "",
         diff=diffs,
     )

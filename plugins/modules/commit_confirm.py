@@ -14,7 +14,7 @@ description:
     staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired
     (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported.
   - The state lives in C(/var/lib/bulwark/commit-confirm/<concern>/), root-only.
-version_added: "0.2.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   concern:
@@ -22,6 +22,8 @@ options:
     type: str
     required: true
     choices: [sshd, firewall]
+requirements:
+  - On the host, systemd (C(systemctl)), which runs the rollback timer that the confirmation stops.
 attributes:
   check_mode:
     support: full
@@ -29,6 +31,10 @@ attributes:
   diff_mode:
     support: none
     description: Nothing is rendered; the module that armed the change showed its diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 """
 
 EXAMPLES = r"""

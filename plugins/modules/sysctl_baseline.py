@@ -15,7 +15,7 @@ description:
     is listed in O(optional_keys); then it is skipped with the reason, and written with sysctl.d's C(-) prefix
     so that systemd-sysctl ignores it at boot too.
   - A value the kernel rejects (C(EINVAL)) fails the module and the file is not written.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   settings:
@@ -37,6 +37,19 @@ options:
     description: Whether to apply the values to the running kernel (the file is written either way).
     type: bool
     default: true
+requirements:
+  - A Linux host; values are written to C(/proc/sys) and one file under C(/etc/sysctl.d) (no command is run).
+attributes:
+  check_mode:
+    support: full
+    description: Predicts which keys would be applied and which skipped; changes nothing.
+  diff_mode:
+    support: full
+    description: The sysctl.d file before and after.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 notes:
   - Check mode predicts which keys would be applied and which skipped (read-only mounts are read from
     C(/proc/self/mountinfo)); diff mode shows the file.
