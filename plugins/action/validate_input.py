@@ -1,11 +1,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """validate_input: every role's input checked on the controller before any role changes a host.
 
-Runs no module: for each role it reads the role's argument spec, defaults and vars from the collection,
+For each role it reads the role's argument spec, defaults and vars from the collection,
 templates the role's variables with this host's variables, validates them against the spec (as the role's
 own argument validation will), and then runs the pure validation of each module the role calls, on the
 very arguments the role's task passes (read from the role's task file, so there is no second copy of
-the mapping from variables to module options).
+the mapping from variables to module options). When all of that passes and the sshd role is among them,
+one module call on the host checks the sshd candidate with `sshd -t` (validate_only): what only the host
+can judge, judged before bootstrap changes anything.
 """
 
 import os
@@ -18,8 +20,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as accounts
+from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import files as baseline_files
+from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import packages as baseline_packages
+from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import services as baseline_services
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import jail
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model as firewall
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import policy as secrets
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import render as sshd
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
 
@@ -32,7 +39,8 @@ except ImportError:  # pragma: no cover - ansible-core 2.17 and 2.18
 
 
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROLES = ("bootstrap", "sshd", "firewall", "fail2ban")
+ROLES = ("bootstrap", "sshd", "firewall", "fail2ban", "secrets")
+SSHD = "bulwark.hardening.sshd_config"
 # Variables whose value is a text of several lines; everywhere else a line break could start a new
 # line of the file it is rendered into (a sudoers rule, a login.defs setting, a unit option).
 MULTILINE = frozenset({"bootstrap_banner_text"})
@@ -53,7 +61,25 @@ def _sysctl(args):
     baseline.validate_optional(args.get("optional_keys", []))
 
 
+def _sshd(args):
+    sshd.render(args.get("options"), args.get("match"))
+    commit_confirm.check_timeout(args.get("rollback_timeout", 60))
+
+
+def _baseline_files(args):
+    baseline_files.validate(args.get("files"))
+
+
+def _baseline_packages(args):
+    baseline_packages.validate(args.get("present", []), args.get("absent", []), args.get("upgrade", "none"))
+
+
+def _baseline_services(args):
+    baseline_services.validate(args.get("enabled", []), args.get("disabled", []))
+
+
 def _firewall(args):
+    commit_confirm.check_timeout(args.get("rollback_timeout", 60))
     options = {key: args[key] for key in firewall.POLICY_KEYS if key in args}
     options["ssh_rate_limit"] = args.get("ssh_rate_limit") or None
     # Whether Docker runs is the host's to say; "auto" validates the Docker options as if it did.
@@ -68,7 +94,19 @@ def _fail2ban(args):
         firewall_backend=args.get("firewall_backend", "nftables"),
         admin_networks=args.get("admin_networks", []),
         ignoreip=args.get("ignoreip", []),
+        secrets=args.get("secrets"),
     )
+
+
+def _secrets(args):
+    secrets.normalise(
+        args.get("secrets"),
+        args.get("consumers"),
+        args.get("backend", "files"),
+        args.get("rotate"),
+        args.get("rollback"),
+    )
+    secrets.compromise_date(args.get("compromised_since"))
 
 
 # role -> (tasks file, module, the module options its pure validation reads, that validation)
@@ -81,31 +119,55 @@ CHECKS = {
             accounts.validate_options,
         ),
         ("kernel.yml", "bulwark.hardening.sysctl_baseline", ("settings", "optional_keys", "path"), _sysctl),
+        ("docker.yml", "bulwark.hardening.baseline_files", ("files",), _baseline_files),
+        (
+            "packages.yml",
+            "bulwark.hardening.baseline_packages",
+            ("present", "absent", "upgrade"),
+            _baseline_packages,
+        ),
+        ("files.yml", "bulwark.hardening.baseline_files", ("files",), _baseline_files),
+        ("services.yml", "bulwark.hardening.baseline_services", ("enabled", "disabled"), _baseline_services),
     ],
     "sshd": [
         (
             "main.yml",
             "bulwark.hardening.sshd_config",
-            ("options", "match"),
-            lambda args: sshd.render(args.get("options"), args.get("match")),
+            ("options", "match", "rollback_timeout"),
+            _sshd,
         )
     ],
-    "firewall": [("main.yml", "bulwark.hardening.firewall", firewall.POLICY_KEYS, _firewall)],
+    "firewall": [
+        ("main.yml", "bulwark.hardening.firewall", (*firewall.POLICY_KEYS, "rollback_timeout"), _firewall)
+    ],
     "fail2ban": [
         (
             "main.yml",
             "bulwark.hardening.fail2ban_jail",
-            ("jails", "filters", "firewall_backend", "admin_networks", "ignoreip"),
+            ("jails", "filters", "firewall_backend", "admin_networks", "ignoreip", "secrets"),
             _fail2ban,
+        )
+    ],
+    "secrets": [
+        (
+            "main.yml",
+            "bulwark.hardening.secret_store",
+            ("secrets", "consumers", "backend", "rotate", "rollback", "compromised_since"),
+            _secrets,
         )
     ],
 }
 # The pure validators' own error types: anything else is a bug, not bad input.
 INPUT_ERRORS = (
     accounts.AdminSpecError,
+    baseline_files.BaselineSpecError,
+    baseline_packages.PackageSpecError,
+    baseline_services.ServiceSpecError,
+    commit_confirm.TimeoutRefused,
     baseline.SysctlSpecError,
     firewall.PolicyError,
     jail.JailError,
+    secrets.SecretSpecError,
     sshd.RenderError,
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -113,7 +175,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _requires_connection = False
     _VALID_ARGS = frozenset({"roles"})
 
     def run(self, tmp=None, task_vars=None):
@@ -124,11 +185,13 @@ class ActionModule(ActionBase):
             isinstance(r, str) and r in ("common", *ROLES) for r in roles
         ):
             raise AnsibleError(f"roles: a list of {', '.join(('common', *ROLES))}, not {roles!r}")
-        errors, checked = [], []
+        errors, checked, self._accepted = [], [], {}
         for role in ["common"] + [r for r in roles if r != "common"]:
             role_errors, role_checked = self._role(role, task_vars)
             errors += role_errors
             checked += role_checked
+        if not errors and SSHD in self._accepted:
+            errors += self._sshd_on_host(task_vars)
         result.update(changed=False, checked=checked)
         if errors:
             result.update(
@@ -168,6 +231,8 @@ class ActionModule(ActionBase):
         # Role defaults are the weakest; the host's own variables win over them; the role's vars/ win over
         # play and inventory variables, as when the role runs.
         variables = {**defaults, **task_vars, **role_vars}
+        # Lookups in the role's variables (lookup('template', ...)) find the role's templates and files.
+        variables["ansible_search_path"] = [os.path.join(COLLECTION, "roles", role)]
         templar = self._templar.copy_with_new_env(available_variables=variables)
         errors, values = [], {}
         for name in spec:
@@ -199,6 +264,7 @@ class ActionModule(ActionBase):
                 # Before 2.19 an omitted value stays a placeholder string.
                 templated = {k: v for k, v in templated.items() if v != task_vars.get("omit")}
                 check(templated)
+                self._accepted[module] = templated
             except INPUT_ERRORS as exc:
                 definitions = {**role_vars, **(task.get("vars") or {})}
                 names = _culprits(_sources(args, str(exc), known, definitions), str(exc), values, task_vars)
@@ -210,6 +276,15 @@ class ActionModule(ActionBase):
                 continue
             checked.append(module)
         return errors, checked
+
+    def _sshd_on_host(self, task_vars):
+        """`sshd -t` of the sshd role's candidate: only the host can judge it, and before any change."""
+        outcome = self._execute_module(
+            SSHD, module_args={**self._accepted[SSHD], "validate_only": True}, task_vars=task_vars
+        )
+        if outcome.get("failed") or outcome.get("unreachable"):
+            return [f"sshd ({SSHD}, on the host): {outcome.get('msg', 'failed')}"]
+        return []
 
     def _find_task(self, role, tasks_file, module):
         """The task calling `module` in the role's tasks file, and every `when` that guards it."""

@@ -28,7 +28,7 @@ description:
     the server runs every declared enabled jail and fails with fail2ban's own log lines otherwise,
     restoring the previous files.
   - In check mode on a host where fail2ban is not installed yet, every file is predicted as changed.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   jails:
@@ -66,6 +66,19 @@ options:
     type: list
     elements: str
     default: []
+  secrets:
+    description:
+      - Credentials the actions need (a cloud firewall's API token, a mail password), as a dictionary of
+        jail names to dictionaries of names and values. Each is written as an option of that jail's
+        section, for the jail's actions to use as C(%(name)s), in the root-only jail file (mode 0640).
+      - The values never appear in the module's output, its diff (C(name = <redacted>)), or the host's
+        log of the module call; an error names C(secrets.<jail>.<name>), never the value. Put them here,
+        not in O(jails), whose action parameters are redacted in diffs but shown in the task's arguments
+        at high verbosity.
+      - A name must not shadow a jail option or a name C(jail.conf) interpolates (C(name), C(mta),
+        C(action_*), ...). A literal C(%) in a value is written C(%%), as fail2ban reads it.
+    type: dict
+    default: {}
   auth_log:
     description: The file sshd logs to through syslog; when it does not exist, sshd jails read the journal.
     type: path
@@ -93,6 +106,21 @@ options:
     description: Seconds to wait for the server to run every declared jail after a (re)load.
     type: int
     default: 30
+requirements:
+  - On the host, fail2ban (C(fail2ban-client)), systemd (C(systemctl), C(journalctl)), and C(python3-systemd)
+    for jails with the journal backend.
+attributes:
+  check_mode:
+    support: full
+    description: Reports the jail and filter files that would be written or removed and the jails that would
+      restart; changes nothing. On a host where fail2ban is not installed yet, the files are predicted as new.
+  diff_mode:
+    support: full
+    description: One diff per changed file; the values of action parameters are redacted.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 notes:
   - Supports check mode and diff mode (one diff per changed file). Diffs show the parameter names of
     C(action), C(banaction) and C(banaction_allports) but not their values (they can carry API keys).
@@ -180,6 +208,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail im
     desired_files,
     filter_names,
     is_owned,
+    secret_names,
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
     missing_jails,
@@ -341,6 +370,7 @@ def main():
             },
             "admin_networks": {"type": "list", "elements": "str", "default": []},
             "ignoreip": {"type": "list", "elements": "str", "default": []},
+            "secrets": {"type": "dict", "default": {}, "no_log": True},
             "auth_log": {"type": "path", "default": "/var/log/auth.log"},
             "config_dir": {"type": "path", "default": "/etc/fail2ban"},
             "docker": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
@@ -378,12 +408,13 @@ def main():
             firewall_backend=params["firewall_backend"],
             admin_networks=params["admin_networks"],
             ignoreip=params["ignoreip"],
+            secrets=params["secrets"],
         )
         desired = desired_files(jails, custom)
         foreign = {path for path in desired if path in existing and path not in owned}
         # A filter.d/<name>.local of someone else's would be read over the custom filter.
         foreign |= {f"filter.d/{name}.local" for name in custom if f"filter.d/{name}.local" in existing}
-        the_plan = plan(desired, owned, foreign, modes)
+        the_plan = plan(desired, owned, foreign, modes, secrets=secret_names(jails))
     except JailError as error:
         module.fail_json(msg=f"{error}. Nothing was changed")
 

@@ -52,7 +52,7 @@ description:
     rules, a custom I(ssh_rate_limit), I(icmp_echo=false), Docker). Not atomic (one ufw command per rule)."
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
     message instead of guessing.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   backend:
@@ -154,6 +154,10 @@ options:
         table shared with Docker or fail2ban keeps their rules, loses the foreign rules that admit traffic,
         and the drop policy of its input chains becomes accept (our table filters). The rollback restores
         all of it as it was (iptables-nft's tables through C(iptables-nft-save)/C(iptables-nft-restore))."
+      - "nftables and iptables backends: what was purged must not come back at boot. An enabled
+        C(netfilter-persistent.service) (iptables-persistent), which would load its saved rules again beside
+        ours, is disabled when the change is confirmed (not stopped; its files are left as they are);
+        RV(boot_disabled) names it."
     type: bool
     default: true
   guard:
@@ -176,10 +180,22 @@ options:
   rollback_timeout:
     description:
       - Seconds after the apply at which the host restores the previous firewall unless the change is
-        confirmed (at least 5). C(0) applies and persists at once without commit-confirm (refused while an
-        earlier change waits for its confirmation).
+        confirmed (at least 5). Every change is applied with commit-confirm; no value applies
+        without a rollback.
     type: int
     default: 60
+  reconnect_and_confirm:
+    description:
+      - When the change is live and pending, drop the SSH connection and confirm it over a B(new) one in the
+        same task (the module's action plugin does it, on the controller). Reaching the host anew proves the
+        change lets the controller in. Without it, confirm with M(bulwark.hardening.commit_confirm) over a new
+        connection yourself.
+      - In the same task, because a separate confirmation task starts only when the slowest host has applied
+        its change, and the fast hosts' windows could run out meanwhile. A confirmation that cannot log in is
+        retried until O(rollback_timeout) and a minute have passed; the task then fails saying what the host
+        did (C(state)).
+    type: bool
+    default: false
   persist_path:
     description: Where the confirmed policy is saved; C(/etc/nftables.conf) is made to include it.
     type: path
@@ -190,6 +206,26 @@ options:
         itself is in C(/var/lib/bulwark/commit-confirm/firewall/).
     type: path
     default: /var/lib/bulwark
+requirements:
+  - "On the host, for the backend in use: C(nft) (C(nftables)); or C(iptables), C(ip6tables), their
+    C(-save) and C(-restore) commands and C(ipset); or C(ufw)."
+  - systemd (C(systemd-run), C(systemctl)) for the commit-confirm timer and the unit that loads the firewall
+    at boot.
+attributes:
+  action:
+    support: full
+    description: The action plugin confirms over a new connection with O(reconnect_and_confirm).
+  check_mode:
+    support: full
+    description: Validates the candidate (C(nft -c), C(iptables-restore --test)) and reports what would
+      change; applies nothing. Tools that are not installed yet are predicted as installed-and-changed.
+  diff_mode:
+    support: full
+    description: Rule-level, in the canonical form of the owned table.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 notes:
   - Supports check mode and diff mode (rule-level, canonical form of the owned table).
   - C(/etc/nftables.conf) is replaced by an include of I(persist_path) without C(flush ruleset), so a reboot
@@ -225,6 +261,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+confirmed:
+  description: With O(reconnect_and_confirm), that the change was confirmed over a new connection.
+  returned: when a change was pending and O(reconnect_and_confirm=true)
+  type: bool
 pending:
   description:
     - A change is live with its rollback armed and waits for M(bulwark.hardening.commit_confirm)
@@ -249,6 +289,12 @@ purge:
   type: list
   elements: str
   sample: ["delete table ip filter"]
+boot_disabled:
+  description: Other units that load a firewall at boot, disabled on confirm because O(purge) took over.
+  returned: with backend=nftables or iptables, when the tools are installed and O(purge=true)
+  type: list
+  elements: str
+  sample: ["netfilter-persistent.service"]
 restored:
   description: What the host put back after a failed apply step (the restore steps, in order).
   returned: when an apply step failed
@@ -335,6 +381,8 @@ ARGUMENT_SPEC = {
     "controller_port": {"type": "int"},
     "controller_local_address": {"type": "str"},
     "rollback_timeout": {"type": "int", "default": 60},
+    # Read by the action plugin on the controller (plugins/action/), which confirms; the module ignores it.
+    "reconnect_and_confirm": {"type": "bool", "default": False},
     "persist_path": {"type": "path", "default": "/etc/bulwark/firewall.nft"},
     "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
 }
@@ -441,27 +489,6 @@ class FirewallRun:
         self.backend.snapshot(self.plan, self.opts)
         write_inputs(self.plan.snapshot.items())
 
-    def without_confirm(self, pending):
-        """rollback_timeout 0: apply and persist at once; a failed step still restores what ran before it."""
-        if pending:
-            self.fail(
-                "rollback_timeout: 0 while an earlier firewall change waits for its confirmation: confirm it "
-                "(bulwark.hardening.commit_confirm, concern firewall) or let it roll back first. "
-                "Nothing was applied"
-            )
-        self.snapshot()
-        failed, msg = self.apply()
-        if failed is not None:
-            for what, argv in self.plan.restore:
-                rc, out, err = self.runner.run(argv)
-                if rc != 0:
-                    self.fail(msg + f"Restoring FAILED at '{what}': {(err or out).strip()}", changed=True)
-            self.fail(
-                msg + "Restored: " + "; ".join(w for w, _a in self.plan.restore) + ".", changed=failed > 0
-            )
-        commit_confirm.persist(self.runner, self.plan.boot)
-        self.module.exit_json(**self.result)
-
     def with_confirm(self, pending, timeout):
         """Arm BEFORE applying, apply, re-arm: the window to confirm counts from the end of the apply."""
         if not pending:
@@ -515,11 +542,10 @@ class FirewallRun:
                 f"firewall: the previous change was rolled back by the host ({rolled_back}): the controller "
                 "did not confirm it in time over a new connection"
             )
-        timeout = p["rollback_timeout"]
-        if timeout != 0 and timeout < 5:
-            self.fail(
-                f"rollback_timeout: {timeout} is too short (at least 5 s, or 0 for none). Nothing was applied"
-            )
+        try:
+            timeout = commit_confirm.check_timeout(p["rollback_timeout"])
+        except commit_confirm.TimeoutRefused as exc:
+            self.fail(f"{exc}. Nothing was applied")
         policy = self.policy()
         self.opts = backends.Options(
             p["purge"], p["persist_path"], p["state_dir"], self.lockout_packet(policy)
@@ -535,7 +561,9 @@ class FirewallRun:
                 "Nothing was applied"
             )
         pending = self.transaction.pending()
-        boot_changed = commit_confirm.staged_changes(plan.boot) or not self.backend.boot_enabled()
+        boot_changed = (
+            commit_confirm.staged_changes(plan.boot) or not self.backend.boot_enabled() or bool(plan.takeover)
+        )
         self.result.update(
             changed=plan.changed or boot_changed or pending,
             foreign=plan.foreign,
@@ -563,8 +591,6 @@ class FirewallRun:
                 commit_confirm.persist(self.runner, plan.boot)
                 module.exit_json(**self.result)
             files.private_dir(p["state_dir"])
-            if timeout == 0:
-                self.without_confirm(pending)
             self.with_confirm(pending, timeout)
         except commit_confirm.RolledBack as exc:
             self.fail(

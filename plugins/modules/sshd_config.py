@@ -154,6 +154,14 @@ options:
       - V(false) is the emergency override, and for tests; commit-confirm still applies.
     type: bool
     default: true
+  validate_only:
+    description:
+      - Only check the candidate with C(sshd -t) on a temporary copy of the configuration tree, and change
+        nothing (RV(changed=false) always). This is what only the host can judge, asked before any role
+        changes the host (M(bulwark.hardening.validate_input) does); the guard, which judges the accounts
+        and groups that earlier roles create, runs when the change is made.
+    type: bool
+    default: false
   reload:
     description: Reload O(service) after a change when it is active (otherwise only validate).
     type: bool
@@ -169,6 +177,18 @@ options:
         config and reloads sshd. At least 5.
     type: int
     default: 60
+  reconnect_and_confirm:
+    description:
+      - When the change is live and pending, drop the SSH connection and confirm it over a B(new) one in the
+        same task (the module's action plugin does it, on the controller). Reaching the host anew proves the
+        change lets the controller in. Without it, confirm with M(bulwark.hardening.commit_confirm) over a new
+        connection yourself.
+      - In the same task, because a separate confirmation task starts only when the slowest host has applied
+        its change, and the fast hosts' windows could run out meanwhile. A confirmation that cannot log in is
+        retried until O(rollback_timeout) and a minute have passed; the task then fails saying what the host
+        did (C(state)).
+    type: bool
+    default: false
   mode:
     description:
       - Permissions of O(main_config) and O(path) (octal string). sshd reads them as root; nobody else needs
@@ -179,6 +199,9 @@ options:
     description: Where the last confirmed files are kept for the rollback (created root-only, 0700).
     type: path
     default: /var/lib/bulwark/sshd
+requirements:
+  - On the host, the OpenSSH server (C(sshd), C(ssh-keygen)) and systemd (C(systemctl) for the reload,
+    C(systemd-run) for the rollback timer).
 notes:
   - Check mode runs the full validation and guard on the temporary tree and shows the diff; nothing live
     changes (except creating sshd's runtime directory C(/run/sshd), which C(sshd -t) needs and ssh.service
@@ -188,6 +211,9 @@ notes:
 seealso:
   - module: bulwark.hardening.commit_confirm
 attributes:
+  action:
+    support: full
+    description: The action plugin confirms over a new connection with O(reconnect_and_confirm).
   check_mode:
     support: full
     description: Validates and guards the candidate on a temporary tree and reports the changes;
@@ -196,6 +222,10 @@ attributes:
     support: full
     description: Shows the drop-in and main config before and after, and summaries of moduli and
       host key changes.
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
 """
 
 EXAMPLES = r"""
@@ -233,6 +263,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+confirmed:
+  description: With O(reconnect_and_confirm), that the change was confirmed over a new connection.
+  returned: when a change was pending and O(reconnect_and_confirm=true)
+  type: bool
 changed:
   description: Whether a file, host key or the moduli changed, or an earlier change still awaits confirmation.
   returned: always
@@ -255,6 +289,10 @@ effective:
   returned: when the candidate was evaluated
   type: dict
   sample: {"permitrootlogin": "no", "hostkey": ["/etc/ssh/ssh_host_ed25519_key"], "port": ["22"]}
+validated:
+  description: With O(validate_only), that C(sshd -t) accepted the candidate.
+  returned: when O(validate_only=true)
+  type: bool
 refusals:
   description: Why the guard refused (also in msg); empty when it accepted.
   returned: always
@@ -308,6 +346,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render impo
 
 CONCERN = "sshd"
 NOTHING = "Nothing was applied"
+VALIDATED = "sshd -t accepts the candidate configuration (validate_only: nothing was changed)"
 
 ARGUMENT_SPEC = {
     "options": {"type": "dict", "default": {}},
@@ -345,9 +384,12 @@ ARGUMENT_SPEC = {
         },
     },
     "guard": {"type": "bool", "default": True},
+    "validate_only": {"type": "bool", "default": False},
     "reload": {"type": "bool", "default": True},
     "service": {"type": "str", "default": "ssh"},
     "rollback_timeout": {"type": "int", "default": 60},
+    # Read by the action plugin on the controller (plugins/action/), which confirms; the module ignores it.
+    "reconnect_and_confirm": {"type": "bool", "default": False},
     "mode": {"type": "str", "default": "0600"},
     "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
 }
@@ -399,7 +441,10 @@ def read_live(runner, p, keygen):
 
 
 def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
-    """`sshd -t` and `sshd -T -C spec` of the candidate, on a temporary copy of the configuration tree."""
+    """`sshd -t` and `sshd -T -C spec` of the candidate, on a temporary copy of the configuration tree.
+
+    With spec None only `sshd -t`, and the effective configuration is not read.
+    """
     if not os.path.isdir("/run/sshd"):
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd -t needs it; ssh.service creates it too
     dropin_dir = os.path.dirname(p["path"])
@@ -420,7 +465,10 @@ def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
 
         rc, out, err = runner.run([sshd, "-t", "-f", tmp_main])
         if rc != 0:
-            raise refused(f"sshd -t rejects the candidate configuration: {untemp(err or out)}")
+            message = plan.quote_lines(untemp(err or out), p["path"], dropin_text)
+            raise refused(f"sshd -t rejects the candidate configuration: {message}")
+        if spec is None:
+            return None
         rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec])
         if rc != 0:
             raise refused(
@@ -528,26 +576,55 @@ def run(module, runner, p):
     mode = plan.check_params(p)
     sshd = runner.which("sshd")
     if sshd is None and module.check_mode:
-        # A fresh host whose openssh-server the same run installs: predict, do not fail.
-        dropin = plan.candidate(p["options"], p["match"], "", p["path"])[0]
-        module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
-        return {
-            "changed": True,
-            "pending": False,
-            "diff": plan.diff([(p["path"], None, dropin)], None, plan.host_keys_summary(0, 0, []), [], mode),
-            "effective": {},
-            "refusals": [],
-            "reloaded": False,
-            "host_keys": {},
-        }
+        return predicted_install(module, p, mode)
     if sshd is None:
         raise refused("sshd not found (is openssh-server installed?)")
     keygen = runner.which("ssh-keygen", required=True)
     runner.which("systemd-run", required=True)
 
-    # Read the live state, then plan.
     live = read_live(runner, p, keygen)
     dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
+    if p["validate_only"]:
+        evaluate(runner, sshd, p, live, dropin_text=dropin, main_after=main, spec=None)
+        return {"changed": False, "pending": False, "validated": True, "refusals": [], "msg": VALIDATED}
+    result, want = judge(
+        module, runner, p, live, sshd=sshd, keygen=keygen, dropin=dropin, main=main, mode=mode
+    )
+
+    # Commit-confirm: a failed restore stops everything; an earlier change may still wait to be confirmed.
+    transaction = Transaction(runner, CONCERN)
+    if module.check_mode:
+        return predicted(transaction, result)
+    rolled_back = transaction.surface()
+    if rolled_back:
+        result["warnings"].append(
+            f"an earlier unconfirmed sshd change was rolled back by the host ({rolled_back})"
+        )
+    if not result["diff"]:
+        return unchanged(transaction, p, result)
+    return commit(runner, p, live, transaction, result=result, want=want)
+
+
+def predicted_install(module, p, mode):
+    """Check mode on a fresh host whose openssh-server the same run installs: predict, do not fail."""
+    dropin = plan.candidate(p["options"], p["match"], "", p["path"])[0]
+    module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
+    return {
+        "changed": True,
+        "pending": False,
+        "diff": plan.diff([(p["path"], None, dropin)], None, plan.host_keys_summary(0, 0, []), [], mode),
+        "effective": {},
+        "refusals": [],
+        "reloaded": False,
+        "host_keys": {},
+    }
+
+
+def judge(module, runner, p, live, *, sshd, keygen, dropin, main, mode):
+    """The candidate evaluated for the controller's real connection and guarded: (result, what to apply).
+
+    Raises Failed (nothing applied) when the guard refuses or cannot evaluate the connection.
+    """
     moduli, moduli_summary = plan.moduli(live["moduli"], p["moduli_min_bits"])
     regenerate = bool(p["rsa_host_key_bits"]) and live["rsa_bits"] < p["rsa_host_key_bits"]
     fallback_user = os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
@@ -609,38 +686,52 @@ def run(module, runner, p):
         "host_keys": keys_summary,
         "warnings": warnings,
     }
+    want = {
+        "dropin": dropin,
+        "main": main,
+        "mode": mode,
+        "wrong_modes": wrong_modes,
+        "regenerate_rsa": regenerate,
+        "moduli": moduli,
+        "sshd": sshd,
+        "keygen": keygen,
+        "targets": plan.wait_targets(eff, conn["laddr"], conn["lport"]),
+    }
+    return result, want
 
-    # Commit-confirm: a failed restore stops everything; an earlier change may still wait to be confirmed.
-    transaction = Transaction(runner, CONCERN)
+
+def predicted(transaction, result):
+    """Check mode: the change, and whether an earlier one still waits for its confirmation."""
     state, detail = transaction.state()
-    if module.check_mode:
-        if state == RESTORE_FAILED:
-            transaction.surface()
-        if state == ROLLED_BACK:
-            warnings.append(f"an earlier unconfirmed sshd change was rolled back by the host ({detail})")
-        result["pending"] = transaction.pending()
-        result["changed"] = result["changed"] or result["pending"]
-        return result
-    rolled_back = transaction.surface()
-    if rolled_back:
-        warnings.append(f"an earlier unconfirmed sshd change was rolled back by the host ({rolled_back})")
-    if not diff:
-        if transaction.pending():
-            # Nothing more to change, but the last change is not confirmed: the role must confirm it now,
-            # in a full window, or the timer undoes it after an "ok".
-            if transaction.state()[0] == ARMED:
-                try:
-                    transaction.rearm(p["rollback_timeout"])
-                except RolledBack as exc:
-                    raise Failed(nothing(exc, " now")) from None
-            result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
-        return result
+    if state == RESTORE_FAILED:
+        transaction.surface()
+    if state == ROLLED_BACK:
+        result["warnings"].append(
+            f"an earlier unconfirmed sshd change was rolled back by the host ({detail})"
+        )
+    result["pending"] = transaction.pending()
+    result["changed"] = result["changed"] or result["pending"]
+    return result
 
-    # Arm BEFORE applying: restore the last confirmed files (kept root-only) and reload.
+
+def unchanged(transaction, p, result):
+    """Nothing more to change; a change still armed is reported so the role confirms it in a full window
+    (an "ok" here would let the timer undo it later)."""
+    if transaction.pending():
+        if transaction.state()[0] == ARMED:
+            try:
+                transaction.rearm(p["rollback_timeout"])
+            except RolledBack as exc:
+                raise Failed(nothing(exc, " now")) from None
+        result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
+    return result
+
+
+def commit(runner, p, live, transaction, *, result, want):
+    """Arm BEFORE applying (restore the last confirmed files, kept root-only, and reload), apply, re-arm."""
     active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
-    reloading = p["reload"] and active
-    was_armed = transaction.state()[0] == ARMED
-    if not was_armed:  # armed already: the restore of the last confirmed state stays as it is
+    want["reload"] = p["reload"] and active
+    if transaction.state()[0] != ARMED:  # armed already: the restore of the last confirmed state stays
         back_up(p, live)
     steps = plan.restore_steps(
         p["main_config"],
@@ -648,7 +739,7 @@ def run(module, runner, p):
         backup_dir=p["backup_dir"],
         dropin_existed=live["dropin"] is not None,
         service=p["service"],
-        reload=reloading,
+        reload=want["reload"],
     )
     try:
         # The apply may take the listener wait (10 s) after a reload, and sshd -t before it.
@@ -662,24 +753,12 @@ def run(module, runner, p):
     except HostError as exc:
         raise refused(f"cannot arm the rollback: {exc}") from None
 
-    want = {
-        "dropin": dropin,
-        "main": main,
-        "mode": mode,
-        "wrong_modes": wrong_modes,
-        "regenerate_rsa": regenerate,
-        "moduli": moduli,
-        "sshd": sshd,
-        "keygen": keygen,
-        "reload": reloading,
-        "targets": plan.wait_targets(eff, conn["laddr"], conn["lport"]),
-    }
     try:
         apply(runner, p, live, want)
     except (HostError, OSError) as exc:
         restored, what = restore(transaction)
         raise Failed(f"{exc}; {what}", **{**result, "changed": True, "restored": restored}) from None
-    result["reloaded"] = reloading
+    result["reloaded"] = want["reload"]
     try:
         transaction.rearm(p["rollback_timeout"])
     except HostError as exc:

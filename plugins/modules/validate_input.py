@@ -18,11 +18,15 @@ description:
   - Control characters are refused in every value (line breaks too, except in the banner text), and the
     paths rendered into configuration files must be plain absolute paths.
   - A module whose task is switched off (its C(when) is false) is not checked. What only the host can judge
-    (a key the kernel lacks, C(sshd -t) of the candidate) is left to the module.
-  - Runs on the controller and contacts no host; it changes nothing. Use it as the first task of a play,
-    with C(any_errors_fatal), so that one bad value on one host stops the run before anything changes.
+    is checked on the host when the rest passes. With the sshd role among O(roles), one call of
+    M(bulwark.hardening.sshd_config) with O(bulwark.hardening.sshd_config#module:validate_only=true) runs
+    C(sshd -t) on the candidate, before bootstrap changes anything. A key the kernel lacks is left to the
+    module.
+  - Runs on the controller (and, for sshd, that one read-only call on the host); it changes nothing. Use it
+    as the first task of a play, with C(any_errors_fatal), so that one bad value on one host stops the run
+    before anything changes.
   - Needs the facts of the host's release (C(gather_facts), subset C(min)) when the sshd role is checked.
-version_added: "0.2.0"
+version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
   roles:
@@ -31,6 +35,8 @@ options:
     elements: str
     choices: [common, bootstrap, sshd, firewall, fail2ban]
     default: [bootstrap, sshd, firewall, fail2ban]
+requirements:
+  - Nothing beyond ansible-core on the controller; with the sshd role among O(roles), C(sshd) on the host.
 attributes:
   check_mode:
     support: full
@@ -38,6 +44,11 @@ attributes:
   diff_mode:
     support: none
     description: Nothing to show.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the controller; with the sshd role, its C(sshd -t) check runs on Debian 12 and 13
+      hosts.
 notes:
   - "The errors name the role, the module option and the variable that set it, for example
     C(firewall (bulwark.hardening.firewall): admin_networks[1]: '10.0.0.300/8' is not a CIDR or an address

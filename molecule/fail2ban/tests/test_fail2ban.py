@@ -7,8 +7,12 @@ and its TCP connections are refused (sshd's own penalty accepts the connection a
 """
 
 import json
+import os
 import re
+import secrets
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -234,6 +238,49 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
     finally:
         target.run(f"systemctl stop {LISTENER}")
         _forget_history(target, name)
+
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = SCENARIO.parents[1]
+
+
+def _converge(name, extra, *flags):
+    """The scenario's converge playbook on one host, as an operator runs it; returns the CompletedProcess."""
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "converge.yml")]
+    argv += ["--limit", name, "-e", json.dumps(extra), *flags]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_an_actions_secret_reaches_the_jail_and_never_the_output_or_the_journal(lab_host):
+    """At -vvv with --diff: the run shows the jail file's diff and the module's arguments, the journal
+    logs the module call, and the secret is in none of them; it is in the root-only jail file."""
+    name = "f2b-trixie"
+    target = lab_host(name)
+    token = "f2b-" + secrets.token_urlsafe(24)
+    since = target.check_output("date +%s")
+    try:
+        run = _converge(name, {"fail2ban_secrets": {"sshd": {"abuse_key": token}}}, "-vvv", "--diff")
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-3000:]
+        assert "abuse_key = <redacted>" in output  # the diff is shown, redacted
+        assert '"abuse_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output  # the arguments, masked
+        assert token not in output
+        journal = target.check_output(f"journalctl --since @{since} -o cat")
+        assert "Invoked with" in journal and "secrets=NOT_LOGGING_PARAMETER" in journal  # the call is logged
+        assert token not in journal
+        jail_file = "/etc/fail2ban/jail.d/bulwark-sshd.local"
+        assert f"abuse_key = {token}\n" in target.file(jail_file).content_string
+        assert target.check_output(f"stat -c '%U %G %a' {jail_file}") == "root root 640"
+    finally:
+        restored = _converge(name, {})
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert token not in target.file("/etc/fail2ban/jail.d/bulwark-sshd.local").content_string
 
 
 def _forget_history(target, name):

@@ -189,7 +189,10 @@ def test_rollback_restores_the_firewall_when_the_controller_cannot_confirm(host,
     assert host.run("nft list table inet bulwark").stdout == before
     assert reach(host, "127.0.0.1", 7070)
     assert not reach(stranger, address_of(host), 7070)
-    assert host.file("/var/lib/bulwark/commit-confirm/firewall/rolled-back").exists
+    # The new connection could not log in; retried, it reached the host after its own rollback, which
+    # the confirmation reported (consuming the host's record of it).
+    assert "the host was reached again after" in result.stdout, result.stdout[-3000:]
+    assert not host.file("/var/lib/bulwark/commit-confirm/firewall/rolled-back").exists
     assert not host.file("/etc/bulwark/firewall.nft").contains("7070")
 
 
@@ -407,6 +410,35 @@ def test_purge_takes_over_the_drop_policy_of_an_iptables_persistent_host(persist
     assert not reach(stranger, address, 7070)
 
 
+def test_the_purged_rules_do_not_come_back_at_boot(persistent, stranger):
+    """netfilter-persistent (enabled by iptables-persistent) would load rules.v4 again at boot, beside our
+    table: the confirmation disabled it, so after a reboot only our table decides."""
+    assert persistent.run("systemctl is-enabled netfilter-persistent").stdout.strip() == "disabled"
+    restart = subprocess.run(
+        ["docker", "restart", "fw-persistent"], capture_output=True, check=False, timeout=60
+    )
+    assert restart.returncode == 0, restart.stderr
+    address = address_of(persistent)
+    for _unused in range(60):
+        if ssh(address).returncode == 0:
+            break
+        time.sleep(1)
+    assert ssh(address).returncode == 0  # a NEW login after the reboot
+    tables = persistent.run("nft list tables").stdout
+    assert "table inet bulwark" in tables, tables
+    assert "table ip filter" not in tables and "table ip6 filter" not in tables, tables
+    assert persistent.run("systemctl is-active nftables").stdout.strip() == "active"
+    for port in (8080, 9090, 9091, 7070):  # the listeners were transient units: start them again
+        persistent.run(
+            f"systemd-run --unit=fw-listen-{port} --property=Restart=always"
+            f" python3 -m http.server --bind :: {port}"
+        )
+    time.sleep(2)
+    assert reach(stranger, address, 8080)
+    assert reach(persistent, "127.0.0.1", 7070)
+    assert not reach(stranger, address, 7070)
+
+
 def test_rollback_puts_back_the_foreign_rules_it_purged(persistent, stranger):
     """The guard off and a policy that drops the controller: after the timeout the host restores our
     previous table AND the iptables-nft tables the purge deleted, exactly as they were."""
@@ -428,6 +460,49 @@ def test_rollback_puts_back_the_foreign_rules_it_purged(persistent, stranger):
         assert saved_rules(persistent) == before
         assert persistent.run("nft list table inet bulwark").stdout == owned
         assert not reach(stranger, address, 7070)
+    finally:
+        restored = converge("fw-persistent")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert "table ip filter" not in persistent.run("nft list tables").stdout
+
+
+def test_without_purge_a_foreign_chain_that_drops_the_controller_is_refused_by_name(persistent):
+    """purge false keeps the foreign tables on the packet's path, and the guard judges them as the kernel
+    will. The controller here is a pretend one (172.30.2.99, an admin) that the iptables-persistent
+    INPUT chain drops, so the real controller's session is not at stake."""
+    address = address_of(persistent)
+    load_persistent_rules(persistent)
+    assert persistent.run("iptables-nft -I INPUT -s 172.30.2.99 -j DROP").rc == 0
+    before = saved_rules(persistent), persistent.run("nft list table inet bulwark").stdout
+    args = {
+        "admin_networks": ["172.30.2.1/32", "172.30.2.99/32"],
+        "services": [8080],
+        "purge": False,
+        "rollback_timeout": 30,
+        "controller_address": "172.30.2.99",
+        "controller_port": 22,
+        "controller_local_address": address,
+    }
+    try:
+        rc, result = adhoc("fw-persistent", "bulwark.hardening.firewall", args)
+        assert rc != 0 and result["changed"] is False, result
+        for named in (
+            "table ip filter chain INPUT",
+            "would drop",
+            "tcp from 172.30.2.99 to port 22",
+            "purge is false",
+        ):
+            assert named in result["msg"], result["msg"]
+        assert "Nothing was applied" in result["msg"]
+        assert (saved_rules(persistent), persistent.run("nft list table inet bulwark").stdout) == before
+        assert ssh(address).returncode == 0  # the real controller, over a NEW connection
+        # The same call for the real controller, whom the foreign chain admits, is accepted.
+        admitted = {**args, "controller_address": "172.30.2.1"}
+        rc, result = adhoc("fw-persistent", "bulwark.hardening.firewall", admitted)
+        assert rc == 0 and result["pending"], result
+        rc, confirmed = adhoc("fw-persistent", "bulwark.hardening.commit_confirm", {"concern": "firewall"})
+        assert rc == 0 and confirmed["confirmed"], confirmed
+        assert ":INPUT DROP" in saved_rules(persistent)  # purge false: the foreign table stays
     finally:
         restored = converge("fw-persistent")
         assert restored.returncode == 0, restored.stdout[-3000:]

@@ -234,6 +234,40 @@ def test_a_rollback_that_cannot_be_armed_applies_nothing(host):
             host.run("systemctl stop bulwark-rollback-sshd.service")
 
 
+RELOAD_FAILS_ONCE = """[Service]
+ExecReload=
+ExecReload=/bin/sh -c '! rm /run/bulwark-test-fail-reload 2>/dev/null'
+ExecReload=/bin/kill -HUP $MAINPID
+"""
+
+
+def test_a_reload_that_fails_after_the_write_restores_the_last_confirmed_files_at_once(host):
+    """The apply fails after the files were written (the reload fails, once): the module restores the
+    last confirmed configuration itself, says so, and reports the change it made and undid."""
+    before = config_digest(host)
+    with host.sudo():
+        host.check_output(
+            "mkdir -p /run/systemd/system/ssh.service.d"
+            f" && cat > /run/systemd/system/ssh.service.d/fail.conf <<'EOF'\n{RELOAD_FAILS_ONCE}EOF\n"
+            "systemctl daemon-reload && touch /run/bulwark-test-fail-reload"
+        )
+    try:
+        result = apply(host, options={**live_options(host), "MaxAuthTries": 4}, **connection(host))
+        assert result["changed"] is True and result["restored"] is True, result
+        assert "reloading ssh" in result["msg"], result["msg"]
+        assert "the last confirmed sshd configuration was restored" in result["msg"], result["msg"]
+        assert config_digest(host) == before
+        with host.sudo():
+            assert host.run("test -e /run/bulwark-test-fail-reload").rc == 1  # the failing reload did run
+    finally:
+        with host.sudo():
+            host.check_output("rm -rf /run/systemd/system/ssh.service.d && systemctl daemon-reload")
+    login = ssh(address_of(host), command="id -un")
+    assert login.returncode == 0 and login.stdout.strip() == "deploy", login.stderr
+    settled = apply(host, options=live_options(host), **connection(host))
+    assert settled["changed"] is False and settled["pending"] is False, settled  # nothing left armed
+
+
 def test_a_rerun_while_a_change_waits_reports_it_pending_until_it_is_confirmed(host):
     """An unconfirmed change is never reported "ok": a re-run says changed and pending, to be confirmed."""
     role = live_options(host)

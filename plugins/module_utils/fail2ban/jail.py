@@ -293,12 +293,47 @@ def normalise_filter(name, definition):
     return result
 
 
+# A secret's name becomes an option of its jail's section, for actions to use as %(name)s: it must not
+# shadow a jail option or a name jail.conf's actions interpolate.
+_SECRET_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_INTERPOLATED = frozenset({"name", "mta", "destemail", "sender", "fail2ban_agent", "known", "mode"})
+
+
+def normalise_secrets(secrets, jail_names):
+    """{jail: {name: value}} checked; JailError names secrets.<jail>.<name>, never a value."""
+    if secrets is None:
+        return {}
+    if not isinstance(secrets, dict):
+        raise JailError("secrets: expected a dictionary of jail name to {name: value}")
+    result = {}
+    for jail, values in secrets.items():
+        if jail not in jail_names:
+            raise JailError(f"secrets.{jail}: no jail of that name is declared in jails")
+        if not isinstance(values, dict):
+            raise JailError(f"secrets.{jail}: expected a dictionary of name to value")
+        for name, value in values.items():
+            where = f"secrets.{jail}.{name}"
+            if not isinstance(name, str) or not _SECRET_NAME.fullmatch(name):
+                raise JailError(f"secrets.{jail}: {str(name)!r} is not a name (lower case, digits, _)")
+            if name in JAIL_OPTIONS or name in _INTERPOLATED or name.startswith("action_"):
+                raise JailError(
+                    f"{where}: the name is taken by a jail option or by jail.conf; choose another"
+                )
+            if not isinstance(value, str) or not value.strip() or value != value.strip():
+                raise JailError(f"{where}: expected one line of text without surrounding blanks (not shown)")
+            if text_checks.control_character(value):
+                raise JailError(f"{where}: a control character is not allowed (the value is not shown)")
+            result.setdefault(jail, {})[name] = value
+    return result
+
+
 class Jail:
     """One declared jail after validation, with the host-dependent settings decided."""
 
-    def __init__(self, name, options):
+    def __init__(self, name, options, secrets=None):
         self.name = name
         self.options = options
+        self.secrets = secrets or {}  # {name: value}, rendered as options of the section
 
     @property
     def enabled(self):
@@ -329,7 +364,7 @@ def jail_name_from_path(path):
     return None
 
 
-def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(), ignoreip=()):
+def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(), ignoreip=(), secrets=None):
     """Validate the declared set and decide per-host settings: (list of Jail, {filter: normalised})."""
     if firewall_backend not in BANACTIONS:
         raise JailError(
@@ -346,8 +381,10 @@ def build(jails, filters, host, *, firewall_backend="nftables", admin_networks=(
     built = []
     for name in sorted(jails):
         validate_name(name, "jails:")
+    secrets = normalise_secrets(secrets, set(jails))
+    for name in sorted(jails):
         options = normalise_options(name, jails[name])
-        jail = Jail(name, options)
+        jail = Jail(name, options, secrets.get(name))
         if jail.enabled:
             available = host.filters | set(custom)
             if jail.filter_name not in available:
@@ -371,7 +408,9 @@ def filter_names(jails):
     return names
 
 
-def validate(jails, filters=None, *, firewall_backend="nftables", admin_networks=(), ignoreip=()):
+def validate(
+    jails, filters=None, *, firewall_backend="nftables", admin_networks=(), ignoreip=(), secrets=None
+):
     """Everything build() checks that does not need the host (which filters it has): JailError names it."""
     if not isinstance(jails, dict):
         raise JailError("jails: expected a dictionary of jail name to options")
@@ -383,7 +422,13 @@ def validate(jails, filters=None, *, firewall_backend="nftables", admin_networks
         firewall_backend=firewall_backend,
         admin_networks=admin_networks,
         ignoreip=ignoreip,
+        secrets=secrets,
     )
+
+
+def secret_names(jails):
+    """The option names that hold secrets in the built jails: what a diff never shows."""
+    return frozenset(name for jail in jails for name in jail.secrets)
 
 
 def _ignore_list(admin_networks, extra):
@@ -459,6 +504,10 @@ _JAIL_ORDER = ("enabled", "filter", "backend", "journalmatch", "logpath", "port"
 def render_jail(jail):
     lines = [MARKER, f"# The [{jail.name}] jail; this file is read after jail.conf and jail.d/*.conf."]
     lines += _section(jail.name, jail.options, _JAIL_ORDER)
+    if jail.secrets:
+        lines.append("# Secrets, for the actions as %(name)s (this file is root-only):")
+        # fail2ban interpolates %(...)s in values: a literal % is written %%.
+        lines += [f"{name} = {value.replace('%', '%%')}" for name, value in sorted(jail.secrets.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -506,11 +555,16 @@ def _redact_params(line):
     return "".join(out)
 
 
-def redact(content):
-    """File text with every action parameter value replaced: what a diff may show."""
+def redact(content, secrets=frozenset()):
+    """File text with every action parameter value, and the value of each option named in `secrets`,
+    replaced: what a diff may show."""
     lines, in_action = [], False
     for line in (content or "").splitlines(keepends=True):
         match = _OPTION_LINE.match(line)
+        if match and match.group(1) in secrets:
+            lines.append(f"{match.group(1)} = {REDACTED}\n")
+            in_action = False
+            continue
         if match:
             in_action = match.group(1) in ACTION_OPTIONS
         elif line.strip() and not line[:1].isspace():

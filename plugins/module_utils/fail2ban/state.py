@@ -17,7 +17,8 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail im
 class Plan:
     """Files to write and remove, and the reload that applies them."""
 
-    def __init__(self, write, remove, before, after, modes=None):
+    def __init__(self, write, remove, before, after, modes=None, *, secrets=frozenset()):
+        self.secrets = secrets  # option names whose values a diff never shows
         self.write = write  # {path: content}
         self.remove = remove  # [path]
         self.before = before  # {path: content} for every changed path (absent: "")
@@ -34,8 +35,8 @@ class Plan:
             {
                 "before_header": self._header(path, self.modes.get(path)),
                 "after_header": self._header(path, FILE_MODE if path in self.write else None),
-                "before": redact(self.before.get(path, "")),
-                "after": redact(self.after.get(path, "")),
+                "before": redact(self.before.get(path, ""), self.secrets),
+                "after": redact(self.after.get(path, ""), self.secrets),
             }
             for path in sorted(set(self.write) | set(self.remove))
         ]
@@ -45,12 +46,13 @@ class Plan:
         return f"/etc/fail2ban/{path}" + (f" (mode {mode:04o})" if mode is not None else "")
 
 
-def plan(desired, current, foreign, modes=None):
+def plan(desired, current, foreign, modes=None, secrets=frozenset()):
     """Compare desired {path: content} with the owned files {path: content} found on the host.
 
     foreign: paths the desired set would write that exist without the ownership marker; they are
     never overwritten (an operator's own file or a stock filter of the same name).
     modes: {path: mode} of the owned files; a file whose mode is not FILE_MODE is rewritten too.
+    secrets: option names whose values the diffs redact.
     """
     modes = modes or {}
     clash = sorted(path for path in foreign if path in desired or path.endswith(".local"))
@@ -71,7 +73,7 @@ def plan(desired, current, foreign, modes=None):
     remove = sorted(path for path in current if path not in desired)
     before = {path: current.get(path, "") for path in list(write) + remove}
     after = {path: desired.get(path, "") for path in list(write) + remove}
-    return Plan(write, remove, before, after, modes)
+    return Plan(write, remove, before, after, modes, secrets=secrets)
 
 
 def reload_commands(the_plan, jails_by_filter, running, wanted):

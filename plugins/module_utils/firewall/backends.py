@@ -49,6 +49,7 @@ class Plan:
         self.snapshot = {}  # path -> text, the restore steps' input, written before arming
         self.restore = []  # (what, argv), in order
         self.boot = {"files": [], "commands": []}  # persisted on confirm (host.commit_confirm.persist)
+        self.takeover = []  # other units that load a firewall at boot, disabled on confirm
         self.facts = {}
 
 
@@ -80,6 +81,10 @@ def iptables_unit(ipset, ipt4, ipt6):
         "[Install]\n"
         "WantedBy=multi-user.target\n"
     )
+
+
+# Units that load a saved firewall at boot, besides the backend's own (iptables-persistent's).
+COMPETING_BOOT_UNITS = ("netfilter-persistent.service",)
 
 
 def _diff(plan, current, candidate, purge):
@@ -119,6 +124,20 @@ class Backend:
 
     def boot_enabled(self):
         return self._run(["systemctl", "is-enabled", "--quiet", self.boot_unit])[0] == 0
+
+    def take_over_boot(self, plan, opts):
+        """With purge, what we purged must not come back at boot: netfilter-persistent would load its saved
+        rules again beside ours. Disabled on confirm (not stopped: its stop action may flush)."""
+        if not (opts.purge and plan.tools_installed):
+            return
+        plan.takeover = [
+            u for u in COMPETING_BOOT_UNITS if self._run(["systemctl", "is-enabled", "--quiet", u])[0] == 0
+        ]
+        for unit in plan.takeover:
+            plan.boot["commands"].append(["systemctl", "disable", unit])
+            plan.before += f"boot: {unit} enabled\n"
+            plan.after += f"boot: {unit} disabled (it would load the purged rules again)\n"
+        plan.facts["boot_disabled"] = plan.takeover
 
     def judge(self, all_chains, packet, skip, hint):
         """Refuse, naming the chain, when a base chain outside `skip` would drop the controller."""
@@ -212,6 +231,7 @@ class Nftables(Backend):
             ],
             "commands": [["systemctl", "enable", self.boot_unit]],
         }
+        self.take_over_boot(plan, opts)
         script = nftables.render(policy, [f.command for f in purge])
         path = os.path.join(opts.state_dir, "firewall.candidate.nft")
         if nft:
@@ -316,6 +336,7 @@ class Iptables(Backend):
             ],
             "commands": [["systemctl", "daemon-reload"], ["systemctl", "enable", self.boot_unit]],
         }
+        self.take_over_boot(plan, opts)
         state = opts.state_dir
         ipset_path = os.path.join(state, "firewall.candidate.ipset")
         plan.steps = [

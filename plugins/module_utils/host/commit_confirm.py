@@ -42,6 +42,29 @@ NONE, ARMED, CONFIRMED, RESTORING, ROLLED_BACK, RESTORE_FAILED = (
 _MARKERS = (RESTORE_FAILED, RESTORING, ARMED, CONFIRMED, ROLLED_BACK)  # precedence when several exist
 
 
+# Every change is applied with commit-confirm: a shorter window than this is missed by a loaded host's
+# reconnect (new SSH login, sudo, Python), and 0 would mean "no rollback", which the protocol never offers.
+MIN_TIMEOUT = 5
+
+
+class TimeoutRefused(ValueError):
+    """A rollback timeout below MIN_TIMEOUT; the message names the option."""
+
+
+def check_timeout(value, option="rollback_timeout"):
+    """The rollback window in seconds, or TimeoutRefused naming `option`."""
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = None
+    if isinstance(value, bool) or seconds is None or str(seconds) != str(value) or seconds < MIN_TIMEOUT:
+        raise TimeoutRefused(
+            f"{option}: {value!r} is below {MIN_TIMEOUT} seconds or not a number of seconds (every change is"
+            " applied with commit-confirm; there is no 'no rollback')"
+        )
+    return seconds
+
+
 class RolledBack(HostError):
     """The change was undone by the host (timer or failed apply) instead of being kept."""
 

@@ -8,6 +8,7 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.guard import parse_listener, serves
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.moduli import filter_moduli
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render import (
@@ -38,11 +39,10 @@ def check_params(p):
         raise PlanError("rsa_host_key_bits and remove_host_keys: [rsa] contradict each other")
     if p["moduli_min_bits"] and not 1024 <= p["moduli_min_bits"] <= 8192:
         raise PlanError("moduli_min_bits must be 0 or between 1024 and 8192")
-    if p["rollback_timeout"] < 5:
-        raise PlanError(
-            f"rollback_timeout: {p['rollback_timeout']} is below 5 seconds (every change is applied with"
-            " commit-confirm)"
-        )
+    try:
+        commit_confirm.check_timeout(p["rollback_timeout"])
+    except commit_confirm.TimeoutRefused as exc:
+        raise PlanError(str(exc)) from None
     if not (_PATH.fullmatch(p["path"]) and p["path"].endswith(".conf")):
         raise PlanError(f"path: {p['path']!r} must be an absolute path ending in .conf, without spaces")
     if not _PATH.fullmatch(p["main_config"]):
@@ -90,6 +90,19 @@ def connection(p, origin, fallback_user):
     names = {"addr": "connecting_from", "laddr": "local_address", "lport": "local_port"}
     conn["missing"] = [option for key, option in names.items() if conn[key] is None]
     return conn
+
+
+def quote_lines(message, path, text):
+    """sshd's "<path> line N: ..." messages, with the line it means quoted from the candidate `text`."""
+    lines = text.splitlines()
+
+    def quoted(match):
+        number = int(match.group(1))
+        if 1 <= number <= len(lines):
+            return f"{match.group(0)} ({lines[number - 1].strip()!r})"
+        return match.group(0)
+
+    return re.sub(re.escape(path) + r" line (\d+)", quoted, message)
 
 
 def check_spec(conn):

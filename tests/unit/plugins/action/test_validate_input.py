@@ -13,6 +13,9 @@ ROLES = ["bootstrap", "sshd", "firewall", "fail2ban"]
 MODULES = [
     "bulwark.hardening.admin_accounts",
     "bulwark.hardening.sysctl_baseline",
+    "bulwark.hardening.baseline_packages",
+    "bulwark.hardening.baseline_files",
+    "bulwark.hardening.baseline_services",
     "bulwark.hardening.sshd_config",
     "bulwark.hardening.firewall",
     "bulwark.hardening.fail2ban_jail",
@@ -28,7 +31,8 @@ HOST = {
 }
 
 
-def validate(roles=None, **host_vars):
+def validate(roles=None, host_outcome=None, calls=None, **host_vars):
+    """Run the action; its one host call (sshd -t of the candidate) answers `host_outcome`."""
     loader = DataLoader()
     task = mock.MagicMock(args={"roles": roles or ROLES}, check_mode=False, async_val=0, diff=False)
     action = ActionModule(
@@ -39,6 +43,12 @@ def validate(roles=None, **host_vars):
         templar=Templar(loader=loader),
         shared_loader_obj=None,
     )
+
+    def execute_module(module_name, module_args, task_vars):
+        (calls if calls is not None else []).append((module_name, module_args))
+        return host_outcome or {"changed": False, "validated": True}
+
+    action._execute_module = execute_module
     return action.run(task_vars={**HOST, **host_vars})
 
 
@@ -91,9 +101,33 @@ def test_the_defaults_with_admin_networks_pass_and_every_module_is_checked():
             "(at bootstrap_admins[0]['name'])",
         ),
         (
+            {"bootstrap_permissions": {"/etc/crontab": 384}},
+            "bootstrap (bulwark.hardening.baseline_files): files[23].mode: 384 is not a mode (a quoted octal "
+            "string such as '0644') (for /etc/crontab)",
+        ),
+        (
+            {"bootstrap_services_disabled": ["cups service"]},
+            "bootstrap (bulwark.hardening.baseline_services): disabled[0]: 'cups service' is not a unit name "
+            "(such as auditd.service) (set by bootstrap_services_disabled)",
+        ),
+        (
+            {"bootstrap_packages_extra": ["nginx; rm -rf /"]},
+            "bootstrap (bulwark.hardening.baseline_packages): present[9]: 'nginx; rm -rf /' is not a Debian "
+            "package name (set by bootstrap_packages_extra)",
+        ),
+        (
             {"bootstrap_admins": [{"name": "Alice"}]},
             "bootstrap (bulwark.hardening.admin_accounts): admins[0].name 'Alice' is not a valid user name "
             "(set by bootstrap_admins)",
+        ),
+        # Every change is applied with commit-confirm, for both concerns alike.
+        (
+            {"firewall_rollback_timeout": 0},
+            "firewall (bulwark.hardening.firewall): rollback_timeout: 0 is below 5 seconds",
+        ),
+        (
+            {"sshd_rollback_timeout": 3},
+            "sshd (bulwark.hardening.sshd_config): rollback_timeout: 3 is below 5 seconds",
         ),
         # The role's argument spec, as the role would check it when it starts (too late).
         ({"bulwark_ssh_port": "twenty-two"}, "common: argument 'bulwark_ssh_port' is of type"),
@@ -130,3 +164,38 @@ def test_lockdown_validates_only_the_firewall_with_its_switch():
 def test_an_unknown_role_is_an_error():
     with pytest.raises(Exception, match="roles: a list of"):
         validate(roles=["nginx"])
+
+
+def test_the_sshd_candidate_goes_to_the_host_once_with_validate_only():
+    calls = []
+    result = validate(calls=calls, sshd_extra_options={"MaxAuthTries": "lots"})
+    assert not result.get("failed"), result.get("msg")
+    [(module, args)] = calls
+    assert module == "bulwark.hardening.sshd_config"
+    assert args["validate_only"] is True
+    assert args["options"]["MaxAuthTries"] == "lots"
+    assert set(args) == {"options", "match", "rollback_timeout", "validate_only"}
+
+
+def test_what_sshd_t_rejects_on_the_host_fails_the_validation():
+    rejected = {
+        "failed": True,
+        "msg": "sshd -t rejects the candidate configuration: /etc/ssh/sshd_config.d/00-bulwark.conf line 9"
+        " ('MaxAuthTries lots'): Badly formatted number. Nothing was applied",
+    }
+    result = validate(host_outcome=rejected, sshd_extra_options={"MaxAuthTries": "lots"})
+    assert result["failed"]
+    assert result["errors"] == ["sshd (bulwark.hardening.sshd_config, on the host): " + rejected["msg"]]
+    assert result["changed"] is False
+
+
+def test_no_host_call_when_the_controller_already_refused_or_sshd_is_not_checked():
+    calls = []
+    assert validate(calls=calls, bulwark_admin_networks=["10.0.0.300/8"])["failed"]
+    assert not validate(roles=["firewall"], calls=calls).get("failed")
+    assert calls == []
+
+
+def test_a_refused_rollback_timeout_names_the_role_variable():
+    [message] = validate(firewall_rollback_timeout=2)["errors"]
+    assert message.endswith("(set by firewall_rollback_timeout)"), message

@@ -310,3 +310,48 @@ def test_docker_action_is_not_added_for_ufw_or_an_explicit_action():
 def test_no_docker_no_extra_action():
     jails, _unused = _build({"sshd": {}})
     assert "action" not in jails[0].options
+
+
+TOKEN = "t0k3n%-sEcReT"  # noqa: S105 - a test value, shown nowhere
+
+
+def test_secrets_become_options_of_their_jail_for_the_actions_and_fail2ban_reads_them_back():
+    jails, _unused = _build(
+        {"sshd": {"action": ['cloudflare[cftoken="%(cf_token)s"]']}}, secrets={"sshd": {"cf_token": TOKEN}}
+    )
+    content = j.render_jail(jails[0])
+    assert "cf_token = t0k3n%%-sEcReT\n" in content  # fail2ban's reader turns %% back into %
+    parser = configparser.ConfigParser()
+    parser.read_string(content)
+    assert parser.get("sshd", "cf_token") == TOKEN
+    assert parser.get("sshd", "action") == f'cloudflare[cftoken="{TOKEN}"]'
+    assert j.secret_names(jails) == {"cf_token"}
+
+
+def test_a_diff_never_shows_a_secret_value():
+    jails, _unused = _build({"sshd": {}}, secrets={"sshd": {"cf_token": TOKEN}})
+    redacted = j.redact(j.render_jail(jails[0]), j.secret_names(jails))
+    assert "cf_token = <redacted>\n" in redacted
+    assert "t0k3n" not in redacted
+
+
+@pytest.mark.parametrize(
+    ("secrets", "named"),
+    [
+        ({"nginx": {"token": TOKEN}}, "secrets.nginx: no jail of that name is declared in jails"),
+        ({"sshd": {"Token": TOKEN}}, "secrets.sshd: 'Token' is not a name"),
+        ({"sshd": {"maxretry": TOKEN}}, "secrets.sshd.maxretry: the name is taken"),
+        ({"sshd": {"action_mw": TOKEN}}, "secrets.sshd.action_mw: the name is taken"),
+        ({"sshd": {"mta": TOKEN}}, "secrets.sshd.mta: the name is taken"),
+        ({"sshd": {"token": TOKEN + "\n"}}, "secrets.sshd.token: expected one line"),
+        ({"sshd": {"token": TOKEN + "\x07x"}}, "secrets.sshd.token: a control character"),
+        ({"sshd": {"token": ""}}, "secrets.sshd.token: expected one line"),
+        ({"sshd": {"token": 42}}, "secrets.sshd.token: expected one line"),
+        ({"sshd": [TOKEN]}, "secrets.sshd: expected a dictionary"),
+    ],
+)
+def test_bad_secrets_are_named_and_their_values_never_shown(secrets, named):
+    with pytest.raises(j.JailError) as caught:
+        j.validate({"sshd": {}}, secrets=secrets)
+    assert str(caught.value).startswith(named), str(caught.value)
+    assert "t0k3n" not in str(caught.value)

@@ -161,3 +161,15 @@ def test_diffs_never_show_action_parameter_values():
     diff = s.plan(after, before, set()).diffs()[0]
     assert secret not in diff["before"] + diff["after"]
     assert "cloudflare[cfuser=<redacted>, cftoken=<redacted>]" in diff["after"]
+
+
+def test_the_diff_of_a_jail_file_redacts_the_secret_options_it_is_given():
+    before = f"{j.MARKER}\n[sshd]\ncf_token = old-value\n"
+    after = f"{j.MARKER}\n[sshd]\ncf_token = new-value\n"
+    path = "jail.d/bulwark-sshd.local"
+    the_plan = s.plan({path: after}, {path: before}, set(), secrets=frozenset({"cf_token"}))
+    [diff] = the_plan.diffs()
+    assert diff["before"].endswith("cf_token = <redacted>\n") and diff["after"].endswith(
+        "cf_token = <redacted>\n"
+    )
+    assert "value" not in diff["before"] + diff["after"]

@@ -181,3 +181,33 @@ def test_iptables_steps_restore_steps_and_boot_unit():
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "bulwark-firewall.service"],
     ]
+
+
+NETFILTER_PERSISTENT = ("systemctl", "is-enabled", "--quiet", "netfilter-persistent.service")
+
+
+def test_the_purge_disables_netfilter_persistent_on_confirm_so_the_purged_rules_do_not_come_back_at_boot():
+    host = persistent_host()
+    host.outputs[NETFILTER_PERSISTENT] = ""
+    plan = host.backend(backends.Nftables).plan(policy(), opts())
+    assert plan.takeover == ["netfilter-persistent.service"]
+    assert plan.boot["commands"] == [
+        ["systemctl", "enable", "nftables.service"],
+        ["systemctl", "disable", "netfilter-persistent.service"],
+    ]
+    assert plan.before.endswith("boot: netfilter-persistent.service enabled\n")
+    assert plan.after.endswith(
+        "boot: netfilter-persistent.service disabled (it would load the purged rules again)\n"
+    )
+    assert plan.facts["boot_disabled"] == ["netfilter-persistent.service"]
+
+
+@pytest.mark.parametrize(("purge", "enabled"), [(False, True), (True, False)])
+def test_without_purge_or_with_netfilter_persistent_disabled_its_boot_is_left_alone(purge, enabled):
+    host = persistent_host()
+    if enabled:
+        host.outputs[NETFILTER_PERSISTENT] = ""
+    plan = host.backend(backends.Nftables).plan(policy(), opts(purge=purge))
+    assert plan.takeover == []
+    assert plan.boot["commands"] == [["systemctl", "enable", "nftables.service"]]
+    assert "netfilter-persistent" not in plan.after

@@ -181,3 +181,14 @@ def test_the_first_timer_also_covers_the_apply_and_rearm_gives_the_controller_it
     _apply(live, backup)
     tx.rearm(10)
     assert "--on-active=10s" in systemd.calls[-1]
+
+
+@pytest.mark.parametrize("value", [0, 4, -1, "4", "ten", None, True, 5.5, "60\n"])
+def test_a_rollback_window_below_five_seconds_or_not_a_number_is_refused_by_name(value):
+    with pytest.raises(cc.TimeoutRefused, match=r"^firewall_rollback_timeout: .* below 5 seconds"):
+        cc.check_timeout(value, "firewall_rollback_timeout")
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(5, 5), (60, 60), ("90", 90)])
+def test_a_rollback_window_of_five_seconds_or_more_is_taken(value, seconds):
+    assert cc.check_timeout(value) == seconds

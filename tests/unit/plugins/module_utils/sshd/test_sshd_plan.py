@@ -37,6 +37,7 @@ def test_sound_params_give_the_mode():
     ("change", "message"),
     [
         ({"rollback_timeout": 0}, "rollback_timeout: 0 is below 5 seconds"),
+        ({"rollback_timeout": 4}, "rollback_timeout: 4 is below 5 seconds"),
         (
             {"path": "/etc/ssh/sshd_config.d/00-bulwark.conf\n"},
             "path: '/etc/ssh/sshd_config.d/00-bulwark.conf\\\\n'",
@@ -268,3 +269,16 @@ def test_restore_without_reload_has_no_systemctl_step():
         "copy back /d/x.conf",
         "put back /d/x.conf",
     ]
+
+
+def test_sshd_t_messages_quote_the_candidate_line_they_mean():
+    dropin = "# Managed\nPermitRootLogin no\nMaxAuthTries lots\n"
+    message = "/etc/ssh/sshd_config.d/00-bulwark.conf line 3: Badly formatted number 'lots'."
+    assert plan.quote_lines(message, "/etc/ssh/sshd_config.d/00-bulwark.conf", dropin) == (
+        "/etc/ssh/sshd_config.d/00-bulwark.conf line 3 ('MaxAuthTries lots'): Badly formatted number 'lots'."
+    )
+    # Another file's line, or a line the candidate does not have, is left as sshd wrote it.
+    other = "/etc/ssh/sshd_config line 3: Bad yes/no argument: maybe"
+    assert plan.quote_lines(other, "/etc/ssh/sshd_config.d/00-bulwark.conf", dropin) == other
+    beyond = "/etc/ssh/sshd_config.d/00-bulwark.conf line 40: oops"
+    assert plan.quote_lines(beyond, "/etc/ssh/sshd_config.d/00-bulwark.conf", dropin) == beyond
