@@ -7,7 +7,10 @@ LAB_HOSTS ?= 3
 COLLECTION_LINK := .collections/ansible_collections/bulwark/hardening
 # Scenarios run side by side, two at a time on the 2 cores the CI machine has.
 MOLECULE_JOBS ?= 2
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# The longest scenarios start first, so that the last one to start is a short one (xargs takes them in order).
+LONGEST_FIRST := firewall bootstrap harden
+SCENARIOS ?= $(LONGEST_FIRST) \
+  $(filter-out $(LONGEST_FIRST),$(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))))
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -68,7 +71,8 @@ demo: lab
 # matrix's unit tests and sanity (about 5 min a row) run beside the scenarios, which mostly wait on their
 # hosts: one after the other they would add about 10 min to the run.
 test: venv collection matrix-venvs
-	SCENARIOS="$(SCENARIOS) harden@$(MATRIX_NEWEST)" tests/stages.sh lint unit package sanity molecule+matrix
+	SCENARIOS="$(filter $(LONGEST_FIRST),$(SCENARIOS)) harden@$(MATRIX_NEWEST) \
+	  $(filter-out $(LONGEST_FIRST),$(SCENARIOS))" tests/stages.sh lint unit package sanity molecule+matrix
 
 lint: venv collection
 	$(BIN)/ruff check plugins tests tools molecule
