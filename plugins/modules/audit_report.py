@@ -35,6 +35,8 @@ options:
     description: The score every host must reach.
     type: int
     default: 0
+requirements:
+  - Nothing on the hosts; it runs on the controller on what M(bulwark.hardening.security_audit) returned.
 attributes:
   check_mode:
     support: full
