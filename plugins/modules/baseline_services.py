@@ -91,6 +91,12 @@ class Host:
         _rc, out, _err = self.runner.run(argv, check=True, what="systemctl show")
         return services.parse_show(out, units)
 
+    def failed_requirements(self, props):
+        """The units a unit requires that have failed here."""
+        required = services.requirements(props)
+        state = self.show(required) if required else {}
+        return [unit for unit in required if state[unit].get("ActiveState") == "failed"]
+
     def in_container(self):
         if self._container is None:
             self._container = self.runner.run(["systemd-detect-virt", "--container", "--quiet"])[0] == 0
@@ -126,7 +132,12 @@ def converge(host, enabled, disabled, check_mode):
         if "start" not in todo:
             continue
         if check_mode:
-            prediction = services.not_running(state[unit], host.in_container(), tried=False)
+            prediction = services.not_running(
+                state[unit],
+                host.in_container(),
+                tried=False,
+                failed_requirements=host.failed_requirements(state[unit]) if host.in_container() else (),
+            )
             if prediction[0] == "skipped":
                 report[unit] = prediction
                 if not done:
@@ -136,8 +147,15 @@ def converge(host, enabled, disabled, check_mode):
         if host.show([unit])[unit].get("ActiveState") == "active":
             report[unit] = ("changed", " ".join([*done, "started"]))
             continue
-        why = host.last_log_line(unit) if host.in_container() else ""
-        status, what = services.not_running(host.show([unit])[unit], host.in_container(), tried=True, why=why)
+        props = host.show([unit])[unit]
+        in_container = host.in_container()
+        status, what = services.not_running(
+            props,
+            in_container,
+            tried=True,
+            why=host.last_log_line(unit) if in_container else "",
+            failed_requirements=host.failed_requirements(props) if in_container else (),
+        )
         # Enabled all the same where it was not: on a host that allows it (a VM), it starts at boot.
         report[unit] = (status, what + (" (enabled)" if done else ""))
         if not done:

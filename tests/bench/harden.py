@@ -96,6 +96,8 @@ def main():
     )
     if one["no-change"][1] or fleet["no-change"][1]:
         sys.exit("a no-change re-run reported changes")
+    if one["check"][1] or fleet["check"][1]:
+        sys.exit("check mode predicted changes on hosts a no-change run had just left alone")
 
 
 if __name__ == "__main__":

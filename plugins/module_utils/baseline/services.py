@@ -16,6 +16,7 @@ PROPERTIES = (
     "ActiveState",
     "ConditionResult",
     "ConditionTimestampMonotonic",
+    "Requires",
 )
 _UNIT = re.compile(r"[A-Za-z0-9:_.@\\-]+\.(service|socket|timer|path|target|mount)")
 ENABLED = ("enabled", "enabled-runtime")
@@ -81,9 +82,17 @@ def plan(enabled, disabled, state, check_mode):
     return actions, report
 
 
-def not_running(props, in_container, tried, why=""):
+def requirements(props):
+    """The units a unit's start requires (its Requires=, slices left out)."""
+    return [unit for unit in props.get("Requires", "").split() if _UNIT.fullmatch(unit)]
+
+
+def not_running(props, in_container, tried, why="", failed_requirements=()):
     """The report for an enabled unit that is not active: after a start was tried, or (check mode)
-    predicted from how it fared here before (a unit that failed in a container will fail again)."""
+    predicted from how it fared here before (a unit that failed in a container will fail again, and so
+    will one whose required unit failed there: Debian 13's auditd needs audit-rules.service)."""
+    if in_container and failed_requirements:
+        return ("skipped", "cannot run inside a container: " + ", ".join(failed_requirements) + " failed")
     # ConditionResult is "no" too for a unit whose conditions were never checked (never started).
     checked = props.get("ConditionTimestampMonotonic", "0") not in ("", "0")
     if props.get("ConditionResult") == "no" and (checked or tried):

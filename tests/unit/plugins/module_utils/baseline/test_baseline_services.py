@@ -109,3 +109,17 @@ def test_the_journal_line_is_part_of_a_container_skip():
 def test_bad_unit_names_are_refused_naming_the_option(enabled, disabled, message):
     with pytest.raises(ServiceSpecError, match="^" + message):
         services.validate(enabled, disabled)
+
+
+def test_a_unit_whose_required_unit_failed_in_a_container_is_predicted_skipped():
+    # Debian 13's auditd stays inactive (dependency failed) when audit-rules.service cannot load rules.
+    props = unit(ActiveState="inactive", Requires="audit-rules.service system.slice")
+    assert services.requirements(props) == ["audit-rules.service"]
+    expected = ("skipped", "cannot run inside a container: audit-rules.service failed")
+    assert services.not_running(props, True, False, failed_requirements=["audit-rules.service"]) == expected
+    assert services.not_running(props, True, True, failed_requirements=["audit-rules.service"]) == expected
+    # Outside a container the same unit is started (check mode: predicted so) and fails loudly if it does not.
+    assert services.not_running(props, False, False, failed_requirements=["audit-rules.service"]) == (
+        "changed",
+        "would be started",
+    )
