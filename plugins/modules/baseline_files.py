@@ -44,6 +44,13 @@ options:
     type: list
     elements: dict
     required: true
+  homes_mode_at_most:
+    description:
+      - The most a regular account's home directory may allow, as a quoted octal string (V('0750')): each
+        home of an account with C(UID_MIN) (from C(/etc/login.defs)) <= uid < 65534 under C(/home/) loses
+        the bits beyond it; its owner and its other bits stay. A home that is missing or a link is left
+        alone. Omitted, homes are not looked at.
+    type: str
 notes:
   - In check mode a file whose directory does not exist yet (its package is installed by the same run) is
     predicted as created, and so is a C(state=lines) file that is not there yet.
@@ -120,6 +127,17 @@ def read_live(entries):
     return live
 
 
+def plan_homes(at_most):
+    """The changes that bring the regular accounts' homes to at most at_most (one read of each)."""
+    login_defs = files.read("/etc/login.defs") if files.status("/etc/login.defs") else ""
+    homes = baseline.regular_homes(files.accounts(), login_defs)
+    live = {}
+    for home in homes:
+        found = files.status(home)
+        live[home] = None if found is None else dict(zip(("kind", "mode", "uid", "gid"), found, strict=True))
+    return baseline.plan_homes(homes, live, at_most)
+
+
 def resolve_ids(entries):
     """The uid and gid of every user and group name the entries use (None where the host has none)."""
     users = {entry["owner"] for entry in entries if entry["state"] != "absent"}
@@ -161,13 +179,19 @@ def apply(change, runner):
 
 def main():
     module = AnsibleModule(
-        argument_spec={"files": {"type": "list", "elements": "dict", "required": True}},
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "homes_mode_at_most": {"type": "str"},
+        },
         supports_check_mode=True,
     )
     try:
         entries = baseline.validate(module.params["files"])
         live = read_live(entries)
         changes, skipped = baseline.plan(entries, live, resolve_ids(entries), module.check_mode)
+        at_most = baseline.validate_at_most(module.params["homes_mode_at_most"])
+        if at_most is not None:
+            changes += plan_homes(at_most)
     except (baseline.BaselineSpecError, files.HostError) as exc:
         module.fail_json(msg=f"{exc}. Nothing was applied")
 
@@ -178,8 +202,9 @@ def main():
                 apply(change, runner)
             except files.HostError as exc:
                 applied = ", ".join(c["path"] for c in done) or "nothing"
+                where = "homes_mode_at_most" if change["index"] is None else f"files[{change['index']}]"
                 module.fail_json(
-                    msg=f"files[{change['index']}] ({change['path']}): {exc}. Applied before it: {applied}",
+                    msg=f"{where} ({change['path']}): {exc}. Applied before it: {applied}",
                     changed=bool(done),
                     changed_paths=[c["path"] for c in done],
                 )

@@ -88,7 +88,7 @@ def stop(created_network):
 
 
 def apply(options, workdir):
-    """One run of the firewall module (rollback off: nothing to confirm); returns (seconds, result)."""
+    """One run of the firewall module, confirmed in the same task; returns (seconds, result)."""
     if options is None:
         task = {"name": "baseline", "ansible.builtin.ping": {}, "register": "fw"}
     else:
@@ -142,9 +142,11 @@ def main():
         "sets": {"bench": entries},
         "rules": [{"port": 443, "sources": ["@bench"], "comment": "bench allowlist"}],
         "guard": False,
-        "rollback_timeout": 0,
+        "reconnect_and_confirm": True,
     }
-    policy = model.normalise({k: v for k, v in options.items() if k not in ("guard", "rollback_timeout")})
+    policy = model.normalise(
+        {k: v for k, v in options.items() if k not in ("guard", "reconnect_and_confirm")}
+    )
     created = start(args.image)
     try:
         with tempfile.TemporaryDirectory() as tmp:

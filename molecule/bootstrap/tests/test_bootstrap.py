@@ -221,6 +221,15 @@ def test_identity_and_cron_files_are_restricted(host):
                 assert host.file(path).mode == 0o700, path
 
 
+def test_regular_accounts_homes_are_capped_at_0750(host):
+    # deploy's home was made at first boot and alice's by the run itself before login.defs had HOME_MODE:
+    # both 0755 as useradd made them, 0750 after baseline_files' homes_mode_at_most.
+    with host.sudo():
+        for account in ("deploy", "alice"):
+            home = host.file(f"/home/{account}")
+            assert (home.mode, home.user) == (0o750, account), account
+
+
 # --- logging and accountability -------------------------------------------------------------------
 
 

@@ -254,6 +254,37 @@ def plan(entries, live, ids, check_mode=False):
     return changes, skipped
 
 
+def regular_homes(accounts, login_defs):
+    """The home directories of regular accounts (UID_MIN <= uid < 65534, the home under /home/), from
+    (name, uid, home) rows and the text of /etc/login.defs (UID_MIN 1000 where it says nothing)."""
+    found = re.search(r"^\s*UID_MIN\s+(\d+)\s*$", login_defs, re.M)
+    uid_min = int(found.group(1)) if found else 1000
+    return sorted(
+        {home for _name, uid, home in accounts if uid_min <= uid < 65534 and home.startswith("/home/")}
+    )
+
+
+def plan_homes(homes, live, at_most):
+    """Each home that is a directory with mode bits beyond at_most loses them; owner and the other bits
+    stay, setgid included (a home that is missing or a link is left alone: its account's business)."""
+    changes = []
+    for path in homes:
+        now = live.get(path)
+        extra = now["mode"] & 0o777 & ~at_most if now and now["kind"] == "directory" else 0
+        if not extra:
+            continue
+        mode = now["mode"] & ~extra
+        entry = {"index": None, "path": path, "validate": None}
+        diff = (f"mode {now['mode']:04o}\n", f"mode {mode:04o}\n")
+        changes.append(_change(entry, "directory", None, mode, ids=(-1, -1), diff=diff))
+    return changes
+
+
+def validate_at_most(value):
+    """homes_mode_at_most: None (leave homes alone) or a mode such as '0750'."""
+    return None if value is None else _mode(value, "homes_mode_at_most")
+
+
 def _retype(now, kind, where):
     """A directory where a file should be (or the reverse) is refused, not replaced."""
     if now is not None and now["kind"] != kind:

@@ -174,6 +174,11 @@ def user_id(name):
         return None
 
 
+def accounts():
+    """(name, uid, home) of every account this host knows (its passwd database, NSS included)."""
+    return [(entry.pw_name, entry.pw_uid, entry.pw_dir) for entry in pwd.getpwall()]
+
+
 def group_id(name):
     """The gid of a group name on this host, or None when there is no such group."""
     try:

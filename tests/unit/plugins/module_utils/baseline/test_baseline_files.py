@@ -222,3 +222,43 @@ def test_validation_fills_in_the_defaults():
     )
     assert (entry["mode"], entry["owner"], entry["group"], entry["secret"]) == (0o640, "root", "root", False)
     assert entry["validate"] == ["visudo", "-cf", "%s"]
+
+
+UID_MIN_1000 = "# comment\nUID_MIN\t\t 1000\nUID_MAX 60000\n"
+
+
+def test_regular_homes_are_those_of_accounts_from_uid_min_under_home():
+    accounts = [
+        ("root", 0, "/root"),
+        ("daemon", 1, "/usr/sbin"),
+        ("deploy", 1000, "/home/deploy"),
+        ("svc", 1001, "/srv/svc"),
+        ("nobody", 65534, "/nonexistent"),
+        ("twin", 1002, "/home/deploy"),
+    ]
+    assert baseline.regular_homes(accounts, UID_MIN_1000) == ["/home/deploy"]
+    assert baseline.regular_homes([("early", 600, "/home/early")], "UID_MIN 500\n") == ["/home/early"]
+    assert baseline.regular_homes([("early", 600, "/home/early")], "") == []
+
+
+def test_homes_lose_only_the_bits_beyond_the_cap_and_keep_setgid():
+    live = {
+        "/home/a": {"kind": "directory", "mode": 0o755, "uid": 1000, "gid": 1000},
+        "/home/b": {"kind": "directory", "mode": 0o2775, "uid": 1001, "gid": 1001},
+        "/home/c": {"kind": "directory", "mode": 0o700, "uid": 1002, "gid": 1002},
+        "/home/d": {"kind": "link", "mode": 0o777, "uid": 1003, "gid": 1003},
+        "/home/e": None,
+    }
+    changes = baseline.plan_homes(sorted(live), live, 0o750)
+    assert [(c["path"], c["action"], oct(c["mode"]), c["uid"], c["gid"]) for c in changes] == [
+        ("/home/a", "directory", "0o750", -1, -1),
+        ("/home/b", "directory", "0o2750", -1, -1),
+    ]
+    assert changes[0]["diff"]["before"] == "mode 0755\n" and changes[0]["diff"]["after"] == "mode 0750\n"
+
+
+def test_the_homes_cap_is_a_mode():
+    assert baseline.validate_at_most(None) is None
+    assert baseline.validate_at_most("0750") == 0o750
+    with pytest.raises(baseline.BaselineSpecError, match=r"^homes_mode_at_most: '750\\n' is not a mode"):
+        baseline.validate_at_most("750\n")
