@@ -54,6 +54,8 @@ description:
     message instead of guessing.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
+extends_documentation_fragment:
+  - bulwark.hardening.commit_confirm
 options:
   backend:
     description: Firewall backend.
@@ -184,18 +186,6 @@ options:
         without a rollback.
     type: int
     default: 60
-  reconnect_and_confirm:
-    description:
-      - When the change is live and pending, drop the SSH connection and confirm it over a B(new) one in the
-        same task (the module's action plugin does it, on the controller). Reaching the host anew proves the
-        change lets the controller in. Without it, confirm with M(bulwark.hardening.commit_confirm) over a new
-        connection yourself.
-      - In the same task, because a separate confirmation task starts only when the slowest host has applied
-        its change, and the fast hosts' windows could run out meanwhile. A confirmation that cannot log in is
-        retried until O(rollback_timeout) and a minute have passed; the task then fails saying what the host
-        did (C(state)).
-    type: bool
-    default: false
   persist_path:
     description: Where the confirmed policy is saved; C(/etc/nftables.conf) is made to include it.
     type: path

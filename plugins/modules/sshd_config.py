@@ -32,6 +32,8 @@ description:
     keyword, value or Match criteria are refused by name.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
+extends_documentation_fragment:
+  - bulwark.hardening.commit_confirm
 options:
   options:
     description:
@@ -177,18 +179,6 @@ options:
         config and reloads sshd. At least 5.
     type: int
     default: 60
-  reconnect_and_confirm:
-    description:
-      - When the change is live and pending, drop the SSH connection and confirm it over a B(new) one in the
-        same task (the module's action plugin does it, on the controller). Reaching the host anew proves the
-        change lets the controller in. Without it, confirm with M(bulwark.hardening.commit_confirm) over a new
-        connection yourself.
-      - In the same task, because a separate confirmation task starts only when the slowest host has applied
-        its change, and the fast hosts' windows could run out meanwhile. A confirmation that cannot log in is
-        retried until O(rollback_timeout) and a minute have passed; the task then fails saying what the host
-        did (C(state)).
-    type: bool
-    default: false
   mode:
     description:
       - Permissions of O(main_config) and O(path) (octal string). sshd reads them as root; nobody else needs
