@@ -60,3 +60,21 @@ def wait_for_ssh(address, port=22, timeout=15):
             pass
         time.sleep(0.3)
     raise AssertionError(f"no SSH banner from {address}:{port} within {timeout} s")
+
+
+def ansible_env(**extra):
+    """The environment for an ansible or ansible-playbook run from a test: this checkout's collection and
+    configuration, plain output; extra adds or overrides variables."""
+    return {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        **extra,
+    }
+
+
+def reach(source, address, port, timeout=3):
+    """A new TCP connection from source (a testinfra host) to address:port; True if it is answered."""
+    probe = f"import socket; socket.create_connection(('{address}', {port}), {timeout})"
+    return source.run(f'timeout {timeout + 1} python3 -c "{probe}"').rc == 0

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from lab_testing import OPERATOR_KEY, PROJECT, address_of, ssh
+from lab_testing import OPERATOR_KEY, PROJECT, address_of, ansible_env, ssh
 
 SCENARIO = Path(__file__).resolve().parents[1]
 SYSCTL_FILE = "/etc/sysctl.d/90-bulwark.conf"
@@ -96,11 +96,7 @@ def test_system_accounts_have_no_login_shell(host):
 
 
 def run_role(request, host, playbook):
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-    }
+    env = ansible_env()
     return subprocess.run(
         ["ansible-playbook", "-i", request.config.option.ansible_inventory, "--limit", host.backend.host,
          "--tags", "bootstrap_admins", str(SCENARIO / playbook)],

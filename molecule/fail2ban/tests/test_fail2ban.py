@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_testing import ansible_env
 
 TARGETS = ["f2b-bookworm", "f2b-trixie"]
 # Docker publishes a container's port 8081 on the Debian 13 target (prepare.yml).
@@ -241,17 +242,11 @@ def test_attacker_banned_admin_never_and_recidive_catches_the_repeat(lab_host, n
 
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
 
 
 def _converge(name, extra, *flags):
     """The scenario's converge playbook on one host, as an operator runs it; returns the CompletedProcess."""
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "ANSIBLE_FORCE_COLOR": "0",
-    }
+    env = ansible_env()
     argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "converge.yml")]
     argv += ["--limit", name, "-e", json.dumps(extra), *flags]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)

@@ -13,32 +13,18 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from lab_testing import address_of, ssh
+from lab_testing import address_of, ansible_env, reach, ssh
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 TARGETS = ["fw-bookworm", "fw-trixie"]
 
 testinfra_hosts = [f"ansible://{name}?ansible_inventory={INVENTORY}" for name in TARGETS]
 
 
-def reach(source, address, port, timeout=3):
-    """A new TCP connection from source (a testinfra host) to address:port; True if it is answered."""
-    probe = f"import socket; socket.create_connection(('{address}', {port}), {timeout})"
-    cmd = f'timeout {timeout + 1} python3 -c "{probe}"'
-    return source.run(cmd).rc == 0
-
-
 def converge(host_name, extra=None, check=False):
     """Run the scenario's converge playbook on one host with extra variables; returns the CompletedProcess."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_PIPELINING="true",
-    )
+    env = ansible_env(ANSIBLE_PIPELINING="true")
     argv = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / "converge.yml"), "--limit", host_name]
     if extra:
         argv += ["-e", json.dumps(extra)]
@@ -49,12 +35,7 @@ def converge(host_name, extra=None, check=False):
 
 def adhoc(host_name, module, args):
     """One module call on one host (no role, so no confirmation); returns (rc, the module's result)."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-    )
+    env = ansible_env()
     argv = ["ansible", "-i", INVENTORY, host_name, "-o", "-m", module, "-a", json.dumps(args)]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
     _head, _sep, body = done.stdout.partition("=>")

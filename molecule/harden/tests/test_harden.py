@@ -1,7 +1,6 @@
 """The whole of harden.yml on bare hosts: measured from outside, as an auditor and an attacker would."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lab_testing import address_of, ssh
+from lab_testing import address_of, ansible_env, reach, ssh
 
 LYNIS_BAR = 80
 POLICIES = {"12": "Hardened Debian 12 (version 3)", "13": "Hardened Debian 13 (version 1)"}
@@ -39,21 +38,16 @@ def test_ssh_audit_policy_of_the_release_passes(host):
     assert scan.returncode == 0, scan.stdout
 
 
-def reaches(source, address, port):
-    probe = f"timeout 4 python3 -c \"import socket; socket.create_connection(('{address}', {port}), 3)\""
-    return source.run(probe).rc == 0
-
-
 def test_a_host_outside_the_admin_networks_reaches_neither_ssh_nor_an_unlisted_service(host, lab_host):
     peer = lab_host(PEERS[name_of(host)])
     with host.sudo():
         host.check_output("systemd-run --unit=bulwark-test-listener python3 -m http.server 8080")
     try:
         # Both listeners answer an allowed source first: the host itself for 8080, the operator for SSH.
-        assert any(reaches(host, "127.0.0.1", 8080) or time.sleep(0.5) for _unused in range(20))
+        assert any(reach(host, "127.0.0.1", 8080) or time.sleep(0.5) for _unused in range(20))
         assert ssh(address_of(host)).returncode == 0
-        assert not reaches(peer, address_of(host), 8080)
-        assert not reaches(peer, address_of(host), 22)
+        assert not reach(peer, address_of(host), 8080)
+        assert not reach(peer, address_of(host), 22)
     finally:
         with host.sudo():
             host.run("systemctl stop bulwark-test-listener")
@@ -79,16 +73,13 @@ def test_lynis_hardening_index_reaches_the_bar(host):
 
 def harden(request, calls, *extra):
     """harden.yml once more on both hosts, counting each host's module calls (tests/bench's callback)."""
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "ANSIBLE_CALLBACK_PLUGINS": str(PROJECT / "tests/bench/callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "bulwark_calls",
+    env = ansible_env(
+        ANSIBLE_CALLBACK_PLUGINS=str(PROJECT / "tests/bench/callback_plugins"),
+        ANSIBLE_CALLBACKS_ENABLED="bulwark_calls",
         # ansible-core 2.20+ adds a module's `invocation` (what the callback counts) only when asked.
-        "ANSIBLE_INJECT_INVOCATION": "true",
-        "BULWARK_CALLS_FILE": str(calls),
-    }
+        ANSIBLE_INJECT_INVOCATION="true",
+        BULWARK_CALLS_FILE=str(calls),
+    )
     inventory = request.config.option.ansible_inventory
     run = subprocess.run(
         ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks/harden.yml"), *extra],
