@@ -46,7 +46,7 @@ options:
     required: true
   homes_mode_at_most:
     description:
-      - The most a regular account's home directory may allow, as a quoted octal string (V('0750')): each
+      - The most a regular account's home directory may allow, as a quoted octal string (V('0750')). Each
         home of an account with C(UID_MIN) (from C(/etc/login.defs)) <= uid < 65534 under C(/home/) loses
         the bits beyond it; its owner and its other bits stay. A home that is missing or a link is left
         alone. Omitted, homes are not looked at.
