@@ -8,7 +8,8 @@ module: secret_store
 short_description: Generate, store, distribute and rotate secrets on the host, never printing them
 description:
   - Generates passwords, tokens, symmetric keys and RSA or Ed25519 signing key pairs on the host (the OS
-    random source and C(cryptography)); the values never travel to the controller.
+    random source and C(cryptography)); the values never travel to the controller, except with backend
+    C(ansible_vault), whose store is there.
   - Stores them in one root-only directory (O(directory), C(0700)), one sub-directory per secret holding
     its versions (C(0600)) and a C(meta.json) with version, created, expiry, fingerprint, consumers and
     rotation state, never the value.
@@ -23,11 +24,19 @@ description:
   - For a value C(NAME), each consumer directory gets C(NAME) (the active value) and C(NAME.accept) (the
     accepted values, one a line). For a key pair it gets C(NAME.key) (the active private key),
     C(NAME.pub) and C(NAME.jwks.json) (the accepted public keys, C(kid) = RFC 7638 thumbprint).
+  - A password with C(postgresql) is a database login rotated without a failed query. PostgreSQL keeps one
+    password per role, so two login roles, C(ROLE_a) and C(ROLE_b), members of the application role C(ROLE),
+    take turns; each version belongs to the one the current version does not use. Dual-accept enables the new
+    login beside the old, promote switches the consumers' C(NAME.pgpass) (C(*:PORT:*:LOGIN:PASSWORD), libpq's
+    password file, user and password in one file), revoke disables the old login (C(NOLOGIN), no password,
+    its sessions ended) once the consumers have reloaded. The module does it with C(psql) as C(postgres) on
+    the host, sending SCRAM-SHA-256 verifiers, never the password.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 requirements:
   - python3-cryptography on the host
   - python3-hvac on the host (backend C(vault))
+  - psql and the PostgreSQL server on the host (secrets with C(postgresql))
 options:
   secrets:
     description:
@@ -36,6 +45,8 @@ options:
         token), C(alphabet) (C(alphanumeric), C(urlsafe), C(hex)), C(bits) (RSA 2048, 3072 (default),
         4096), C(max_age_days) (default 90), C(overlap) (seconds both versions are accepted after a
         promotion, default 86400) and C(consumers) (names from O(consumers)).
+      - C(postgresql) (a password only) makes it a database login, C(role) (the application role, which must
+        exist on the server) and C(port) (default 5432).
     type: list
     elements: dict
     required: true
@@ -56,9 +67,25 @@ options:
         KV v2 mount (one KV version per version of a secret, kept by the server; metadata at C(NAME.meta)).
       - With C(vault) the module talks to the server from the host, where the values are generated and the
         consumers are, so a value never passes through the controller.
+      - C(ansible_vault), an ansible-vault encrypted file on the controller, kept by the action plugin of this
+        module (O(store_file)); the metadata stays on the host in O(directory), the values are not on the host
+        outside the consumers' files.
     type: str
     default: files
-    choices: [files, vault]
+    choices: [files, vault, ansible_vault]
+  store_file:
+    description:
+      - Backend C(ansible_vault), the store on the controller (read by the action plugin). It is encrypted
+        with the play's vault secret (C(--vault-id) or C(--vault-password-file)); its directory is created.
+    type: path
+  store_vault_id:
+    description: Backend C(ansible_vault), the vault id to encrypt with (the first of the play's by default).
+    type: str
+  store_values:
+    description:
+      - Backend C(ansible_vault), set by the action plugin from O(store_file), never by hand; the values of
+        the kept versions and the drawn candidate, per secret.
+    type: dict
   vault_url:
     description: The server's address, such as C(https://bao.example.org:8200) (backend C(vault)).
     type: str
@@ -108,6 +135,10 @@ options:
     type: int
     default: 0
 attributes:
+  action:
+    support: full
+    description: The action plugin keeps the C(ansible_vault) store on the controller; other backends run on
+      the host alone.
   check_mode:
     support: full
     description: Reports which secrets would be generated, which rotation steps would run and which consumer
@@ -145,6 +176,11 @@ steps:
   returned: always
   type: list
   elements: str
+versions:
+  description: Backend C(ansible_vault), version number to fingerprint of the versions kept, per secret (the
+    action plugin keeps those values and removes this key).
+  returned: backend ansible_vault
+  type: dict
 reloaded:
   description: The consumer units restarted or reloaded.
   returned: always
@@ -179,6 +215,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands im
 from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import (
     generate,
     policy,
+    postgresql,
     report,
     rotation,
 )
@@ -221,6 +258,10 @@ class FilesStore:
     def where(self, name, entry):
         path = self._path(name, f"v{entry['version']}")
         return path, files.mode_of(path)
+
+    def draw(self, spec):
+        """A new value, generated here on the host."""
+        return generate.generate(spec)
 
     def put_value(self, name, version, value):
         """Stores a new version; returns where the backend keeps it (None: at its version number)."""
@@ -290,6 +331,9 @@ class VaultStore:
     def where(self, name, entry):
         return f"{self.mount}/{self.path}/{name}@{entry['stored_as']}", None
 
+    def draw(self, spec):
+        return generate.generate(spec)
+
     def _write(self, path, data):
         try:
             answer = self.kv.create_or_update_secret(path=path, secret=data, mount_point=self.mount)
@@ -307,7 +351,56 @@ class VaultStore:
         """The server keeps the versions (its max_versions decides how many)."""
 
 
-STORES = {"files": FilesStore, "vault": VaultStore}
+class ControllerStore(FilesStore):
+    """ansible_vault: the values come from the controller's encrypted store (O(store_values), given by the
+    action plugin), metadata is kept on the host as with files. A new version takes the controller's drawn
+    candidate, which the controller recorded before this run: a killed run resumes with the same value.
+    """
+
+    def __init__(self, params, check_mode):
+        super().__init__(params, check_mode)
+        given = params["store_values"]
+        if given is None:
+            raise policy.SecretSpecError(
+                "backend: ansible_vault runs through the action plugin on the controller"
+            )
+        self.given = given
+        self.kept = {}
+
+    def _known(self, name):
+        entry = self.given.get(name) or {}
+        found = dict(entry.get("versions") or {})
+        if entry.get("candidate"):
+            found["candidate"] = entry["candidate"]
+        return found.values()
+
+    def value(self, name, entry):
+        # By fingerprint, not by number: a candidate taken by a killed run is known by its fingerprint only.
+        spec = {"type": self.types[name]}
+        for value in self._known(name):
+            if generate.fingerprint(spec, value) == entry["fingerprint"]:
+                return value
+        raise files.HostError(
+            f"store_file: {name} version {entry['version']} is not in the controller's store"
+        )
+
+    def where(self, name, entry):
+        return f"controller:{name}@{entry['version']}", None
+
+    def draw(self, spec):
+        candidate = (self.given.get(spec["name"]) or {}).get("candidate")
+        if not candidate or not generate.meets(spec, candidate):
+            raise files.HostError(f"store_file: no new value drawn for {spec['name']} on the controller")
+        return candidate
+
+    def put_value(self, name, version, value):
+        """The value stays on the controller (the action plugin stores the versions this run keeps)."""
+
+    def prune(self, name, keep):
+        """Nothing on the host: the controller keeps the versions returned as RV(versions)."""
+
+
+STORES = {"files": FilesStore, "vault": VaultStore, "ansible_vault": ControllerStore}
 
 
 class Run:
@@ -318,6 +411,7 @@ class Run:
         self.consumers = consumers
         self.runner = Runner(module)
         self.store = STORES[module.params["backend"]](module.params, self.check)
+        self.store.types = {name: spec["type"] for name, spec in specs.items()}
         self.steps, self.reloaded = [], []
         self.changed = False
         self.gids = {}
@@ -346,6 +440,12 @@ class Run:
             for path in (consumer["directory"], os.path.dirname(consumer["directory"])):
                 if os.path.islink(path):
                     raise files.HostError(f"consumers.{name}.directory: {path} is a symbolic link")
+        for index, spec in enumerate(self.specs.values()):
+            if "postgresql" in spec:
+                try:
+                    self.database_state(spec)
+                except postgresql.DatabaseError as exc:
+                    raise policy.SecretSpecError(f"secrets[{index}].postgresql.role: {exc}") from None
         self.store.check()
 
     # --- one secret ----------------------------------------------------------------------------------
@@ -404,7 +504,7 @@ class Run:
         """(meta, values) after what a secret needs before the rounds: generation, rollback, staging."""
         name = spec["name"]
         if meta is None:
-            version, value = self.new_value(spec, 1, now)
+            version, value = self.new_value(spec, None, 1, now)
             meta = rotation.initial(spec, version)
             self.steps.append(f"{name}: generate version 1")
             self.changed = True
@@ -433,18 +533,22 @@ class Run:
         if reason and reason.startswith("older than") and not request["due"]:
             reason = None
         if reason:
-            version, value = self.new_value(spec, meta["latest"] + 1, now)
+            version, value = self.new_value(spec, meta, meta["latest"] + 1, now)
             values[version["version"]] = value
             if not self.check:
                 version["stored_as"] = self.store.put_value(name, version["version"], value)
             meta = self.step(spec, meta, "stage", now, new=version, reason=reason)
         return meta, values
 
-    def new_value(self, spec, version, now):
+    def new_value(self, spec, meta, version, now):
         if self.check:
-            return rotation.version_meta(spec, version, "(not generated in check mode)", now), None
-        value = generate.generate(spec)
-        return rotation.version_meta(spec, version, generate.fingerprint(spec, value), now), value
+            entry, value = rotation.version_meta(spec, version, "(not generated in check mode)", now), None
+        else:
+            value = self.store.draw(spec)
+            entry = rotation.version_meta(spec, version, generate.fingerprint(spec, value), now)
+        if "postgresql" in spec:
+            entry["login"] = postgresql.next_login(spec, meta)
+        return entry, value
 
     def step(self, spec, meta, step, now, *, new=None, reason=None):
         meta = rotation.advance(meta, step, now, spec, new)
@@ -466,10 +570,15 @@ class Run:
     def deliver(self, metas, values):
         """Write what differs to every consumer, reload each affected one once, clear what was pending."""
         pending = set()
+        disable = []
         for name, spec in self.specs.items():
+            disable += self.database(spec, metas[name], values[name])
             pending |= self.distribute(spec, metas[name], values[name])
         for consumer in sorted(pending):
             self.reload(consumer)
+        # An old login goes only once every consumer has reloaded with the new one.
+        for spec, sql in disable:
+            self.psql(spec, sql)
         for meta in metas.values():
             if meta.get("reload_pending"):
                 meta["reload_pending"] = []
@@ -495,6 +604,31 @@ class Run:
                     self.consumer_dir(consumer, gid)
                     files.write(path, content, mode, 0, gid)
         return pending
+
+    def psql(self, spec, sql):
+        """psql as postgres on the host; the SQL (verifiers, never a password) on its input."""
+        argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-A", "-t", "-F", postgresql.SEPARATOR]
+        argv += ["-v", "ON_ERROR_STOP=1", "-p", str(spec["postgresql"]["port"]), "-d", "postgres"]
+        return self.runner.run(argv, data=sql, check=True, what=f"psql for {spec['name']}")[1]
+
+    def database_state(self, spec):
+        if self.runner.which("psql") is None:
+            raise postgresql.DatabaseError("psql is not installed on the host")
+        return postgresql.parse_state(spec, self.psql(spec, postgresql.state_query(spec)))
+
+    def database(self, spec, meta, values):
+        """Enables what the state accepts now; returns the disabling to do after the consumers reload."""
+        if "postgresql" not in spec or any(value is None for value in values.values()):
+            return []
+        enable, disable = postgresql.plan(spec, meta, values, self.database_state(spec))
+        for _sql, words in enable + disable:
+            self.steps.append(f"{spec['name']}: {words}")
+            self.changed = True
+        if self.check:
+            return []
+        if enable:
+            self.psql(spec, "\n".join(sql for sql, _words in enable) + "\n")
+        return [(spec, "\n".join(sql for sql, _words in disable) + "\n")] if disable else []
 
     def consumer_dir(self, consumer, gid):
         """A missing consumer directory is created root-owned for the group; an existing one is kept."""
@@ -551,6 +685,10 @@ def main():
             "consumers": {"type": "dict", "default": {}},
             "directory": {"type": "path", "default": "/etc/bulwark/secrets"},
             "backend": {"type": "str", "default": "files", "choices": list(policy.BACKENDS)},
+            # Given by the action plugin (backend ansible_vault): the controller's values for this host.
+            "store_values": {"type": "dict", "no_log": True},
+            "store_file": {"type": "path"},
+            "store_vault_id": {"type": "str"},
             "vault_url": {"type": "str"},
             "vault_token": {"type": "str", "no_log": True},
             "vault_mount": {"type": "str", "default": "secret"},
@@ -578,7 +716,7 @@ def main():
         if generate.serialization is None and (not module.check_mode or any(metas.values())):
             raise policy.SecretSpecError("python3-cryptography is not installed on the host")
         found = [run.report(spec, metas[name], now, compromised) for name, spec in specs.items()]
-    except (policy.SecretSpecError, files.HostError) as exc:
+    except (policy.SecretSpecError, files.HostError, postgresql.DatabaseError) as exc:
         module.fail_json(msg=f"{exc}. Nothing was applied")
     request = {
         "rotate": set(params["rotate"]),
@@ -590,7 +728,7 @@ def main():
     try:
         run.store.prepare()
         result = run.run(dict(metas), request, now)
-    except (policy.SecretSpecError, files.HostError) as exc:
+    except (policy.SecretSpecError, files.HostError, postgresql.DatabaseError) as exc:
         module.fail_json(
             msg=f"{exc}. Steps done before the failure: {run.steps or 'none'}; a re-run resumes from them",
             changed=run.changed,
@@ -598,7 +736,14 @@ def main():
         )
     before = {name: summary(meta) for name, meta in metas.items() if meta}
     after = {name: summary(meta) for name, meta in result.items()}
+    extra = {}
+    if params["backend"] == "ansible_vault":
+        extra["versions"] = {
+            name: {str(entry["version"]): entry["fingerprint"] for entry in rotation.entries(meta)}
+            for name, meta in result.items()
+        }
     module.exit_json(
+        **extra,
         changed=run.changed,
         secrets=after,
         steps=run.steps,

@@ -1,7 +1,9 @@
 """Secrets on real consumers, Debian 12 (sec-bookworm, RSA signing key) and 13 (sec-trixie, Ed25519).
 
 Each host runs jwtsvc (verifies JWTs with the JWK set it reads at start and on reload; consumer of
-jwt_signing, action reload) and app (reads its three secrets at start; action restart). The tests run
+jwt_signing, action reload), app (reads its three secrets at start; action restart) and PostgreSQL, whose
+login for db_password a client loop (consumer pgclient) uses throughout its rotation. Later tests run the
+role with the ansible-vault store on the controller and against a real OpenBao server. The tests run
 in file order: later ones build on the rotations of earlier ones. Every play's complete output is kept,
 and every value that ever existed on a host is collected, for the last test's search.
 """
@@ -9,6 +11,9 @@ and every value that ever existed on a host is collected, for the last test's se
 import hashlib
 import json
 import os
+import secrets as random
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,8 +34,16 @@ INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 HOSTS = {"sec-bookworm": "172.30.6.11", "sec-trixie": "172.30.6.12"}
 ALG = {"sec-bookworm": "RS256", "sec-trixie": "EdDSA"}
 STORE = "/etc/bulwark/secrets"
-CONSUMER_DIRS = {"app": "/etc/app/secrets", "jwtsvc": "/etc/jwtsvc/secrets"}
-SECRETS = ["app_password", "api_token", "session_key", "jwt_signing"]
+CONSUMER_DIRS = {
+    "app": "/etc/app/secrets",
+    "jwtsvc": "/etc/jwtsvc/secrets",
+    "pgclient": "/etc/pgclient/secrets",
+}
+FILES_PER_CONSUMER = {"app": 6, "jwtsvc": 3, "pgclient": 3}
+SECRETS = ["app_password", "api_token", "session_key", "jwt_signing", "db_password"]
+# The later tests' consumer (root's, no service), for the ansible_vault and vault backends.
+OTHER = {"ctl": {"directory": "/etc/ctl/secrets"}}
+GATEWAY = "172.30.6.1"
 OUTPUTS = []  # every play's complete output
 VALUES = set()  # every value seen on a host
 
@@ -52,7 +65,9 @@ def stat(name, path):
     return int(mode, 8), user, group
 
 
-def play(playbook="playbooks/rotate_secrets.yml", extra=None, check=False, verbose=True, expect_rc=0):
+def play(
+    playbook="playbooks/rotate_secrets.yml", extra=None, check=False, verbose=True, expect_rc=0, *, options=()
+):
     """ansible-playbook on both hosts; its complete output is kept for the search; returns it."""
     env = dict(os.environ)
     env.update(
@@ -68,6 +83,7 @@ def play(playbook="playbooks/rotate_secrets.yml", extra=None, check=False, verbo
         argv += ["-e", json.dumps(extra)]
     if check:
         argv += ["--check", "--diff"]
+    argv += list(options)
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=400, check=False)
     OUTPUTS.append(done.stdout + done.stderr)
     collect_values()
@@ -98,11 +114,15 @@ def meta(name, secret):
 def collect_values():
     """Every value file in the stores and the consumers' directories, remembered for the search."""
     for name in HOSTS:
-        where = f"{STORE} {' '.join(CONSUMER_DIRS.values())}"
-        text = root(name, f"find {where} -type f ! -name '*.json' ! -name '*.pub' -exec cat {{}} +")
+        where = f"{STORE} {' '.join(CONSUMER_DIRS.values())} {OTHER['ctl']['directory']}"
+        text = root(
+            name,
+            f"find {where} -type f ! -name '*.json' ! -name '*.pub' -exec cat {{}} + 2>/dev/null",
+            check=False,
+        )
         for value in text.splitlines():
             if len(value) >= 20 and not value.startswith("-----"):
-                VALUES.add(value)  # a password, token, key, or one line of a PEM body
+                VALUES.add(value.rsplit(":", 1)[-1])  # a password, token, key, or one line of a PEM body
 
 
 def snapshot(name):
@@ -176,7 +196,7 @@ def test_store_and_consumer_files_have_their_modes_and_owners(name):
     for consumer, directory in CONSUMER_DIRS.items():
         assert stat(name, directory) == (0o750, "root", consumer)
         leaves = root(name, f"ls {directory}").split()
-        assert len(leaves) == (6 if consumer == "app" else 3)
+        assert len(leaves) == FILES_PER_CONSUMER[consumer]
         for leaf in leaves:
             assert stat(name, f"{directory}/{leaf}") == (0o640, "root", consumer), leaf
     password = root(name, "cat /etc/app/secrets/app_password").strip()
@@ -205,17 +225,21 @@ def test_rerun_and_check_mode_change_nothing():
 BAD = [
     (
         {"lab_extra_secrets": [{"name": "k", "type": "rsa", "bits": 1024}]},
-        "secrets[4].bits: RSA 1024 is below",
+        "secrets[5].bits: RSA 1024 is below",
     ),
     (
         {"lab_extra_secrets": [{"name": "p", "type": "password", "length": 16}]},
-        "secrets[4].length: 16 is below",
+        "secrets[5].length: 16 is below",
     ),
     (
         {"lab_extra_secrets": [{"name": "p", "type": "password", "consumers": ["web"]}]},
         "'web' is not a declared",
     ),
     ({"secrets_backend": "consul"}, "secrets_backend"),
+    (
+        {"lab_extra_secrets": [{"name": "p", "type": "password", "postgresql": {"role": "ghost"}}]},
+        "secrets[5].postgresql.role: role 'ghost' does not exist on the server. Nothing was applied",
+    ),
     (
         {
             "lab_extra_secrets": [{"name": "g", "type": "password", "consumers": ["ghost"]}],
@@ -226,6 +250,7 @@ BAD = [
                     "group": "jwtsvc",
                     "service": "jwtsvc.service",
                 },
+                "pgclient": {"directory": "/etc/pgclient/secrets", "group": "pgclient"},
                 "ghost": {"directory": "/etc/ghost", "service": "ghost.service"},
             },
         },
@@ -385,6 +410,242 @@ def test_a_killed_rotation_resumes_and_no_consumer_breaks():
     assert (data["state"], data["reload_pending"]) == ("promoted", [])
     assert verify(name, old) == 200 and verify(name, token(name, key_of(name))) == 200
     assert root(name, "systemctl is-active jwtsvc").strip() == "active"
+
+
+# --- a database password, PostgreSQL from Debian's archive --------------------------------------------
+
+PGPASS = "/etc/pgclient/secrets/db_password.pgpass"
+# The consumer's client: a new connection a query, with the login and password read from its file each time.
+LOOP = (
+    "while [ ! -e /tmp/pgloop.stop ]; do"  # noqa: S608  (a shell loop of the test's own)
+    f" IFS=: read -r _h port _d user pass < {PGPASS};"
+    " if PGPASSWORD=$pass psql -h 127.0.0.1 -p $port -U $user -d shop -XAtc 'SELECT count(*) FROM items'"
+    " >/dev/null 2>>/tmp/pgloop.err; then echo ok; else echo failed; fi; sleep 0.1;"
+    " done >> /tmp/pgloop.log"
+)
+
+
+def login(name, user, password):
+    """(rc, stderr) of one query over TCP as user with password, as pgclient, on a new connection."""
+    done = subprocess.run(
+        ["docker", "exec", "-u", "pgclient", "-e", f"PGPASSWORD={password}", name, "psql", "-h", "127.0.0.1",
+         "-U", user, "-d", "shop", "-XAtc", "SELECT count(*) FROM items"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 or done.stdout.strip() == "2", done.stdout
+    return done.returncode, done.stderr
+
+
+def pgpass(name):
+    _host, _port, _db, user, password = root(name, f"cat {PGPASS}").strip().split(":")
+    return user, password
+
+
+def test_database_password_rotation_without_a_failed_query():
+    old = {name: pgpass(name) for name in HOSTS}
+    versions = {
+        name: root(name, "runuser -u postgres -- psql -XAtc 'SHOW server_version_num'") for name in HOSTS
+    }
+    assert versions["sec-bookworm"].startswith("15") and versions["sec-trixie"].startswith("17")
+    for name in HOSTS:
+        assert login(name, *old[name])[0] == 0
+        root(name, "rm -f /tmp/pgloop.*")
+        subprocess.run(["docker", "exec", "-d", "-u", "pgclient", name, "sh", "-c", LOOP], check=True)
+    time.sleep(2)
+    try:
+        # One run: stage, dual-accept (both logins), promote (the file names the new one), revoke after 3 s.
+        output = play(extra={"secret": "db_password", "secrets_wait_for_revoke": 30})
+        time.sleep(2)  # queries after the revocation
+    finally:
+        for name in HOSTS:
+            root(name, "touch /tmp/pgloop.stop")
+    time.sleep(1)
+    for name in HOSTS:
+        data = meta(name, "db_password")
+        assert (data["state"], data["current"]["version"]) == ("stable", data["previous"]["version"] + 1)
+        new = pgpass(name)
+        assert new[0] != old[name][0] and new[1] != old[name][1]
+        assert {new[0], old[name][0]} == {"shop_a", "shop_b"}
+        results = root(name, "cat /tmp/pgloop.log").split()
+        assert results.count("ok") > 20 and "failed" not in results, root(name, "cat /tmp/pgloop.err")
+        # The listener answers the new login; the old password is refused with either login role.
+        assert login(name, *new)[0] == 0
+        rc, err = login(name, *old[name])
+        assert rc != 0 and "password authentication failed" in err, err
+        rc, err = login(name, new[0], old[name][1])
+        assert rc != 0 and "password authentication failed" in err, err
+        query = "SELECT rolname, rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname LIKE 'shop%'"
+        roles = root(name, f'runuser -u postgres -- psql -XAtc "{query}"').split()
+        assert sorted(roles) == sorted(["shop|f|t", f"{new[0]}|t|f", f"{old[name][0]}|f|t"])
+    for words in ("db_password: enable login", "db_password: promote version", "db_password: disable login"):
+        assert words in output
+    assert no_change(play("molecule/secrets/converge.yml", verbose=False))
+
+
+# --- the ansible-vault store on the controller ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def controller_store(tmp_path_factory):
+    where = tmp_path_factory.mktemp("store")
+    password = where / "vault-password"
+    password.write_text(random.token_urlsafe(24) + "\n")
+    password.chmod(0o600)
+    extra = {
+        "secrets_backend": "ansible_vault",
+        "secrets_store_file": f"{where}/{{{{ inventory_hostname }}}}.vault",
+        "secrets_directory": "/etc/bulwark/controller-meta",
+        "secrets_definitions": [
+            {"name": "ctl_password", "type": "password", "overlap": 2, "consumers": ["ctl"]},
+            {"name": "ctl_signing", "type": "ed25519", "overlap": 2, "consumers": ["ctl"]},
+        ],
+        "secrets_consumers": OTHER,
+    }
+    return where, password, extra
+
+
+def view(password, path):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
+    done = subprocess.run(
+        ["ansible-vault", "view", "--vault-password-file", str(password), str(path)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def test_ansible_vault_store_on_the_controller(controller_store):
+    where, password, extra = controller_store
+    options = ["--vault-password-file", str(password)]
+    play("molecule/secrets/converge.yml", extra=extra, options=options)
+    for name in HOSTS:
+        path = where / f"{name}.vault"
+        raw = path.read_text()
+        value = root(name, "cat /etc/ctl/secrets/ctl_password").strip()
+        assert len(value) == 32 and raw.startswith("$ANSIBLE_VAULT;1.1;AES256") and value not in raw
+        store = view(password, path)["secrets"]
+        assert store["ctl_password"]["versions"] == {"1": value}
+        assert store["ctl_password"]["meta"]["fingerprint"] == generate.fingerprint(
+            {"type": "password"}, value
+        )
+        key = root(name, "cat /etc/ctl/secrets/ctl_signing.key")
+        assert store["ctl_signing"]["versions"] == {"1": key}
+        # On the host: the metadata, no value.
+        assert root(name, "ls /etc/bulwark/controller-meta/ctl_password").split() == ["meta.json"]
+        assert stat(name, "/etc/ctl/secrets/ctl_password") == (0o600, "root", "root")
+    hashes = {name: hashlib.sha256((where / f"{name}.vault").read_bytes()).hexdigest() for name in HOSTS}
+    assert no_change(play("molecule/secrets/converge.yml", extra=extra, options=options, verbose=False))
+    assert {
+        name: hashlib.sha256((where / f"{name}.vault").read_bytes()).hexdigest() for name in HOSTS
+    } == hashes
+    old = {name: root(name, "cat /etc/ctl/secrets/ctl_password").strip() for name in HOSTS}
+    output = play(extra={**extra, "secret": "ctl_password", "secrets_wait_for_revoke": 20}, options=options)
+    assert "ctl_password: revoke version 1" in output
+    for name in HOSTS:
+        value = root(name, "cat /etc/ctl/secrets/ctl_password").strip()
+        assert value != old[name]
+        assert root(name, "cat /etc/ctl/secrets/ctl_password.accept").split() == [value]
+        store = view(password, where / f"{name}.vault")["secrets"]["ctl_password"]
+        assert store["versions"] == {"1": old[name], "2": value}  # the previous one kept for a rollback
+        assert store["meta"]["version"] == 2 and store["meta"]["state"] == "stable"
+        assert value not in (where / f"{name}.vault").read_text()
+
+
+# --- OpenBao through Ansible -----------------------------------------------------------------------------
+
+
+def bao(token, *args):
+    env = dict(os.environ, BAO_ADDR=f"http://{GATEWAY}:8200", BAO_TOKEN=token, BAO_FORMAT="json")
+    done = subprocess.run(
+        [str(PROJECT / ".venv/bin/bao"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def openbao(tmp_path_factory):
+    """A dev-mode OpenBao on the scenario's gateway, an audit file device; stopped afterwards."""
+    with pytest.raises(OSError):  # nothing else answers there (a server left over would fool the test)
+        socket.create_connection((GATEWAY, 8200), timeout=1)
+    where = tmp_path_factory.mktemp("bao")
+    token = random.token_urlsafe(24)
+    audit = where / "audit.log"
+    # OpenBao 2 enables audit devices from its configuration only (not through the API).
+    config = where / "config.hcl"
+    config.write_text(f'audit "file" "file" {{\n  options {{\n    file_path = "{audit}"\n  }}\n}}\n')
+    with open(where / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [str(PROJECT / ".venv/bin/bao"), "server", "-dev", f"-dev-listen-address={GATEWAY}:8200",
+             f"-dev-root-token-id={token}", f"-config={config}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (where / "server.log").read_text()
+            try:
+                socket.create_connection((GATEWAY, 8200), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (where / "server.log").read_text()
+                time.sleep(0.3)
+        bao(token, "status")  # unsealed and answering
+        yield token, audit
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    with pytest.raises(OSError):
+        socket.create_connection((GATEWAY, 8200), timeout=1)
+
+
+def test_openbao_backend_versions_and_audit(openbao):
+    token, audit = openbao
+    extra = {
+        "secrets_backend": "vault",
+        "secrets_vault_url": f"http://{GATEWAY}:8200",
+        "secrets_vault_token": token,
+        "secrets_vault_path": "bulwark/{{ inventory_hostname }}",
+        "secrets_definitions": [
+            {"name": "kv_password", "type": "password", "overlap": 2, "consumers": ["ctl"]}
+        ],
+        "secrets_consumers": OTHER,
+    }
+    play("molecule/secrets/converge.yml", extra=extra)
+
+    def current(name):
+        return bao(token, "kv", "metadata", "get", f"secret/bulwark/{name}/kv_password")["data"][
+            "current_version"
+        ]
+
+    first = {name: current(name) for name in HOSTS}
+    assert first == dict.fromkeys(HOSTS, 1)
+    assert no_change(play("molecule/secrets/converge.yml", extra=extra, verbose=False))
+    assert {name: current(name) for name in HOSTS} == first
+    for turn in (1, 2):
+        play(extra={**extra, "secret": "kv_password", "secrets_wait_for_revoke": 20})
+        for name in HOSTS:
+            assert current(name) == 1 + turn, "exactly one KV version per rotation"
+            stored = bao(token, "kv", "get", f"secret/bulwark/{name}/kv_password")["data"]["data"]["value"]
+            assert root(name, "cat /etc/ctl/secrets/kv_password").strip() == stored
+            VALUES.add(stored)
+            meta_doc = bao(token, "kv", "get", f"secret/bulwark/{name}/kv_password.meta")["data"]["data"]
+            assert json.loads(meta_doc["meta"])["current"]["version"] == 1 + turn
+    # The audit device recorded the hosts' reads and writes of their paths (values HMAC'd, never plain).
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    for name, address in HOSTS.items():
+        path = f"secret/data/bulwark/{name}/kv_password"
+        seen = {
+            (e["type"], e["request"]["operation"])
+            for e in entries
+            if e["request"].get("path") == path and e["request"].get("remote_address") == address
+        }
+        assert {("request", "update"), ("response", "update"), ("request", "read")} <= seen, seen
+    text = audit.read_text()
+    assert not [v for v in VALUES if v in text]
 
 
 # --- never printed ----------------------------------------------------------------------------------

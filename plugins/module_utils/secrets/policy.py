@@ -14,7 +14,9 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.secrets.rotation
 from ansible_collections.bulwark.hardening.plugins.module_utils.text import plain_absolute_path
 
 TYPES = ("password", "token", "symmetric", "rsa", "ed25519")
-BACKENDS = ("files", "vault")
+# ansible_vault: the values in an ansible-vault file on the controller (the action plugin),
+# the metadata on the host.
+BACKENDS = ("files", "vault", "ansible_vault")
 ALPHABETS = {
     "alphanumeric": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
     # URL-safe and shell-safe: a value that needs no quoting in a DSN, a header or an env file.
@@ -33,7 +35,20 @@ ACTIONS = ("restart", "reload", "none")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _GROUP = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.(service|socket|target|timer|path)")
-_SECRET_KEYS = {"name", "type", "length", "alphabet", "bits", "max_age_days", "overlap", "consumers"}
+_SECRET_KEYS = {
+    "name",
+    "type",
+    "length",
+    "alphabet",
+    "bits",
+    "max_age_days",
+    "overlap",
+    "consumers",
+    "postgresql",
+}
+_POSTGRESQL_KEYS = {"role", "port"}
+# The login roles are <role>_a and <role>_b: leave room for the suffix in PostgreSQL's 63 bytes.
+_PG_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,60}")
 _CONSUMER_KEYS = {"directory", "group", "service", "action"}
 
 
@@ -50,6 +65,15 @@ def _int(value, where, minimum=None):
     return number
 
 
+def _mapping(spec, keys, where, shape):
+    """A mapping with only these keys, or SecretSpecError naming the first unknown one."""
+    if not isinstance(spec, dict):
+        raise SecretSpecError(f"{where}: a mapping with {shape}")
+    unknown = sorted(set(spec) - keys)
+    if unknown:
+        raise SecretSpecError(f"{where}.{unknown[0]}: unknown option")
+
+
 def normalise_consumers(consumers):
     """Consumer name -> {directory, group, service, action}, checked."""
     if consumers is None:
@@ -61,11 +85,7 @@ def normalise_consumers(consumers):
         where = f"consumers.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise SecretSpecError(f"consumers: {name!r} is not a valid consumer name")
-        if not isinstance(spec, dict):
-            raise SecretSpecError(f"{where}: a mapping with directory, group, service, action")
-        unknown = sorted(set(spec) - _CONSUMER_KEYS)
-        if unknown:
-            raise SecretSpecError(f"{where}.{unknown[0]}: unknown option")
+        _mapping(spec, _CONSUMER_KEYS, where, "directory, group, service, action")
         directory = spec.get("directory")
         if not isinstance(directory, str) or not plain_absolute_path(directory):
             raise SecretSpecError(f"{where}.directory: {directory!r} is not a plain absolute path")
@@ -87,11 +107,7 @@ def normalise_consumers(consumers):
 def normalise_secret(spec, index, consumers):
     """One declared secret with every default filled in."""
     where = f"secrets[{index}]"
-    if not isinstance(spec, dict):
-        raise SecretSpecError(f"{where}: a mapping with at least name and type")
-    unknown = sorted(set(spec) - _SECRET_KEYS)
-    if unknown:
-        raise SecretSpecError(f"{where}.{unknown[0]}: unknown option")
+    _mapping(spec, _SECRET_KEYS, where, "at least name and type")
     name = spec.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SecretSpecError(f"{where}.name: {name!r} is not a valid secret name (letters, digits, _ . -)")
@@ -126,6 +142,8 @@ def normalise_secret(spec, index, consumers):
         raise SecretSpecError(f"{where}.bits: only RSA keys have a size")
     result["max_age_days"] = _int(spec.get("max_age_days", DEFAULT_MAX_AGE_DAYS), f"{where}.max_age_days", 1)
     result["overlap"] = _int(spec.get("overlap", DEFAULT_OVERLAP), f"{where}.overlap", 0)
+    if "postgresql" in spec:
+        result["postgresql"] = normalise_postgresql(spec["postgresql"], kind, f"{where}.postgresql")
     names = spec.get("consumers", [])
     if not isinstance(names, list):
         raise SecretSpecError(f"{where}.consumers: a list of consumer names")
@@ -137,6 +155,20 @@ def normalise_secret(spec, index, consumers):
             )
     result["consumers"] = list(dict.fromkeys(names))
     return result
+
+
+def normalise_postgresql(spec, kind, where):
+    """A database password: the application role whose two login roles alternate ({role, port})."""
+    if kind != "password":
+        raise SecretSpecError(f"{where}: only a password can be a PostgreSQL login")
+    _mapping(spec, _POSTGRESQL_KEYS, where, "role (and port)")
+    role = spec.get("role")
+    if not isinstance(role, str) or not _PG_ROLE.fullmatch(role):
+        raise SecretSpecError(f"{where}.role: {role!r} is not a role name (a-z, 0-9, _; at most 61)")
+    port = _int(spec.get("port", 5432), f"{where}.port", 1)
+    if port > 65535:
+        raise SecretSpecError(f"{where}.port: {port} is not a port")
+    return {"role": role, "port": port}
 
 
 def normalise(secrets, consumers, backend="files", rotate=None, rollback=None):

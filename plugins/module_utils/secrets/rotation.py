@@ -162,7 +162,12 @@ def deliverables(spec, meta, values, public_pem, jwks):
             f"{name}.pub": public_pem(active),
             f"{name}.jwks.json": jwks(accept),
         }
-    return {name: active + "\n", f"{name}.accept": "".join(value + "\n" for value in accept)}
+    result = {name: active + "\n", f"{name}.accept": "".join(value + "\n" for value in accept)}
+    if "postgresql" in spec:
+        # libpq's password file: the active login role and its password in one file, read at once.
+        port = spec["postgresql"]["port"]
+        result[f"{name}.pgpass"] = f"*:{port}:*:{meta['current']['login']}:{active}\n"
+    return result
 
 
 def age_days(meta, now):

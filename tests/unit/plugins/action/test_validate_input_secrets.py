@@ -35,7 +35,7 @@ def test_the_secrets_role_is_checked_with_its_module():
         ),
         (
             {"secrets_backend": "consul"},
-            "secrets: value of secrets_backend must be one of: files, vault, got: consul",
+            "secrets: value of secrets_backend must be one of: files, vault, ansible_vault, got: consul",
         ),
         ({"secrets_compromised_since": "last week"}, "compromised_since: 'last week' is not a date"),
         (

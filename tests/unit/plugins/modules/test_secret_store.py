@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
-from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import policy
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import generate, policy
 from ansible_collections.bulwark.hardening.plugins.modules import secret_store
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the store is root-owned: runs as root")
@@ -186,3 +186,51 @@ def test_a_missing_group_fails_before_anything_changes(tmp_path):
     with pytest.raises(policy.SecretSpecError, match=r"consumers\.app\.group: group 'nosuchgroup' does not"):
         run(FakeModule(spec))
     assert tree(tmp_path) == {}
+
+
+# --- backend ansible_vault: the values from the controller, the metadata on the host ------------------
+
+
+def controller_params(tmp_path, given, **changes):
+    return params(
+        tmp_path,
+        backend="ansible_vault",
+        store_values=given,
+        secrets=[{"name": "db", "type": "password", "overlap": 0, "consumers": ["app"]}],
+        **changes,
+    )
+
+
+def test_backend_ansible_vault_takes_the_controllers_candidate_and_keeps_no_value(tmp_path):
+    given = {"db": {"versions": {}, "candidate": "c" * 32}}
+    done, metas = run(FakeModule(controller_params(tmp_path, given)))
+    assert done.steps == ["db: generate version 1"]
+    assert (tmp_path / "app/secrets/db").read_text() == "c" * 32 + "\n"
+    assert sorted(os.listdir(tmp_path / "store/db")) == ["meta.json"]  # no value on the host's store
+    assert metas["db"]["current"]["fingerprint"] == generate.fingerprint({"type": "password"}, "c" * 32)
+    # The controller now holds version 1 (and a new candidate): a re-run changes nothing.
+    given = {"db": {"versions": {"1": "c" * 32}, "candidate": "d" * 32}}
+    again, _unused = run(FakeModule(controller_params(tmp_path, given)))
+    assert (again.changed, again.steps) == (False, [])
+    rotated, metas = run(FakeModule(controller_params(tmp_path, given, rotate=["db"])))
+    assert rotated.steps[0] == "db: stage version 2 (requested)"
+    assert metas["db"]["current"]["fingerprint"] == generate.fingerprint({"type": "password"}, "d" * 32)
+    assert (tmp_path / "app/secrets/db.accept").read_text() == "d" * 32 + "\n"
+
+
+def test_backend_ansible_vault_resumes_with_a_candidate_known_by_fingerprint(tmp_path):
+    run(FakeModule(controller_params(tmp_path, {"db": {"versions": {}, "candidate": "c" * 32}})))
+    given = {"db": {"versions": {"1": "c" * 32}, "candidate": "d" * 32}}
+    module = FakeModule(controller_params(tmp_path, given, rotate=["db"]), fail_on=lambda argv, _c: True)
+    with pytest.raises(files.HostError):
+        run(module)  # killed at the first reload, in dual-accept; the controller never saw version 2
+    done, metas = run(FakeModule(controller_params(tmp_path, given)))
+    assert "db: promote version 2" in done.steps and metas["db"]["current"]["version"] == 2
+
+
+def test_backend_ansible_vault_without_the_value_of_a_version_fails_naming_the_store(tmp_path):
+    run(FakeModule(controller_params(tmp_path, {"db": {"versions": {}, "candidate": "c" * 32}})))
+    with pytest.raises(files.HostError, match="store_file: db version 1 is not in the controller's store"):
+        run(FakeModule(controller_params(tmp_path, {"db": {"versions": {}, "candidate": "e" * 32}})))
+    with pytest.raises(policy.SecretSpecError, match="backend: ansible_vault runs through the action plugin"):
+        run(FakeModule(controller_params(tmp_path, None)))
