@@ -126,10 +126,11 @@ def junit(reports):
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;background:#f7f7f5;color:#222}
-h1{font-size:1.6em} table{border-collapse:collapse;margin:1em 0;background:#fff}
+h1{font-size:1.6em} table{border-collapse:collapse;margin:1em 0;background:#fff;max-width:100%}
 td,th{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}
 .score{font-size:2.4em;font-weight:bold} .good{background:#c8ecc8} .fair{background:#f6e3a8}
 .poor{background:#f4b8b0} .pass{color:#17692a} .fail{color:#a31515;font-weight:bold}
+.text{overflow-wrap:anywhere}
 """
 
 
@@ -179,8 +180,9 @@ def html_page(summary, reports):
         ):
             parts.append(
                 f'<tr><td class="{esc(f["status"])}">{esc(f["status"])}</td><td>{esc(f["severity"])}</td>'
-                f"<td>{esc(f['category'])}</td><td>{esc(f['id'])}: {esc(f['title'])}</td>"
-                f"<td>{esc(f['evidence'])}</td><td>{esc(f['remediation'])}</td></tr>"
+                f'<td>{esc(f["category"])}</td><td class="text">{esc(f["id"])}: {esc(f["title"])}</td>'
+                f'<td class="text">{esc(f["evidence"])}</td>'
+                f'<td class="text">{esc(f["remediation"])}</td></tr>'
             )
         parts.append("</table>")
     parts.append("</body></html>\n")

@@ -71,3 +71,13 @@ def test_html_is_self_contained_and_escaped():
     assert "http://" not in page
     assert "https://" not in page
     assert "src=" not in page
+
+
+def test_html_lets_long_evidence_wrap_inside_the_page():
+    # Seen in headless Chromium: an evidence of long unbroken words (sysctl keys) pushed the fix column
+    # off the page.
+    one = report.host_report("h", [f("auditd", "fail")], "t")
+    page = report.html_page(report.fleet_summary([one], 90), [one])
+    assert ".text{overflow-wrap:anywhere}" in page
+    assert page.count('<td class="text">') == 3
+    assert "max-width:100%" in page
