@@ -1,0 +1,363 @@
+"""The overlay mesh: validate the group's members and compute one host's view of it (pure).
+
+Members come from the inventory group, not from the play. Each member's overlay address is the one
+the inventory gives, or one allocated from the CIDR by a hash of the host's name (the same host always
+gets the same address, whatever else is in the group); a container subnet likewise. Hosts without an
+underlay endpoint (behind NAT) are spokes: they keep a persistent keepalive to the hub, which routes
+for them. Bad input raises MeshError naming the host and the option.
+"""
+
+import hashlib
+import ipaddress
+import re
+
+from ..text import control_character
+
+_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,253}")
+_INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# 32 bytes in standard base64: 43 characters and one "=".
+_KEY = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
+# WireGuard's encapsulation over IPv6 (the larger of the two underlays): 40 + 8 + 32 bytes.
+OVERHEAD = 80
+DEFAULT_KEEPALIVE = 25
+
+
+class MeshError(ValueError):
+    """Bad input; the message names the host and the option."""
+
+
+def _fail(where, msg):
+    raise MeshError(f"{where}: {msg}. Nothing was applied")
+
+
+def _text(value, where):
+    if not isinstance(value, str) or not value:
+        _fail(where, f"{value!r} is not a non-empty string")
+    bad = control_character(value)
+    if bad:
+        _fail(where, f"contains a control character ({bad})")
+    return value
+
+
+def valid_key(value, where):
+    """A WireGuard public key (base64 of 32 bytes), whole, or MeshError."""
+    _text(value, where)
+    if not _KEY.fullmatch(value):
+        _fail(where, f"{value!r} is not a WireGuard public key (base64 of 32 bytes)")
+    return value
+
+
+def _network(value, where, version=None):
+    _text(value, where)
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        _fail(where, f"{value!r} is not a CIDR (host bits must be zero)")
+    if version and net.version != version:
+        _fail(where, f"{value!r} is not an IPv{version} network")
+    return net
+
+
+def _address(value, where):
+    _text(value, where)
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        _fail(where, f"{value!r} is not an IP address")
+    return None  # unreachable
+
+
+def _slot(name, salt, count):
+    """A stable index in [0, count) from the host's name (not from its place in the group)."""
+    digest = hashlib.sha256(f"{salt}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def allocate(names, pool, fixed, salt):
+    """{name: item} for every name: fixed[name] where given, else the item of pool at its hashed slot.
+
+    pool is a sequence of addresses or of subnets; a hashed slot that is taken (or, for subnets,
+    overlaps one taken) moves to the next free one, hosts taken in name order, so the result never
+    depends on the order of the group and the pool's size never changes with the explicit items.
+    """
+    taken = list(fixed.values())
+
+    def busy(item):
+        if isinstance(item, ipaddress._BaseNetwork):
+            return any(item.overlaps(t) for t in taken)
+        return item in taken
+
+    result = dict(fixed)
+    for name in sorted(n for n in names if n not in fixed):
+        index = _slot(name, salt, len(pool))
+        for _step in range(len(pool)):
+            if not busy(pool[index]):
+                break
+            index = (index + 1) % len(pool)
+        else:
+            raise MeshError(f"{name}: no free {salt} left in the pool. Nothing was applied")
+        taken.append(pool[index])
+        result[name] = pool[index]
+    return result
+
+
+class Settings:
+    """The mesh-wide options (the role's overlay_* variables)."""
+
+    def __init__(self, raw):
+        self.cidr = _network(raw.get("cidr"), "overlay_cidr", 4)
+        if self.cidr.prefixlen > 30:
+            _fail("overlay_cidr", f"{self.cidr} is too small for a mesh")
+        self.port = raw.get("port", 51820)
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            _fail("overlay_port", f"{self.port!r} is not a port")
+        self.interface = _text(raw.get("interface", "wg0"), "overlay_interface")
+        if not _INTERFACE.fullmatch(self.interface):
+            _fail("overlay_interface", f"{self.interface!r} is not an interface name")
+        self.keepalive = raw.get("keepalive", DEFAULT_KEEPALIVE)
+        if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int):
+            _fail("overlay_keepalive", f"{self.keepalive!r} is not a number of seconds")
+        if not 0 <= self.keepalive <= 65535:
+            _fail("overlay_keepalive", f"{self.keepalive} is not between 0 and 65535")
+        self.mtu = raw.get("mtu")
+        if self.mtu is not None and (
+            isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not 1280 <= self.mtu <= 9000
+        ):
+            _fail("overlay_mtu", f"{self.mtu!r} is not an MTU between 1280 and 9000")
+        self.container_cidr = None
+        self.container_prefix = raw.get("container_prefix", 24)
+        if raw.get("container_cidr"):
+            self.container_cidr = _network(raw["container_cidr"], "overlay_container_cidr", 4)
+            if self.container_cidr.overlaps(self.cidr):
+                _fail("overlay_container_cidr", f"{self.container_cidr} overlaps overlay_cidr {self.cidr}")
+            if (
+                isinstance(self.container_prefix, bool)
+                or not isinstance(self.container_prefix, int)
+                or not self.container_cidr.prefixlen <= self.container_prefix <= 29
+            ):
+                _fail(
+                    "overlay_container_prefix",
+                    f"{self.container_prefix!r} is not a prefix length between "
+                    f"{self.container_cidr.prefixlen} and 29",
+                )
+        self.hub = raw.get("hub") or None
+
+
+class Member:
+    __slots__ = ("address", "container_subnet", "endpoint", "name", "public_key")
+
+    def __init__(self, name, address, endpoint, public_key, container_subnet):
+        self.name = name
+        self.address = address
+        self.endpoint = endpoint
+        self.public_key = public_key
+        self.container_subnet = container_subnet
+
+
+class Mesh:
+    """Every member, with its address, endpoint and key, and the hub of the spokes."""
+
+    def __init__(self, settings, members, hub):
+        self.settings = settings
+        self.members = members  # name -> Member, sorted by name
+        self.hub = hub
+
+    def spokes(self):
+        return [m for m in self.members.values() if m.endpoint is None]
+
+    def view(self, name):
+        """What host `name` configures: its interface and its peers (sorted by name)."""
+        me = self.members[name]
+        s = self.settings
+        peers = []
+        if me.endpoint is None:
+            # A spoke reaches everything through the hub, and keeps its NAT mapping open.
+            hub = self.members[self.hub]
+            routed = [s.cidr] + ([s.container_cidr] if s.container_cidr else [])
+            peers.append(_peer(hub, routed, s.port, s.keepalive or DEFAULT_KEEPALIVE))
+        else:
+            for other in self.members.values():
+                if other.name == name:
+                    continue
+                if other.endpoint is None and name != self.hub:
+                    continue  # reached through the hub
+                allowed = _own_networks(other)
+                if other.name == self.hub and name != self.hub:
+                    for spoke in self.spokes():
+                        allowed += _own_networks(spoke)
+                keepalive = 0 if other.endpoint is None else s.keepalive
+                peers.append(_peer(other, allowed, s.port, keepalive))
+        return {
+            "name": name,
+            "address": f"{me.address}/{s.cidr.prefixlen}",
+            "container_subnet": str(me.container_subnet) if me.container_subnet else None,
+            "listen_port": s.port,
+            "interface": s.interface,
+            "forwarding": name == self.hub and bool(self.spokes()),
+            "peers": peers,
+        }
+
+    def underlay_peers(self, name):
+        """The underlay addresses that may send to name's WireGuard port (its current peers')."""
+        view = self.view(name)
+        found = {self.members[p["name"]].endpoint for p in view["peers"]} - {None}
+        return [str(a) for a in sorted(found)]
+
+
+def _own_networks(member):
+    return [ipaddress.ip_network(member.address)] + (
+        [member.container_subnet] if member.container_subnet else []
+    )
+
+
+def _peer(member, allowed, port, keepalive):
+    return {
+        "name": member.name,
+        "public_key": member.public_key,
+        "allowed_ips": [str(n) for n in allowed],
+        "endpoint": f"{member.endpoint}:{port}" if member.endpoint else None,
+        "keepalive": keepalive,
+    }
+
+
+def build(settings_raw, members_raw, require_keys=True):
+    """The options and the group's members (list of mappings) -> Mesh, or MeshError naming the host.
+
+    A member: name, address (optional), endpoint (underlay address; absent behind NAT),
+    public_key (None when unknown: an error with require_keys), container_subnet (optional).
+    """
+    s = Settings(settings_raw or {})
+    if not isinstance(members_raw, list) or not members_raw:
+        _fail("overlay_group", "has no members")
+    seen = {}
+    fixed_addr, fixed_sub, endpoints = {}, {}, {}
+    for i, raw in enumerate(members_raw):
+        if not isinstance(raw, dict):
+            _fail(f"members[{i}]", f"{raw!r} is not a mapping")
+        name = _text(raw.get("name"), f"members[{i}].name")
+        if not _NAME.fullmatch(name):
+            _fail(f"members[{i}].name", f"{name!r} is not a host name")
+        if name in seen:
+            _fail(name, "is listed twice in the group")
+        seen[name] = raw
+        if raw.get("address"):
+            addr = _address(raw["address"], f"{name}: overlay_address")
+            if addr not in s.cidr or addr in (s.cidr.network_address, s.cidr.broadcast_address):
+                _fail(f"{name}: overlay_address", f"{addr} is not a host address in overlay_cidr {s.cidr}")
+            other = next((n for n, a in fixed_addr.items() if a == addr), None)
+            if other:
+                _fail(f"{name}: overlay_address", f"{addr} is already {other}'s address")
+            fixed_addr[name] = addr
+        if raw.get("endpoint"):
+            endpoints[name] = _address(raw["endpoint"], f"{name}: overlay_endpoint")
+        if raw.get("container_subnet"):
+            where = f"{name}: overlay_container_subnet"
+            if s.container_cidr is None:
+                _fail(where, "is set but overlay_container_cidr is not")
+            sub = _network(raw["container_subnet"], where, 4)
+            if not sub.subnet_of(s.container_cidr):
+                _fail(where, f"{sub} is not inside overlay_container_cidr {s.container_cidr}")
+            other = next((n for n, o in fixed_sub.items() if o.overlaps(sub)), None)
+            if other:
+                _fail(where, f"{sub} overlaps {other}'s subnet {fixed_sub[other]}")
+            fixed_sub[name] = sub
+        key = raw.get("public_key")
+        if key:
+            valid_key(key, f"{name}: public key")
+        elif require_keys:
+            _fail(
+                name,
+                "its overlay public key is unknown (not in this run and not in the peer registry); "
+                "run the play with this host included",
+            )
+    names = sorted(seen)
+    hosts = list(s.cidr.hosts())
+    # Explicit addresses first, then the rest hashed into what is left: a joining host never moves one.
+    addresses = allocate(names, hosts, fixed_addr, "address")
+    subnets = {}
+    if s.container_cidr:
+        pool = list(s.container_cidr.subnets(new_prefix=s.container_prefix))
+        subnets = allocate(names, pool, fixed_sub, "subnet")
+    members = {
+        n: Member(n, addresses[n], endpoints.get(n), seen[n].get("public_key") or None, subnets.get(n))
+        for n in names
+    }
+    hub = s.hub
+    if any(m.endpoint is None for m in members.values()):
+        if hub is None:
+            hub = next((n for n in names if endpoints.get(n)), None)
+            if hub is None:
+                _fail("overlay_hub", "no member has an overlay_endpoint: nobody can be the hub")
+        elif hub not in members:
+            _fail("overlay_hub", f"{hub!r} is not a member of the group")
+        elif members[hub].endpoint is None:
+            _fail("overlay_hub", f"{hub} has no overlay_endpoint: a hub must be reachable")
+    return Mesh(s, members, hub)
+
+
+def members_from_inventory(group, hostvars, registry=None, key_result="__overlay_key"):
+    """The group's members as build() takes them, from each host's variables (a mapping per host).
+
+    endpoint: overlay_endpoint, or the address the controller reaches the host at (empty: behind NAT);
+    public_key: from this run's key task (key_result), else from registry (what a host configured last).
+    """
+    registry = registry or {}
+    members = []
+    for name in sorted(group or []):
+        if name not in hostvars:
+            raise MeshError(f"{name}: is in the overlay group but not in the inventory. Nothing was applied")
+        hv = hostvars[name]
+        endpoint = hv.get("overlay_endpoint", hv.get("ansible_host", name))
+        members.append(
+            {
+                "name": name,
+                "endpoint": endpoint or None,
+                "address": hv.get("overlay_address") or None,
+                "container_subnet": hv.get("overlay_container_subnet") or None,
+                # A rotation under way: the host's staged key is the one its peers must learn.
+                "public_key": (hv.get(key_result) or {}).get("next_public_key")
+                or (hv.get(key_result) or {}).get("public_key")
+                or registry.get(name),
+            }
+        )
+    return members
+
+
+def firewall_part(mesh, me, services=()):
+    """What me's firewall adds for the overlay: {sets, rules} in the firewall module's terms.
+
+    The WireGuard port admits only the underlay addresses of me's current peers (set overlay_peers);
+    on the overlay interface, only the declared services (a port or name, or {port, proto}); a hub
+    routes between its spokes and the mesh.
+    """
+    peers = mesh.underlay_peers(me)
+    iface = mesh.settings.interface
+    rules = []
+    if peers:
+        rules.append(
+            {
+                "port": mesh.settings.port,
+                "proto": "udp",
+                "sources": ["@overlay_peers"],
+                "comment": "overlay: WireGuard from the mesh's peers",
+            }
+        )
+    for svc in services or []:
+        rule = dict(svc) if isinstance(svc, dict) else {"port": svc}
+        rule.update(interface=iface, comment=f"overlay service {rule.get('port')}")
+        rules.append(rule)
+    if mesh.view(me)["forwarding"]:
+        rules.append(
+            {
+                "direction": "routed",
+                "interface": iface,
+                "destinations": [str(mesh.settings.cidr)],
+                "comment": "overlay: the hub routes for its spokes",
+            }
+        )
+    return {"sets": {"overlay_peers": peers} if peers else {}, "rules": rules}
+
+
+def default_mtu(underlay_mtu):
+    """The overlay MTU for an underlay interface's MTU (room for WireGuard over IPv6)."""
+    return max(1280, int(underlay_mtu) - OVERHEAD)

@@ -1,0 +1,133 @@
+"""WireGuard's side of the overlay (pure): the configuration file, the live state, the plan, the keys.
+
+The private key lives only in its own file: the configuration names it (PostUp sets it with `wg set`),
+so the configuration file and its diff never hold a secret; `wg syncconf` gets it on its standard input.
+"""
+
+import base64
+
+HEADER = "# Managed by bulwark.hardening (overlay role): changes here are overwritten.\n"
+
+
+def public_from_private(private_b64):
+    """The base64 public key of a base64 X25519 private key (cryptography, imported on the host only)."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: PLC0415
+
+    raw = base64.b64decode(private_b64.strip(), validate=True)
+    public = X25519PrivateKey.from_private_bytes(raw).public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def new_private():
+    """A new base64 X25519 private key."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: PLC0415
+
+    raw = X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return base64.b64encode(raw).decode() + "\n"
+
+
+def _peer_lines(peer):
+    lines = ["", "[Peer]", f"# {peer['name']}", f"PublicKey = {peer['public_key']}"]
+    lines.append(f"AllowedIPs = {', '.join(peer['allowed_ips'])}")
+    if peer.get("endpoint"):
+        lines.append(f"Endpoint = {peer['endpoint']}")
+    if peer.get("keepalive"):
+        lines.append(f"PersistentKeepalive = {peer['keepalive']}")
+    return lines
+
+
+def render(view, mtu, key_path):
+    """The wg-quick file for a host's view (mesh.Mesh.view): interface, then one section per peer."""
+    lines = [
+        HEADER.rstrip("\n"),
+        "[Interface]",
+        f"Address = {view['address']}",
+        f"MTU = {mtu}",
+        f"ListenPort = {view['listen_port']}",
+        f"PostUp = wg set %i private-key {key_path}",
+    ]
+    for peer in view["peers"]:
+        lines += _peer_lines(peer)
+    return "\n".join(lines) + "\n"
+
+
+def render_sync(view, private_key):
+    """What `wg syncconf` reads on its standard input: the file without wg-quick's keys, with the private
+    key (measured: syncconf clears a key its input does not name). It is never written to a file."""
+    lines = ["[Interface]", f"PrivateKey = {private_key.strip()}", f"ListenPort = {view['listen_port']}"]
+    for peer in view["peers"]:
+        lines += [line for line in _peer_lines(peer) if not line.startswith("#")]
+    return "\n".join(lines) + "\n"
+
+
+def parse_dump(text):
+    """`wg show <if> dump` -> {public_key, listen_port, peers: {key: {...}}}; the private and
+    preshared keys in the dump are dropped here, never kept."""
+    rows = [line.split("\t") for line in (text or "").splitlines() if line.strip()]
+    if not rows or len(rows[0]) < 4:
+        return None
+    head = rows[0]
+    state = {
+        "public_key": head[1] if head[1] != "(none)" else None,
+        "listen_port": int(head[2]) if head[2].isdigit() else None,
+        "peers": {},
+    }
+    for row in rows[1:]:
+        if len(row) < 8:
+            continue
+        allowed = [] if row[3] == "(none)" else sorted(row[3].split(","))
+        state["peers"][row[0]] = {
+            "endpoint": None if row[2] == "(none)" else row[2],
+            "allowed_ips": allowed,
+            "latest_handshake": int(row[4]) if row[4].isdigit() else 0,
+            "keepalive": 0 if row[7] == "off" else int(row[7]),
+        }
+    return state
+
+
+def peers_differ(view, live):
+    """Names of the peer changes live needs to match view: (added, removed, updated) public keys."""
+    want = {p["public_key"]: p for p in view["peers"]}
+    have = live["peers"] if live else {}
+    added = sorted(k for k in want if k not in have)
+    removed = sorted(k for k in have if k not in want)
+    updated = []
+    for key in sorted(set(want) & set(have)):
+        w, h = want[key], have[key]
+        if sorted(w["allowed_ips"]) != h["allowed_ips"] or (w["keepalive"] or 0) != h["keepalive"]:
+            updated.append(key)
+        elif w.get("endpoint") and w["endpoint"] != h["endpoint"]:
+            updated.append(key)
+    return added, removed, updated
+
+
+def plan(view, mtu, live, live_interface, public_key):
+    """What to do: "start" (interface down), "restart" (address or MTU differ), "sync" (key, peers or
+    port differ), or None; and the reasons, for the module's result. live_interface: the running
+    interface's (address, MTU)."""
+    live_address, live_mtu = live_interface
+    if live is None:
+        return "start", ["the interface is down"]
+    reasons = []
+    if live_address != view["address"]:
+        reasons.append(f"address {live_address} -> {view['address']}")
+    if live_mtu != mtu:
+        reasons.append(f"MTU {live_mtu} -> {mtu}")
+    if reasons:
+        return "restart", reasons
+    # A new key (a rotation) goes live with the peers through syncconf: no restart.
+    if live["public_key"] != public_key:
+        reasons.append("the live public key is not the key file's")
+    added, removed, updated = peers_differ(view, live)
+    if live["listen_port"] != view["listen_port"]:
+        reasons.append(f"listen port {live['listen_port']} -> {view['listen_port']}")
+    names = {p["public_key"]: p["name"] for p in view["peers"]}
+    reasons += [f"peer {names[k]} added" for k in added]
+    reasons += [f"peer {k} removed" for k in removed]
+    reasons += [f"peer {names[k]} updated" for k in updated]
+    return ("sync" if reasons else None), reasons

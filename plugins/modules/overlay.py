@@ -1,0 +1,383 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible wants DOCUMENTATION, EXAMPLES and RETURN before the imports)
+
+DOCUMENTATION = r"""
+---
+module: overlay
+short_description: One host's membership of an encrypted WireGuard mesh
+description:
+  - O(state=key) makes sure the host has its private key (X25519, generated on the host with
+    C(cryptography), file mode 0600 in a 0700 directory) and returns only the public key, with the peer
+    registry this host keeps (the public keys of the group's members, as last configured).
+  - O(state=present) configures the host's view of the mesh described by O(members) (the whole group, not
+    the play's hosts) - the C(wg-quick) file, then C(wg syncconf) for peer changes (tunnels keep working),
+    a restart of C(wg-quick@<interface>) only when the address, the MTU or the key changes. The live
+    public key is checked against the key file before and after. Handshakes are awaited after a change.
+  - C(wg-quick) uses kernel WireGuard where the module exists and falls back to C(wireguard-go) where it
+    does not; the unit and the file are the same either way.
+  - O(state=absent) stops the interface and removes its file (the key stays, for a host that rejoins).
+  - Key rotation, one host at a time - O(state=key) with O(rotate=true) stages a new key beside the current
+    one and returns its public key (RV(next_public_key)); the peers are given that key, and O(state=present)
+    on the host itself then switches to it with C(wg syncconf) (no restart) and makes it the key file.
+version_added: "0.1.0"
+author: bulwark.hardening maintainers (@bulwark-hardening)
+options:
+  state:
+    description: C(key), C(present) or C(absent).
+    type: str
+    choices: [key, present, absent]
+    default: present
+  name:
+    description: This host's name in O(members).
+    type: str
+  members:
+    description:
+      - Every member of the group, each with C(name), C(public_key) (unknown keys fail, naming the host),
+        C(endpoint) (underlay address; empty behind NAT), and optionally C(address) and C(container_subnet).
+    type: list
+    elements: dict
+    default: []
+  cidr:
+    description: The overlay network (IPv4); addresses not given are allocated in it from the host's name.
+    type: str
+  port:
+    description: The UDP port WireGuard listens on.
+    type: int
+    default: 51820
+  interface:
+    description: The WireGuard interface.
+    type: str
+    default: wg0
+  mtu:
+    description: The interface's MTU; default the underlay's (default route's interface) less 80.
+    type: int
+  keepalive:
+    description: PersistentKeepalive towards peers with an endpoint (0 disables); spokes always keep one.
+    type: int
+    default: 25
+  hub:
+    description: The member that routes for members without an endpoint (default the first by name with one).
+    type: str
+  container_cidr:
+    description: The network container subnets are allocated from (one per host), routed over the mesh.
+    type: str
+  container_prefix:
+    description: The prefix length of each host's container subnet.
+    type: int
+    default: 24
+  rotate:
+    description: With O(state=key), stage a new private key (kept until O(state=present) switches to it).
+    type: bool
+    default: false
+  key_dir:
+    description: The directory (0700) of the private key and the peer registry.
+    type: path
+    default: /etc/bulwark/overlay
+  handshake_timeout:
+    description: Seconds to wait for every peer's handshake after a change (missing ones are reported).
+    type: int
+    default: 10
+requirements:
+  - wireguard-tools (C(wg), C(wg-quick)); wireguard-go where the kernel has no WireGuard.
+  - python3-cryptography on the host.
+attributes:
+  check_mode:
+    support: full
+    description: Predicts the key generation, the file and the action; peers whose key this run would
+      generate are shown as unknown.
+  diff_mode:
+    support: full
+    description: The wg-quick file before and after (it holds no secret).
+  platform:
+    support: full
+    platforms: posix
+    description: Debian 12 and 13 with systemd.
+"""
+
+EXAMPLES = r"""
+- name: The host's overlay key (only the public key is returned)
+  bulwark.hardening.overlay:
+    state: key
+  register: overlay_key
+
+- name: The host's view of the mesh
+  bulwark.hardening.overlay:
+    name: "{{ inventory_hostname }}"
+    cidr: 10.99.0.0/24
+    members:
+      - {name: node1, endpoint: 192.0.2.1, public_key: "{{ hostvars.node1.overlay_key.public_key }}"}
+      - {name: node2, endpoint: 192.0.2.2, public_key: "{{ hostvars.node2.overlay_key.public_key }}"}
+"""
+
+RETURN = r"""
+public_key:
+  description: This host's public key (null in check mode before it is generated).
+  returned: always
+  type: str
+next_public_key:
+  description: The public key of the staged key (a rotation under way), or null.
+  returned: always
+  type: str
+registry:
+  description: Member name to public key, as this host last configured them.
+  returned: always
+  type: dict
+address:
+  description: This host's overlay address with the prefix.
+  returned: state=present
+  type: str
+action:
+  description: What was (or would be) done to the interface - start, restart, sync, or null.
+  returned: state=present
+  type: str
+reasons:
+  description: Why (address, MTU, peers added, removed, updated).
+  returned: state=present
+  type: list
+  elements: str
+peers:
+  description: The peers configured, by name, with their latest handshake (seconds since the epoch, 0 none).
+  returned: state=present
+  type: dict
+implementation:
+  description: kernel or wireguard-go.
+  returned: state=present
+  type: str
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commands, files
+from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh, wgconf
+
+UNKNOWN_KEY = "(unknown: generated by this run)"
+
+
+def read_key(key_path):
+    """(private text or None, public key or None): the key file is the single source."""
+    private = files.read(key_path)
+    if private is None:
+        return None, None
+    try:
+        return private, wgconf.public_from_private(private)
+    except ValueError:
+        raise files.HostError(f"{key_path} does not hold a WireGuard private key") from None
+
+
+def promote(key_path, next_path):
+    """The staged key of a rotation becomes the key file."""
+    files.write(key_path, read_key(next_path)[0], mode=0o600, uid=0, gid=0)
+    files.remove(next_path)
+
+
+def read_registry(path):
+    text = files.read(path)
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def live_state(run, iface):
+    """(wg state or None, address, mtu) of the running interface."""
+    rc, out, _err = run.run(["wg", "show", iface, "dump"]) if run.which("wg") else (1, "", "")
+    state = wgconf.parse_dump(out) if rc == 0 else None
+    del out  # the dump's first line holds the private key
+    if state is None:
+        return None, None, None
+    rc, out, _err = run.run(["ip", "-j", "addr", "show", "dev", iface])
+    address, mtu = None, None
+    if rc == 0 and out.strip():
+        info = json.loads(out)[0]
+        mtu = info.get("mtu")
+        v4 = [a for a in info.get("addr_info", []) if a.get("family") == "inet"]
+        if v4:
+            address = f"{v4[0]['local']}/{v4[0]['prefixlen']}"
+    return state, address, mtu
+
+
+def underlay_mtu(run):
+    rc, out, _err = run.run(["ip", "-j", "route", "show", "default"])
+    routes = json.loads(out) if rc == 0 and out.strip() else []
+    dev = routes[0].get("dev") if routes else None
+    text = files.read(f"/sys/class/net/{dev}/mtu") if dev else None
+    return int(text) if text and text.strip().isdigit() else 1500
+
+
+def await_handshakes(run, iface, view, since, timeout):
+    """{peer name: latest handshake} once every peer has one newer than since, or at the timeout."""
+    names = {p["public_key"]: p["name"] for p in view["peers"]}
+    deadline = time.monotonic() + timeout
+    while True:
+        state, _a, _m = live_state(run, iface)
+        seen = {
+            names[k]: p["latest_handshake"]
+            for k, p in (state or {"peers": {}})["peers"].items()
+            if k in names
+        }
+        if all(seen.get(n, 0) >= since for n in names.values()) or time.monotonic() >= deadline:
+            return {n: seen.get(n, 0) for n in sorted(names.values())}
+        time.sleep(0.5)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["key", "present", "absent"], "default": "present"},
+            "name": {"type": "str"},
+            "members": {"type": "list", "elements": "dict", "default": []},
+            "cidr": {"type": "str"},
+            "port": {"type": "int", "default": 51820},
+            "interface": {"type": "str", "default": "wg0"},
+            "mtu": {"type": "int"},
+            "keepalive": {"type": "int", "default": 25, "no_log": False},
+            "hub": {"type": "str"},
+            "container_cidr": {"type": "str"},
+            "container_prefix": {"type": "int", "default": 24},
+            "rotate": {"type": "bool", "default": False},
+            "key_dir": {"type": "path", "default": "/etc/bulwark/overlay"},
+            "handshake_timeout": {"type": "int", "default": 10},
+        },
+        required_if=[("state", "present", ("name", "cidr", "members"))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    run = commands.Runner(module)
+    key_dir = p["key_dir"]
+    key_path = os.path.join(key_dir, "private.key")
+    # A rotation's new key, staged until the host switches to it (its peers learn it first).
+    next_path = os.path.join(key_dir, "private.key.next")
+    registry_path = os.path.join(key_dir, "peers.json")
+    conf_path = f"/etc/wireguard/{p['interface']}.conf"
+    unit = f"wg-quick@{p['interface']}.service"
+    try:
+        public = read_key(key_path)[1]
+        next_public = read_key(next_path)[1]
+        registry = read_registry(registry_path)
+        if p["state"] == "key":
+            generated = public is None
+            staged = p["rotate"] and not generated and next_public is None
+            dir_ok = files.mode_of(key_dir) == 0o700 and files.mode_of(key_path) == 0o600
+            if not module.check_mode and (generated or staged or not dir_ok):
+                files.private_dir(key_dir)
+                if generated:
+                    files.write(key_path, wgconf.new_private(), mode=0o600, uid=0, gid=0)
+                else:
+                    files.set_attributes(key_path, 0o600, 0, 0)
+                if staged:
+                    files.write(next_path, wgconf.new_private(), mode=0o600, uid=0, gid=0)
+                public, next_public = read_key(key_path)[1], read_key(next_path)[1]
+            module.exit_json(
+                changed=generated or staged or not dir_ok,
+                public_key=public,
+                next_public_key=next_public,
+                registry=registry,
+            )
+
+        if p["state"] == "absent":
+            before = files.read(conf_path)
+            active = run.run(["systemctl", "is-active", "--quiet", unit])[0] == 0
+            if not module.check_mode:
+                if active or before is not None:
+                    run.run(["systemctl", "disable", "--now", unit], check=True, what=f"stopping {unit}")
+                files.remove(conf_path)
+            module.exit_json(
+                changed=active or before is not None,
+                public_key=public,
+                registry=registry,
+                diff={"before_header": conf_path, "before": before or "", "after": ""},
+            )
+
+        settings = {
+            k: p[k] for k in ("cidr", "port", "interface", "mtu", "keepalive", "hub", "container_cidr",
+                              "container_prefix")
+        }  # fmt: skip
+        # In check mode a key this run would generate is not known yet: predicted, not an error.
+        the_mesh = mesh.build(settings, p["members"], require_keys=not module.check_mode)
+        if p["name"] not in the_mesh.members:
+            raise mesh.MeshError(f"{p['name']}: is not a member of the group. Nothing was applied")
+        me = the_mesh.members[p["name"]]
+        if public is None and not module.check_mode:
+            raise files.HostError(f"{key_path} is missing: run the module with state=key first")
+        # During a rotation the staged key is the one this run configures and then keeps.
+        source = next_path if next_public else key_path
+        public = next_public or public
+        if public and me.public_key and me.public_key != public:
+            raise mesh.MeshError(
+                f"{p['name']}: the public key given ({me.public_key}) is not the one of "
+                f"{source} ({public}). Nothing was applied"
+            )
+        for m in the_mesh.members.values():
+            m.public_key = m.public_key or (public if m.name == p["name"] else None) or UNKNOWN_KEY
+        view = the_mesh.view(p["name"])
+        mtu = p["mtu"] or mesh.default_mtu(underlay_mtu(run))
+        live, live_address, live_mtu = live_state(run, p["interface"])
+        action, reasons = wgconf.plan(view, mtu, live, (live_address, live_mtu), public)
+        enabled = run.run(["systemctl", "is-enabled", "--quiet", unit])[0] == 0
+        before = files.read(conf_path)
+        after = wgconf.render(view, mtu, key_path)
+        new_registry = {
+            m.name: m.public_key for m in the_mesh.members.values() if m.public_key != UNKNOWN_KEY
+        }
+        changed = bool(action) or before != after or not enabled or new_registry != registry
+        peers = {}
+        if changed and not module.check_mode:
+            files.private_dir(key_dir)
+            files.write(registry_path, json.dumps(new_registry, indent=2, sort_keys=True) + "\n", mode=0o600)
+            files.write(conf_path, after, mode=0o600, uid=0, gid=0, make_dirs=0o700, anchor="/etc")
+            if not enabled:
+                run.run(["systemctl", "enable", unit], check=True, what=f"enabling {unit}")
+            started = int(time.time())
+            if action in ("start", "restart"):
+                if source == next_path:
+                    promote(key_path, next_path)  # wg-quick's PostUp reads the key file
+                run.run(["systemctl", "restart", unit], check=True, what=f"starting {unit}")
+            elif action == "sync":
+                run.run(
+                    ["wg", "syncconf", p["interface"], "/dev/stdin"],
+                    # The key is read again here and only here: it goes from its file to wg's stdin.
+                    data=wgconf.render_sync(view, read_key(source)[0]),
+                    check=True,
+                    what="wg syncconf",
+                )
+            after_live = live_state(run, p["interface"])[0]
+            if after_live is None or after_live["public_key"] != public:
+                module.fail_json(
+                    msg=f"{p['interface']}: after the change, the live public key is not {source}'s",
+                    changed=True,
+                )
+            if source == next_path and action == "sync":
+                promote(key_path, next_path)  # live and checked: now the key file
+            if action:
+                peers = await_handshakes(run, p["interface"], view, started, p["handshake_timeout"])
+        if not peers:
+            state = live_state(run, p["interface"])[0] if not module.check_mode else live
+            names = {pe["public_key"]: pe["name"] for pe in view["peers"]}
+            known = (state or {"peers": {}})["peers"]
+            peers = {n: known.get(k, {}).get("latest_handshake", 0) for k, n in names.items()}
+        missing = sorted(n for n, t in peers.items() if not t)
+        if missing and action and not module.check_mode:
+            module.warn(f"no handshake yet with {', '.join(missing)} (not configured yet, or unreachable)")
+    except (mesh.MeshError, files.HostError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(
+        changed=changed,
+        public_key=public,
+        registry=new_registry,
+        address=view["address"],
+        action=action,
+        reasons=reasons,
+        peers=peers,
+        implementation="kernel" if os.path.exists("/sys/module/wireguard") else "wireguard-go",
+        diff={"before_header": conf_path, "after_header": conf_path, "before": before or "", "after": after},
+    )
+
+
+if __name__ == "__main__":
+    main()

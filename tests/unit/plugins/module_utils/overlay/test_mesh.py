@@ -1,0 +1,226 @@
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh
+
+KEYS = {
+    "a": "YUVwZQ3HUA8g9K3WPBOzpivTgtQBR8kXN7ceGCgZ1V4=",
+    "b": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+    "c": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
+    "d": "gN65BkIKy1eCE9pP1wdc8ROUtkHLF2PfAqYdyYBz6EA=",
+}
+SETTINGS = {"cidr": "10.99.0.0/24", "port": 51820}
+
+
+def members(*names, **extra):
+    out = []
+    for n in names:
+        m = {"name": n, "endpoint": f"192.0.2.{ord(n) - 96}", "public_key": KEYS[n]}
+        m.update(extra.get(n, {}))
+        out.append(m)
+    return out
+
+
+def test_addresses_are_stable_when_a_host_joins_or_the_order_changes():
+    three = mesh.build(SETTINGS, members("a", "b", "c"))
+    four = mesh.build(SETTINGS, members("d", "c", "b", "a"))
+    for n in "abc":
+        assert three.members[n].address == four.members[n].address
+    assert len({m.address for m in four.members.values()}) == 4
+
+
+def test_explicit_address_wins_and_is_never_reused():
+    m = mesh.build(SETTINGS, members("a", "b", a={"address": "10.99.0.7"}))
+    assert str(m.members["a"].address) == "10.99.0.7"
+    assert str(m.members["b"].address) != "10.99.0.7"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"b": {"address": "10.98.0.1"}},
+            r"b: overlay_address: 10\.98\.0\.1 is not a host address in overlay_cidr",
+        ),
+        (
+            {"a": {"address": "10.99.0.5"}, "b": {"address": "10.99.0.5"}},
+            "b: overlay_address: 10.99.0.5 is already a's",
+        ),
+        ({"b": {"public_key": None}}, "b: its overlay public key is unknown"),
+        ({"b": {"public_key": "short="}}, "b: public key: 'short=' is not a WireGuard public key"),
+        ({"b": {"endpoint": "300.1.1.1"}}, "b: overlay_endpoint: '300.1.1.1' is not an IP address"),
+        ({"b": {"endpoint": "192.0.2.2\n"}}, "b: overlay_endpoint: contains a control character"),
+        (
+            {"b": {"container_subnet": "10.100.1.0/24"}},
+            "b: overlay_container_subnet: is set but overlay_container_cidr",
+        ),
+    ],
+)
+def test_bad_member_names_the_host_and_option(extra, message):
+    with pytest.raises(mesh.MeshError, match=message) as err:
+        mesh.build(SETTINGS, members("a", "b", **extra))
+    assert str(err.value).endswith("Nothing was applied")
+
+
+def test_duplicate_member_and_bad_settings():
+    with pytest.raises(mesh.MeshError, match="a: is listed twice"):
+        mesh.build(SETTINGS, members("a", "a"))
+    with pytest.raises(mesh.MeshError, match=r"overlay_cidr: '10\.99\.0\.1/24' is not a CIDR"):
+        mesh.build({"cidr": "10.99.0.1/24"}, members("a"))
+    with pytest.raises(mesh.MeshError, match="overlay_port: 70000 is not a port"):
+        mesh.build({"cidr": "10.99.0.0/24", "port": 70000}, members("a"))
+    with pytest.raises(mesh.MeshError, match="overlay_mtu"):
+        mesh.build({"cidr": "10.99.0.0/24", "mtu": 576}, members("a"))
+
+
+def test_missing_keys_allowed_when_not_required():
+    m = mesh.build(SETTINGS, members("a", "b", b={"public_key": None}), require_keys=False)
+    assert m.members["b"].public_key is None
+
+
+CONTAINERS = {**SETTINGS, "container_cidr": "10.100.0.0/16", "container_prefix": 24}
+
+
+def test_container_subnets_do_not_overlap_and_are_stable():
+    three = mesh.build(CONTAINERS, members("a", "b", "c"))
+    four = mesh.build(CONTAINERS, members("a", "b", "c", "d", d={"container_subnet": "10.100.0.0/20"}))
+    subs = [m.container_subnet for m in four.members.values()]
+    assert all(not x.overlaps(y) for i, x in enumerate(subs) for y in subs[i + 1 :])
+    assert str(four.members["d"].container_subnet) == "10.100.0.0/20"
+    for n in "abc":
+        # a hashed subnet inside d's explicit one would have moved; outside it, none does
+        if not three.members[n].container_subnet.overlaps(four.members["d"].container_subnet):
+            assert three.members[n].container_subnet == four.members[n].container_subnet
+    view = four.view("a")
+    peer_b = next(p for p in view["peers"] if p["name"] == "b")
+    assert peer_b["allowed_ips"] == [
+        f"{four.members['b'].address}/32",
+        str(four.members["b"].container_subnet),
+    ]
+
+
+def test_overlapping_explicit_subnets_name_both_hosts():
+    with pytest.raises(mesh.MeshError, match=r"b: overlay_container_subnet: 10\.100\.1\.0/24 overlaps a's"):
+        mesh.build(
+            CONTAINERS,
+            members(
+                "a", "b", a={"container_subnet": "10.100.0.0/23"}, b={"container_subnet": "10.100.1.0/24"}
+            ),
+        )
+    with pytest.raises(mesh.MeshError, match=r"overlay_container_cidr: 10\.99\.0\.0/25 overlaps"):
+        mesh.build({**SETTINGS, "container_cidr": "10.99.0.0/25"}, members("a"))
+
+
+def test_full_mesh_view():
+    m = mesh.build(SETTINGS, members("a", "b", "c"))
+    view = m.view("a")
+    assert view["address"] == f"{m.members['a'].address}/24"
+    assert [p["name"] for p in view["peers"]] == ["b", "c"]
+    assert view["peers"][0] == {
+        "name": "b",
+        "public_key": KEYS["b"],
+        "allowed_ips": [f"{m.members['b'].address}/32"],
+        "endpoint": "192.0.2.2:51820",
+        "keepalive": 25,
+    }
+    assert not view["forwarding"]
+    assert m.underlay_peers("a") == ["192.0.2.2", "192.0.2.3"]
+
+
+def test_hub_and_spoke():
+    m = mesh.build(SETTINGS, members("a", "b", "c", "d", c={"endpoint": None}, d={"endpoint": None}))
+    assert m.hub == "a"
+    spoke = m.view("c")
+    assert [p["name"] for p in spoke["peers"]] == ["a"]
+    assert spoke["peers"][0]["allowed_ips"] == ["10.99.0.0/24"]
+    assert spoke["peers"][0]["keepalive"] == 25
+    hub = m.view("a")
+    assert hub["forwarding"]
+    assert [p["name"] for p in hub["peers"]] == ["b", "c", "d"]
+    assert hub["peers"][1]["endpoint"] is None
+    assert hub["peers"][1]["keepalive"] == 0
+    other = m.view("b")
+    assert [p["name"] for p in other["peers"]] == ["a"]
+    assert other["peers"][0]["allowed_ips"] == [f"{m.members[n].address}/32" for n in ("a", "c", "d")]
+    # Spokes send from unknown addresses: only endpoints get a firewall hole.
+    assert m.underlay_peers("a") == ["192.0.2.2"]
+    assert m.underlay_peers("c") == ["192.0.2.1"]
+
+
+def test_hub_errors():
+    with pytest.raises(mesh.MeshError, match="overlay_hub: 'z' is not a member"):
+        mesh.build({**SETTINGS, "hub": "z"}, members("a", "b", b={"endpoint": None}))
+    with pytest.raises(mesh.MeshError, match="overlay_hub: b has no overlay_endpoint"):
+        mesh.build({**SETTINGS, "hub": "b"}, members("a", "b", b={"endpoint": None}))
+    with pytest.raises(mesh.MeshError, match="overlay_hub: no member has an overlay_endpoint"):
+        mesh.build(SETTINGS, members("a", a={"endpoint": None}))
+
+
+def test_pool_exhausted():
+    with pytest.raises(mesh.MeshError, match="no free address"):
+        mesh.build({"cidr": "10.99.0.0/30"}, members("a", "b", "c"))
+
+
+def test_default_mtu():
+    assert mesh.default_mtu(1500) == 1420
+    assert mesh.default_mtu(1300) == 1280
+
+
+def test_members_from_inventory():
+    hostvars = {
+        "b": {"ansible_host": "192.0.2.2", "__overlay_key": {"public_key": KEYS["b"]}},
+        "a": {"ansible_host": "192.0.2.1", "overlay_address": "10.99.0.9"},
+        "c": {"ansible_host": "192.0.2.3", "overlay_endpoint": ""},
+    }
+    got = mesh.members_from_inventory(["c", "b", "a"], hostvars, {"a": KEYS["a"], "b": KEYS["d"]})
+    assert got == [
+        {"name": "a", "endpoint": "192.0.2.1", "address": "10.99.0.9", "container_subnet": None,
+         "public_key": KEYS["a"]},
+        # this run's key wins over the registry's
+        {"name": "b", "endpoint": "192.0.2.2", "address": None, "container_subnet": None,
+         "public_key": KEYS["b"]},
+        {"name": "c", "endpoint": None, "address": None, "container_subnet": None, "public_key": None},
+    ]  # fmt: skip
+    with pytest.raises(mesh.MeshError, match="z: is in the overlay group but not in the inventory"):
+        mesh.members_from_inventory(["z"], hostvars)
+
+
+def test_firewall_part():
+    m = mesh.build(SETTINGS, members("a", "b", "c"))
+    part = mesh.firewall_part(m, "a", [8080, {"port": 53, "proto": "udp"}])
+    assert part == {
+        "sets": {"overlay_peers": ["192.0.2.2", "192.0.2.3"]},
+        "rules": [
+            {"port": 51820, "proto": "udp", "sources": ["@overlay_peers"],
+             "comment": "overlay: WireGuard from the mesh's peers"},
+            {"port": 8080, "interface": "wg0", "comment": "overlay service 8080"},
+            {"port": 53, "proto": "udp", "interface": "wg0", "comment": "overlay service 53"},
+        ],
+    }  # fmt: skip
+    hub = mesh.build(SETTINGS, members("a", "b", b={"endpoint": None}))
+    assert mesh.firewall_part(hub, "a")["rules"][-1] == {
+        "direction": "routed",
+        "interface": "wg0",
+        "destinations": ["10.99.0.0/24"],
+        "comment": "overlay: the hub routes for its spokes",
+    }
+    alone = mesh.build(SETTINGS, members("a"))
+    assert mesh.firewall_part(alone, "a") == {"sets": {}, "rules": []}
+
+
+def test_firewall_part_is_a_valid_firewall_policy():
+    from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model  # noqa: PLC0415
+
+    part = mesh.firewall_part(mesh.build(SETTINGS, members("a", "b")), "a", [8080])
+    policy = model.normalise({"admin_networks": ["192.0.2.100/32"], **part})
+    assert [r.as_dict()["interface"] for r in policy.rules] == [None, "wg0"]
+    assert policy.sets["overlay_peers"][0][0].compressed == "192.0.2.2/32"
+
+
+def test_a_rotating_host_is_known_by_its_staged_key():
+    hostvars = {
+        "a": {
+            "ansible_host": "192.0.2.1",
+            "__overlay_key": {"public_key": KEYS["a"], "next_public_key": KEYS["d"]},
+        }
+    }
+    assert mesh.members_from_inventory(["a"], hostvars, {"a": KEYS["b"]})[0]["public_key"] == KEYS["d"]

@@ -1,0 +1,104 @@
+from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh, wgconf
+
+from .test_mesh import KEYS, SETTINGS, members
+
+PRIVATE = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+# wg pubkey of PRIVATE (RFC 7748 X25519, as `echo PRIVATE | wg pubkey` prints it).
+PUBLIC = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+
+
+def test_public_key_derivation_matches_wg():
+    assert wgconf.public_from_private(PRIVATE + "\n") == PUBLIC
+    fresh = wgconf.new_private()
+    assert fresh.endswith("\n")
+    assert len(wgconf.public_from_private(fresh)) == 44
+
+
+def view():
+    m = mesh.build(SETTINGS, members("a", "b", c={"endpoint": None}) + members("c", c={"endpoint": None}))
+    return m, m.view("a")
+
+
+def test_render_has_no_private_key_and_names_the_key_file():
+    m, v = view()
+    text = wgconf.render(v, 1420, "/etc/bulwark/overlay/private.key")
+    assert text == (
+        wgconf.HEADER + "[Interface]\n"
+        f"Address = {m.members['a'].address}/24\n"
+        "MTU = 1420\n"
+        "ListenPort = 51820\n"
+        "PostUp = wg set %i private-key /etc/bulwark/overlay/private.key\n"
+        "\n[Peer]\n# b\n"
+        f"PublicKey = {KEYS['b']}\n"
+        f"AllowedIPs = {m.members['b'].address}/32\n"
+        "Endpoint = 192.0.2.2:51820\n"
+        "PersistentKeepalive = 25\n"
+        "\n[Peer]\n# c\n"
+        f"PublicKey = {KEYS['c']}\n"
+        f"AllowedIPs = {m.members['c'].address}/32\n"
+    )
+    sync = wgconf.render_sync(v, PRIVATE + "\n")
+    assert sync.startswith(f"[Interface]\nPrivateKey = {PRIVATE}\nListenPort = 51820\n\n[Peer]\nPublicKey = ")
+    assert "Address" not in sync
+    assert "PostUp" not in sync
+    assert "#" not in sync
+
+
+def dump(peers):
+    head = f"{PRIVATE}\t{PUBLIC}\t51820\toff"
+    return "\n".join([head, *peers]) + "\n"
+
+
+def test_parse_dump_drops_secrets():
+    text = dump([f"{KEYS['b']}\t(none)\t192.0.2.2:51820\t10.99.0.9/32\t1700000000\t10\t20\t25"])
+    state = wgconf.parse_dump(text)
+    assert state == {
+        "public_key": PUBLIC,
+        "listen_port": 51820,
+        "peers": {
+            KEYS["b"]: {
+                "endpoint": "192.0.2.2:51820",
+                "allowed_ips": ["10.99.0.9/32"],
+                "latest_handshake": 1700000000,
+                "keepalive": 25,
+            }
+        },
+    }
+    assert PRIVATE not in repr(state)
+    assert wgconf.parse_dump("") is None
+
+
+def live_of(v):
+    rows = [
+        "\t".join(
+            [p["public_key"], "(none)", p["endpoint"] or "(none)", ",".join(p["allowed_ips"]), "0", "0", "0",
+             str(p["keepalive"]) if p["keepalive"] else "off"]
+        )
+        for p in v["peers"]
+    ]  # fmt: skip
+    return wgconf.parse_dump(dump(rows))
+
+
+def test_plan():
+    _m, v = view()
+    live = live_of(v)
+    assert wgconf.plan(v, 1420, live, (v["address"], 1420), PUBLIC) == (None, [])
+    assert wgconf.plan(v, 1420, None, (None, None), PUBLIC) == ("start", ["the interface is down"])
+    assert wgconf.plan(v, 1380, live, (v["address"], 1420), PUBLIC) == ("restart", ["MTU 1420 -> 1380"])
+    action, reasons = wgconf.plan(v, 1420, live, ("10.99.0.200/24", 1420), PUBLIC)
+    assert action == "restart"
+    assert reasons == [f"address 10.99.0.200/24 -> {v['address']}"]
+    # A rotated key goes live with syncconf (its input carries the private key).
+    assert wgconf.plan(v, 1420, live, (v["address"], 1420), KEYS["d"]) == (
+        "sync",
+        ["the live public key is not the key file's"],
+    )
+    # A peer gone, a peer added, a peer whose allowed IPs changed: a sync, no restart.
+    fewer = dict(v, peers=v["peers"][:1])
+    assert wgconf.plan(fewer, 1420, live, (v["address"], 1420), PUBLIC) == (
+        "sync",
+        [f"peer {KEYS['c']} removed"],
+    )
+    assert wgconf.plan(v, 1420, live_of(fewer), (v["address"], 1420), PUBLIC) == ("sync", ["peer c added"])
+    moved = dict(v, peers=[dict(v["peers"][0], allowed_ips=["10.99.0.250/32"]), v["peers"][1]])
+    assert wgconf.plan(moved, 1420, live, (v["address"], 1420), PUBLIC) == ("sync", ["peer b updated"])
