@@ -39,9 +39,9 @@ ansible-galaxy collection install --offline -p "$work/installed" "$tarball" >/de
 installed=$work/installed/ansible_collections/bulwark/hardening
 [ -f "$installed/MANIFEST.json" ] || fail "the install did not create $installed"
 
-mapfile -t modules < <(cd "$installed/plugins/modules" && ls -- *.py | sed 's/\.py$//')
-mapfile -t roles < <(cd "$installed/roles" && ls)
-[ ${#modules[@]} -gt 0 ] && [ ${#roles[@]} -gt 0 ] || fail "no module or no role installed"
+mapfile -t modules < <(find "$installed/plugins/modules" -maxdepth 1 -name '*.py' -printf '%f\n' | sed 's/\.py$//' | sort)
+mapfile -t roles < <(find "$installed/roles" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
+if [ ${#modules[@]} -eq 0 ] || [ ${#roles[@]} -eq 0 ]; then fail "no module or no role installed"; fi
 for module in "${modules[@]}"; do
   ansible-doc -t module "bulwark.hardening.$module" >/dev/null || fail "ansible-doc bulwark.hardening.$module failed"
 done
@@ -51,7 +51,7 @@ for dir in "$installed"/plugins/*/; do
   kind=$(basename "$dir")
   case $kind in modules | module_utils | plugin_utils | doc_fragments | action) continue ;; esac
   for plugin in "$dir"*.py; do
-    [ -e "$plugin" ] && [ "$(basename "$plugin")" != __init__.py ] || continue
+    if [ ! -e "$plugin" ] || [ "$(basename "$plugin")" = __init__.py ]; then continue; fi
     name=$(basename "$plugin" .py)
     ansible-doc -t "$kind" "bulwark.hardening.$name" >/dev/null || fail "ansible-doc -t $kind bulwark.hardening.$name failed"
     others+=("$kind $name")
@@ -67,7 +67,7 @@ for module in "${modules[@]}"; do
 done
 echo "package: ansible-doc documents ${#modules[@]} modules (${modules[*]}), ${#roles[@]} roles (${roles[*]}) and ${#others[@]} other plugins (${others[*]:-none})"
 
-mapfile -t playbooks < <(cd "$installed/playbooks" && ls -- *.yml | sed 's/\.yml$//')
+mapfile -t playbooks < <(find "$installed/playbooks" -maxdepth 1 -name '*.yml' -printf '%f\n' | sed 's/\.yml$//' | sort)
 for playbook in "${playbooks[@]}"; do
   ansible-playbook -i localhost, "bulwark.hardening.$playbook" --syntax-check >/dev/null ||
     fail "ansible-playbook bulwark.hardening.$playbook --syntax-check failed"
@@ -79,7 +79,9 @@ for role in sshd firewall fail2ban; do
   printf -- '- name: %s alone\n  hosts: all\n  gather_facts: false\n  roles: [bulwark.hardening.%s]\n' "$role" "$role" >"$role.yml"
   all=$(ansible-playbook -i localhost, "$role.yml" --list-tasks | grep -c "bulwark\.hardening\.$role : \|^ *Confirm")
   tagged=$(ansible-playbook -i localhost, "$role.yml" --list-tasks --tags "$role" | grep -c "bulwark\.hardening\.$role : \|^ *Confirm")
-  [ "$all" -gt 1 ] && [ "$tagged" -eq "$all" ] || fail "--tags $role lists $tagged of the $all tasks of bulwark.hardening.$role"
+  if [ "$all" -le 1 ] || [ "$tagged" -ne "$all" ]; then
+    fail "--tags $role lists $tagged of the $all tasks of bulwark.hardening.$role"
+  fi
 done
 echo "package: the sshd, firewall and fail2ban roles run whole under their own tag"
 
