@@ -6,7 +6,6 @@ for tests it does not parametrize by host. audit-bookworm gets the broken contro
 """
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from lab_testing import LAB_PASSWORD, address_of, ssh, wait_for_ssh
+from lab_testing import LAB_PASSWORD, address_of, ansible_env, reach, ssh, wait_for_ssh
 
 PROJECT = Path(__file__).resolve().parents[3]
 HOSTS = ("audit-bookworm", "audit-trixie")
@@ -64,14 +63,7 @@ def _quote(text):
 
 def playbook(request, name, *args, env=None):
     """ansible-playbook on the scenario's inventory from the controller; returns the CompletedProcess."""
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        **(env or {}),
-    }
+    env = ansible_env(ANSIBLE_NOCOLOR="1", **(env or {}))
     inventory = request.config.option.ansible_inventory
     argv = ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks" / name), *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=900)
@@ -230,11 +222,6 @@ def test_the_audit_changes_nothing_on_the_hosts(clean):
 # --- controls broken by hand on audit-bookworm --------------------------------------------------------
 
 
-def reaches(source, address, port):
-    probe = f"timeout 4 python3 -c \"import socket; socket.create_connection(('{address}', {port}), 3)\""
-    return source.run(probe).rc == 0
-
-
 def eventually(check, timeout=10):
     deadline = time.monotonic() + timeout
     while not check():
@@ -246,7 +233,7 @@ def eventually(check, timeout=10):
 
 def listen(host, port):
     root(host, f"systemd-run --unit=audit-test-{port} python3 -m http.server {port}")
-    assert eventually(lambda: reaches(host, "127.0.0.1", port)), f"no listener on {port}"
+    assert eventually(lambda: reach(host, "127.0.0.1", port)), f"no listener on {port}"
 
 
 def jails(host):
@@ -280,7 +267,7 @@ def broken(request, tmp_path_factory, hosts, clean):
 
     # Each break is real before the audit judges it.
     assert ssh(address, password=LAB_PASSWORD).returncode == 0, "password login still refused"
-    assert reaches(peer, address, BREAK_PORT), "the opened port is not reachable from another host"
+    assert reach(peer, address, BREAK_PORT), "the opened port is not reachable from another host"
     assert "sshd" not in jails(host)
     assert root(host, "sudo -u nobody head -c 5 /etc/shadow") == "root:"
     return audit(request, tmp_path_factory, "-e", f"audit_min_score={MIN_SCORE}")
@@ -329,7 +316,7 @@ def restored(request, tmp_path_factory, hosts, broken):
     root(host, f"chmod 0600 {USER_KEY} && chmod o-r /etc/shadow")
 
     assert ssh(address).returncode == 0 and ssh(address, password=LAB_PASSWORD).returncode != 0
-    assert reaches(host, "127.0.0.1", BREAK_PORT) and not reaches(peer, address, BREAK_PORT)
+    assert reach(host, "127.0.0.1", BREAK_PORT) and not reach(peer, address, BREAK_PORT)
     assert eventually(lambda: "sshd" in jails(host))
     with host.sudo():
         assert host.run("sudo -u nobody head -c 5 /etc/shadow").rc != 0
@@ -399,7 +386,7 @@ def drifted(request, tmp_path_factory, hosts, intruder_key, restored):
     public = intruder_key.with_suffix(".pub").read_text().strip()
     root(host, f"sh -c 'echo \"{public}\" >> /home/deploy/.ssh/authorized_keys'")
 
-    assert reaches(peer, address, DRIFT_PORT)
+    assert reach(peer, address, DRIFT_PORT)
     assert "maxauthtries 6" in root(host, "sshd -T").splitlines()
     assert "sshd" not in jails(host)
     assert ssh(address, key=intruder_key).returncode == 0, "the key added by hand does not log in"
@@ -432,7 +419,7 @@ def test_check_mode_changes_nothing_on_the_drifted_host(drifted, hosts):
     for name in HOSTS:
         assert after[name] == before[name], f"harden.yml --check changed {name}"
     # Still drifted, in behaviour: the port answers from another host.
-    assert reaches(hosts[BROKEN], address_of(hosts[DRIFTED]), DRIFT_PORT)
+    assert reach(hosts[BROKEN], address_of(hosts[DRIFTED]), DRIFT_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +440,7 @@ def test_a_normal_run_repairs_the_drifts_and_the_next_check_is_clean(repaired, h
 
     host, peer = hosts[DRIFTED], hosts[BROKEN]
     address = address_of(host)
-    assert reaches(host, "127.0.0.1", DRIFT_PORT) and not reaches(peer, address, DRIFT_PORT)
+    assert reach(host, "127.0.0.1", DRIFT_PORT) and not reach(peer, address, DRIFT_PORT)
     assert "maxauthtries 3" in root(host, "sshd -T").splitlines()
     assert "sshd" in jails(host)
     assert ssh(address).returncode == 0 and ssh(address, key=intruder_key).returncode != 0

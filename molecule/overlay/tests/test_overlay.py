@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_testing import ansible_env, reach
 
 SCENARIO = Path(__file__).resolve().parents[1]
 PROJECT = SCENARIO.parents[1]
@@ -32,13 +33,7 @@ CAPTURE = (
 
 def converge(*extra, group=None, limit=None, playbook=SCENARIO / "converge.yml"):
     """A playbook (the scenario's converge) on the inventory from the controller; the CompletedProcess."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_PIPELINING="true",
-    )
+    env = ansible_env(ANSIBLE_PIPELINING="true")
     argv = ["ansible-playbook", "-i", INVENTORY, str(playbook), *extra]
     if group:
         argv += ["-e", f"lab_overlay_group={group}"]
@@ -70,11 +65,6 @@ def overlay_ip(host):
 def pings(source, address):
     """Three pings over the overlay; True if one is answered (the first may wait for a handshake)."""
     return source.run(f"ping -c 3 -i 0.3 -W 2 {address}").rc == 0
-
-
-def reach(source, address, port, timeout=3):
-    probe = f"import socket; socket.create_connection(('{address}', {port}), {timeout})"
-    return source.run(f'timeout {timeout + 1} python3 -c "{probe}"').rc == 0
 
 
 def peer_keys(host):

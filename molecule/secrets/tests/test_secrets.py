@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from lab_testing import ansible_env
 
 SCENARIO = Path(__file__).resolve().parents[1]
 PROJECT = SCENARIO.parents[1]
@@ -69,13 +70,7 @@ def play(
     playbook="playbooks/rotate_secrets.yml", extra=None, check=False, verbose=True, expect_rc=0, *, options=()
 ):
     """ansible-playbook on both hosts; its complete output is kept for the search; returns it."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_PIPELINING="true",
-    )
+    env = ansible_env(ANSIBLE_PIPELINING="true")
     argv = ["ansible-playbook", "-i", INVENTORY, str(PROJECT / playbook)]
     if verbose:
         argv.append("-vvv")
@@ -366,11 +361,7 @@ def test_a_killed_rotation_resumes_and_no_consumer_breaks():
     slow = '[Service]\nExecReload=\nExecReload=/bin/sh -c "kill -HUP $MAINPID; sleep 6"\n'
     dropin = "/run/systemd/system/jwtsvc.service.d"
     root(name, f"mkdir -p {dropin} && printf '{slow}' > {dropin}/slow.conf && systemctl daemon-reload")
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-    )
+    env = ansible_env()
     argv = [
         "ansible-playbook",
         "-i",
@@ -505,7 +496,7 @@ def controller_store(tmp_path_factory):
 
 
 def view(password, path):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
+    env = ansible_env()
     done = subprocess.run(
         ["ansible-vault", "view", "--vault-password-file", str(password), str(path)],
         capture_output=True, text=True, env=env, check=True,
