@@ -14,7 +14,11 @@ start=$SECONDS
 if flock "tests/output/.molecule-$scenario.lock" molecule test -s "$scenario" >"$log" 2>&1; then
   echo "molecule $name: passed in $((SECONDS - start)) s"
 else
-  echo "molecule $name: FAILED in $((SECONDS - start)) s; the last lines of $log:"
-  tail -n 60 "$log"
+  echo "molecule $name: FAILED in $((SECONDS - start)) s"
+  # The failing task or test is usually far above the destroy step's output at the end of the log.
+  echo "the failed tasks and tests in $log:"
+  grep -n -E -A 12 '^(fatal|failed): |^_{5,} .* _{5,}$|short test summary info' "$log" | head -n 200
+  echo "the last lines of $log:"
+  tail -n 25 "$log"
   exit 1
 fi
