@@ -96,12 +96,6 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host import file
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
 
 
-def set_live(key, value):
-    """Write one value to the running kernel (/proc/sys is a kernel interface, not a file to replace)."""
-    with open(baseline.proc_path(key), "w", encoding="ascii") as handle:
-        handle.write(value + "\n")
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -135,7 +129,7 @@ def main():
     else:
         for key in to_apply:
             try:
-                set_live(key, settings[key])
+                files.set_kernel_value(baseline.proc_path(key), settings[key])
                 applied.append(key)
             except OSError as exc:
                 why = baseline.reason(exc.errno)

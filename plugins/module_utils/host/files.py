@@ -244,3 +244,9 @@ def listing(paths, skip=()):
                     entry_info = entry.stat(follow_symlinks=False)
                     found.append((entry.path, entry_info.st_size, entry_info.st_mtime_ns))
     return found
+
+
+def set_kernel_value(path, value):
+    """Write one value to the running kernel (a /proc/sys entry is an interface, not a file to replace)."""
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
