@@ -15,6 +15,7 @@ import re
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.validation import check_type_int
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
@@ -26,6 +27,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import 
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import jail
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model as firewall
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
+from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh
 from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import policy as secrets
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import render as sshd
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
@@ -39,8 +41,13 @@ except ImportError:  # pragma: no cover - ansible-core 2.17 and 2.18
 
 
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROLES = ("bootstrap", "sshd", "firewall", "fail2ban", "secrets")
+ROLES = ("bootstrap", "sshd", "firewall", "fail2ban", "secrets", "overlay")
 SSHD = "bulwark.hardening.sshd_config"
+OVERLAY = "bulwark.hardening.overlay"
+OVERLAY_SETTINGS = (
+    "cidr", "port", "interface", "hub", "mtu", "keepalive",
+    "container_cidr", "container_prefix", "container_network",
+)  # fmt: skip
 # Variables whose value is a text of several lines; everywhere else a line break could start a new
 # line of the file it is rendered into (a sudoers rule, a login.defs setting, a unit option).
 MULTILINE = frozenset({"bootstrap_banner_text"})
@@ -109,6 +116,23 @@ def _secrets(args):
     secrets.compromise_date(args.get("compromised_since"))
 
 
+def _overlay(args):
+    if args.get("state") != "present":  # a host outside the group only has its interface removed
+        return
+    settings = {key: args[key] for key in OVERLAY_SETTINGS if key in args}
+    for key in (
+        "port",
+        "mtu",
+        "keepalive",
+        "container_prefix",
+    ):  # as the module's argument spec converts them
+        try:
+            settings[key] = check_type_int(settings[key])
+        except (KeyError, TypeError):
+            pass  # absent, or not a number: the mesh's own check names it
+    mesh.build(settings, args.get("members"), require_keys=False)
+
+
 # role -> (tasks file, module, the module options its pure validation reads, that validation)
 CHECKS = {
     "bootstrap": [
@@ -156,6 +180,9 @@ CHECKS = {
             _secrets,
         )
     ],
+    "overlay": [
+        ("mesh.yml", OVERLAY, ("state", "name", "members", "key_dir", *OVERLAY_SETTINGS), _overlay),
+    ],
 }
 # The pure validators' own error types: anything else is a bug, not bad input.
 INPUT_ERRORS = (
@@ -167,6 +194,7 @@ INPUT_ERRORS = (
     baseline.SysctlSpecError,
     firewall.PolicyError,
     jail.JailError,
+    mesh.MeshError,
     secrets.SecretSpecError,
     sshd.RenderError,
 )
@@ -192,6 +220,8 @@ class ActionModule(ActionBase):
             checked += role_checked
         if not errors and SSHD in self._accepted:
             errors += self._sshd_on_host(task_vars)
+        if not errors and self._accepted.get(OVERLAY, {}).get("state") == "present":
+            errors += self._overlay_keys_on_host(task_vars)
         result.update(changed=False, checked=checked)
         if errors:
             result.update(
@@ -285,6 +315,30 @@ class ActionModule(ActionBase):
         if outcome.get("failed") or outcome.get("unreachable"):
             return [f"sshd ({SSHD}, on the host): {outcome.get('msg', 'failed')}"]
         return []
+
+    def _overlay_keys_on_host(self, task_vars):
+        """Every member's key must be known before the firewall opens holes for it: from this run (the hosts
+        of the play generate theirs) or from this host's peer registry, read without a change."""
+        args = self._accepted[OVERLAY]
+        outcome = self._execute_module(
+            OVERLAY,
+            module_args={
+                "state": "status",
+                "interface": args.get("interface", "wg0"),
+                "key_dir": args["key_dir"],
+            },
+            task_vars=task_vars,
+        )
+        if outcome.get("failed") or outcome.get("unreachable"):
+            return [f"overlay ({OVERLAY}, on the host): {outcome.get('msg', 'failed')}"]
+        in_run = set(task_vars.get("ansible_play_hosts_all") or ())
+        registry = outcome.get("registry") or {}
+        return [
+            f"overlay: {m['name']}: its overlay public key is unknown (not in this run and not in the peer "
+            f"registry of {task_vars.get('inventory_hostname')}); run the play with this host included"
+            for m in args.get("members") or []
+            if m["name"] not in in_run and m["name"] not in registry
+        ]
 
     def _find_task(self, role, tasks_file, module):
         """The task calling `module` in the role's tasks file, and every `when` that guards it."""

@@ -116,13 +116,15 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host import file
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective
 
+# The overlay role's key directory; its peer registry names the peers (public keys, no secret).
+OVERLAY_DIR = "/etc/bulwark/overlay"
 SENSITIVE = [
     "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh/sshd_config",
-    "/etc/crontab",
+    "/etc/crontab", OVERLAY_DIR,
 ]  # fmt: skip
 SENSITIVE_GLOBS = [
     "/etc/ssh/ssh_host_*_key", "/etc/sudoers.d/*", "/etc/ssh/sshd_config.d/*", "/etc/cron.*", "/home/*",
-    "/root/.ssh/id_*", "/home/*/.ssh/id_*",
+    "/root/.ssh/id_*", "/home/*/.ssh/id_*", f"{OVERLAY_DIR}/*", "/etc/wireguard", "/etc/wireguard/*",
 ]  # fmt: skip
 SYSCTL_KEYS = sorted(
     set(checks.NETWORK_SYSCTL)
@@ -257,6 +259,11 @@ def gather(module):
     facts["wireguard"] = _run(runner, ["wg", "show", "all", "latest-handshakes"])[0]
     if facts["wireguard"] is not None and not facts["wireguard"].strip():
         facts["wireguard"] = None  # wg installed but no interface
+    try:
+        registry = json.loads(files.read(os.path.join(OVERLAY_DIR, "peers.json")) or "{}")
+    except ValueError:
+        registry = {}
+    facts["overlay_names"] = {key: name for name, key in registry.items() if isinstance(key, str)}
     return facts
 
 

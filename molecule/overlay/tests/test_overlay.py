@@ -1,7 +1,8 @@
 """The overlay with real traffic: a WireGuard mesh of ov1-ov3 (Debian 12 and 13), ov4 outside it.
 
-The tests run in this order and change the membership: ov4 joins (group overlay_joined), then ov3
-leaves (group overlay_left, run without ov3, which keeps its old configuration and tries to come back).
+The tests run in this order and change the membership: ov4 joins (group overlay_joined) as a spoke of
+the hub ov1, then ov3 leaves (group overlay_left, run without ov3, which keeps its old configuration
+and tries to come back). ov1, ov2 and ov4 run Docker; ov3 does not.
 """
 
 import ipaddress
@@ -122,6 +123,37 @@ def test_every_pair_pings_over_the_overlay(hosts):
                 assert pings(hosts[src], addresses[dst]), f"{src} -> {dst} ({addresses[dst]})"
 
 
+def audit_overlay(tmp_path, host):
+    """audit.yml's overlay findings for host: {id: finding}."""
+    done = converge(
+        "-e", f"audit_output_dir={tmp_path}", limit=host, playbook=PROJECT / "playbooks" / "audit.yml"
+    )
+    assert (tmp_path / f"{host}.json").exists(), done.stdout[-3000:]
+    findings = json.loads((tmp_path / f"{host}.json").read_text())["findings"]
+    return {f["id"]: f for f in findings if f["id"].startswith("overlay_")}
+
+
+def test_summary_and_audit_read_the_overlay(hosts, tmp_path):
+    done = converge(limit="ov1", playbook=PROJECT / "playbooks" / "summary.yml")
+    assert done.returncode == 0, done.stdout[-3000:]
+    line = re.search(r"overlay: wg0 10\.99\.0\.11/24, last handshakes: (.*?)\"", done.stdout)
+    assert line, done.stdout[-3000:]
+    assert re.search(r"\bov2 \d+ s ago", line.group(1)) and re.search(r"\bov3 \d+ s ago", line.group(1))
+    found = audit_overlay(tmp_path / "clean", "ov1")
+    assert found["overlay_handshakes"]["status"] == "pass", found
+    assert found["overlay_keys"]["status"] == "pass", found
+    # A key made readable by hand fails its finding, naming the file; restored, it passes.
+    ov2 = hosts["ov2"]
+    assert ov2.run("chmod 0644 /etc/bulwark/overlay/private.key").rc == 0
+    try:
+        found = audit_overlay(tmp_path / "broken", "ov2")
+        assert found["overlay_keys"]["status"] == "fail"
+        assert "/etc/bulwark/overlay/private.key mode 0644" in found["overlay_keys"]["evidence"]
+    finally:
+        ov2.run("chmod 0600 /etc/bulwark/overlay/private.key")
+    assert audit_overlay(tmp_path / "restored", "ov2")["overlay_keys"]["status"] == "pass"
+
+
 def test_only_declared_services_answer_over_the_overlay(hosts):
     ov1 = overlay_ip(hosts["ov1"])[0]
     # Both listeners answer on ov1 itself.
@@ -160,13 +192,118 @@ def test_tunnel_is_encrypted(hosts):
     assert marker.encode() not in outside
 
 
-def test_bad_input_names_the_host_and_changes_nothing(hosts):
-    before = hosts["ov1"].file("/etc/wireguard/wg0.conf").content_string
-    done = converge("-e", "overlay_address=10.98.0.5", limit="ov1")
+def docker_subnet(host):
+    out = host.run("docker network inspect bulwark-overlay --format '{{json .IPAM.Config}}'")
+    assert out.rc == 0, out.stderr
+    return [c["Subnet"] for c in json.loads(out.stdout)]
+
+
+def web_container(host, network="bulwark-overlay"):
+    """A busybox web server (its page: the host's name) in a container on network; its address."""
+    host.run("docker rm -f lab-web")
+    started = host.run(
+        f"docker run -d --name lab-web --network {network} lab-busybox /bin/busybox httpd -f -p 80 -h /www"
+    )
+    assert started.rc == 0, started.stderr
+    out = host.run("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' lab-web")
+    return out.stdout.strip()
+
+
+def fetch_from_container(host, address, network="bulwark-overlay"):
+    """The page a new container on host gets from http://address/ (empty when nothing answers in 3 s).
+    busybox nc, not wget: Debian 12's static wget crashes with a timeout option."""
+    out = host.run(
+        f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | docker run -i --rm --network {network} lab-busybox "
+        f"/bin/busybox nc -w 3 {address} 80"
+    ).stdout
+    return out.split("\r\n\r\n", 1)[1].strip() if "\r\n\r\n" in out else ""
+
+
+def test_containers_reach_each_other_over_the_mesh_and_nothing_else_reaches_them(hosts):
+    ov1, ov2, ov4 = hosts["ov1"], hosts["ov2"], hosts["ov4"]
+    subnets = {name: docker_subnet(hosts[name]) for name in ("ov1", "ov2")}
+    assert all(len(s) == 1 and ipaddress.ip_network(s[0]).subnet_of(ipaddress.ip_network("10.100.0.0/16"))
+               for s in subnets.values()), subnets  # fmt: skip
+    assert subnets["ov1"] != subnets["ov2"]
+    # ov3 runs no Docker: its subnet is still routed to it, for when it does.
+    assert hosts["ov3"].run("command -v docker").rc != 0
+    assert len(wgconf_routes(ov1)) == 2
+    web1, web2 = web_container(ov1), web_container(ov2)
+    assert ipaddress.ip_address(web1) in ipaddress.ip_network(subnets["ov1"][0])
+    assert fetch_from_container(ov2, web1) == "ov1"
+    assert fetch_from_container(ov1, web2) == "ov2"
+    # A container on ov4 (outside the group), with a route to ov1's containers through ov1's underlay:
+    # the packets arrive at ov1, but not from the mesh, and are dropped.
+    web_container(ov4, network="bridge")
+    assert fetch_from_container(ov4, UNDERLAY["ov1"], network="bridge") == ""  # its 80 is closed anyway
+    assert ov4.run(f"ip route replace {subnets['ov1'][0]} via {UNDERLAY['ov1']}").rc == 0
+    try:
+        assert fetch_from_container(ov4, web1, network="bridge") == ""
+        assert fetch_from_container(ov2, web1) == "ov1"  # while the mesh still does
+    finally:
+        ov4.run(f"ip route del {subnets['ov1'][0]}")
+
+
+def wgconf_routes(host):
+    """The networks routed via wg0 besides the overlay's own."""
+    out = host.run("ip -j -4 route show dev wg0")
+    return {r["dst"] for r in json.loads(out.stdout) if r.get("protocol") != "kernel"}
+
+
+def test_the_wireguard_port_is_closed_to_a_host_outside_the_group(hosts):
+    ov1, ov4 = hosts["ov1"], hosts["ov4"]
+    # ov4 plays a peer: its own interface towards ov1, and ov1 given its key by hand. Only the firewall
+    # stands between them.
+    ov4.run("umask 077; wg genkey > /run/wgx.key")
+    key = ov4.run("wg pubkey < /run/wgx.key").stdout.strip()
+    setup = ov4.run(
+        "wireguard-go wgx && ip address add 10.99.0.250/24 dev wgx && ip link set wgx up && "
+        f"wg set wgx private-key /run/wgx.key peer {public_key(ov1)} endpoint {UNDERLAY['ov1']}:51820 "
+        "allowed-ips 10.99.0.11/32"
+    )
+    assert setup.rc == 0, setup.stderr
+    assert ov1.run(f"wg set wg0 peer {key} allowed-ips 10.99.0.250/32").rc == 0
+    try:
+        assert not pings(ov4, "10.99.0.11")
+        assert ov1.run("wg show wg0 latest-handshakes").stdout.count(f"{key}\t0") == 1
+        # The same, with ov4's address put in ov1's peer set by hand: the tunnel comes up.
+        assert ov1.run(f"nft add element inet bulwark overlay_peers_v4 {{ {UNDERLAY['ov4']} }}").rc == 0
+        assert pings(ov4, "10.99.0.11")
+    finally:
+        ov1.run(f"nft delete element inet bulwark overlay_peers_v4 {{ {UNDERLAY['ov4']} }}")
+        ov1.run(f"wg set wg0 peer {key} remove")
+        ov4.run("ip link del wgx; rm -f /run/wgx.key")
+    assert peer_set(ov1) == {UNDERLAY["ov2"], UNDERLAY["ov3"]}
+
+
+def host_state(host):
+    """The overlay's file and the live ruleset, as a bad run must leave them."""
+    return host.file("/etc/wireguard/wg0.conf").content_string, host.run("nft list ruleset").stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "overlay_address=10.98.0.5",
+            "overlay_address: 10.98.0.5 is not a host address in bulwark_overlay_cidr",
+        ),
+        ("overlay_mtu=9500", "overlay_mtu: 9500 is not an MTU between 1280 and 9000"),
+        (
+            "bulwark_overlay_container_cidr=10.99.0.0/16",
+            "bulwark_overlay_container_cidr: 10.99.0.0/16 overlaps",
+        ),
+        ("bulwark_overlay_hub=nobody", "bulwark_overlay_hub: 'nobody' is not a member of the group"),
+    ],
+)
+def test_bad_input_names_the_host_and_changes_nothing(hosts, extra, message):
+    before = {name: host_state(hosts[name]) for name in MEMBERS}
+    done = converge("-e", extra)
     assert done.returncode != 0
-    assert "overlay_address: 10.98.0.5 is not a host address in overlay_cidr 10.99.0.0/24" in done.stdout
-    assert recap(done)["ov1"]["changed"] == 0
-    assert hosts["ov1"].file("/etc/wireguard/wg0.conf").content_string == before
+    assert message in done.stdout, done.stdout[-3000:]
+    # Refused before the firewall and the overlay ran, on every host.
+    assert all(r["changed"] == 0 for r in recap(done).values()), done.stdout[-3000:]
+    assert {name: host_state(hosts[name]) for name in MEMBERS} == before
 
 
 def test_limit_keeps_every_peer(hosts):
@@ -185,10 +322,9 @@ def test_an_unknown_key_fails_naming_the_host(hosts):
     done = converge(group="overlay_joined", limit="ov1")
     assert done.returncode != 0
     assert "ov4: its overlay public key is unknown" in done.stdout
+    # Refused by the input check, before the firewall: no hole was opened for ov4, nothing changed.
+    assert recap(done)["ov1"]["changed"] == 0
     assert peer_keys(hosts["ov1"]) == before
-    # The firewall ran first and admitted ov4, a member by the inventory; the group as it is takes it back.
-    assert UNDERLAY["ov4"] in peer_set(hosts["ov1"])
-    assert converge(limit="ov1").returncode == 0
     assert UNDERLAY["ov4"] not in peer_set(hosts["ov1"])
 
 
@@ -263,7 +399,24 @@ def test_a_fourth_host_joins(hosts):
         assert pings(hosts["ov4"], overlay_ip(hosts[name])[0]), f"ov4 -> {name}"
     # Peers were added live (wg syncconf): ov1's interface was not restarted.
     assert unit_started(hosts["ov1"]) == started
-    assert peer_set(hosts["ov1"]) == {UNDERLAY["ov2"], UNDERLAY["ov3"], UNDERLAY["ov4"]}
+    # ov4 is a spoke: its one peer is the hub, ov1, which routes for it (forwarding on, now and at boot)
+    # and admits WireGuard from anywhere, since a spoke behind NAT has no address to admit.
+    assert len(peer_keys(hosts["ov4"])) == 1
+    assert public_key(hosts["ov1"]) in peer_keys(hosts["ov4"])
+    assert hosts["ov1"].file("/etc/sysctl.d/60-bulwark-overlay.conf").contains("^net.ipv4.ip_forward = 1$")
+    assert "udp dport 51820 accept" in hosts["ov1"].run("nft list chain inet bulwark input").stdout
+    assert peer_set(hosts["ov1"]) == {UNDERLAY["ov2"], UNDERLAY["ov3"]}
+    assert peer_set(hosts["ov2"]) == {UNDERLAY["ov1"], UNDERLAY["ov3"]}
+    assert peer_set(hosts["ov4"]) == {UNDERLAY["ov1"]}
+    # ov4's Docker network was made on joining, and the peers, synced live, route to it (wg syncconf
+    # adds no routes, the module does): directly from the hub, through the hub from ov2.
+    subnet = docker_subnet(hosts["ov4"])[0]
+    assert subnet in wgconf_routes(hosts["ov1"])
+    assert subnet in wgconf_routes(hosts["ov2"])
+    web4 = web_container(hosts["ov4"])
+    assert fetch_from_container(hosts["ov1"], web4) == "ov4"
+    assert fetch_from_container(hosts["ov2"], web4) == "ov4"
+    assert fetch_from_container(hosts["ov4"], web_container(hosts["ov2"])) == "ov2"
     again = converge(group="overlay_joined")
     assert again.returncode == 0
     assert all(r["changed"] == 0 for r in recap(again).values()), again.stdout[-3000:]
@@ -273,23 +426,25 @@ def test_a_host_leaves_and_is_rejected(hosts):
     ov3 = hosts["ov3"]
     ov3_key, ov3_ip = public_key(ov3), overlay_ip(ov3)[0]
     ov1_ip = overlay_ip(hosts["ov1"])[0]
+    (ov3_subnet,) = wgconf_routes(hosts["ov1"]) - {docker_subnet(hosts[n])[0] for n in ("ov2", "ov4")}
     # ov3 is out of the group and of the run: it keeps its old configuration and tries to come back.
     done = converge(group="overlay_left", limit="targets:!ov3")
     assert done.returncode == 0, done.stdout[-3000:]
     for name in ("ov1", "ov2", "ov4"):
         assert ov3_key not in peer_keys(hosts[name])
         assert UNDERLAY["ov3"] not in peer_set(hosts[name])
+        assert ov3_subnet not in wgconf_routes(hosts[name])
     # A peer still gets through; ov3 does not.
     assert pings(hosts["ov2"], ov1_ip)
     assert not pings(ov3, ov1_ip)
-    # The firewall alone stops it: with ov3's peer entry put back on ov1 by hand, ov3's UDP is still
-    # dropped before WireGuard sees it.
-    ov1 = hosts["ov1"]
-    assert ov1.run(f"wg set wg0 peer {ov3_key} allowed-ips {ov3_ip}/32").rc == 0
+    # The firewall alone stops it: with ov3's peer entry put back on ov2 by hand, ov3's UDP is still
+    # dropped before WireGuard sees it (on ov2: the hub, ov1, admits WireGuard from anywhere for its spoke).
+    ov2, ov2_ip = hosts["ov2"], overlay_ip(hosts["ov2"])[0]
+    assert ov2.run(f"wg set wg0 peer {ov3_key} allowed-ips {ov3_ip}/32").rc == 0
     try:
-        assert not pings(ov3, ov1_ip)
-        assert ov1.run("wg show wg0 latest-handshakes").stdout.count(f"{ov3_key}\t0") == 1
+        assert not pings(ov3, ov2_ip)
+        assert ov2.run("wg show wg0 latest-handshakes").stdout.count(f"{ov3_key}\t0") == 1
     finally:
-        ov1.run(f"wg set wg0 peer {ov3_key} remove")
+        ov2.run(f"wg set wg0 peer {ov3_key} remove")
     again = converge(group="overlay_left", limit="targets:!ov3")
     assert all(r["changed"] == 0 for r in recap(again).values()), again.stdout[-3000:]

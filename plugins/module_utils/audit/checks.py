@@ -75,7 +75,9 @@ CATALOG = {
                   "bootstrap_home_dirs_restricted: true"),
     "secrets": ("data protection", "high", "secrets are current and private", "playbooks/rotate_secrets.yml"),
     "overlay_handshakes": ("data protection", "medium", "overlay peers have a recent handshake",
-                           "the peer's underlay reachability and overlay_members (role overlay)"),
+                           "the peer's underlay reachability; bulwark_overlay_group (role overlay)"),
+    "overlay_keys": ("data protection", "high", "the overlay's key and WireGuard files private to root",
+                     f"chmod 0600 the file, 0700 its directory (run {HARDEN}, role overlay)"),
     "security_updates": ("infrastructure", "high", "security updates are installed",
                          f"bootstrap_upgrade_enabled: true, run {HARDEN}"),
     "unattended_upgrades": ("infrastructure", "medium", "security updates install themselves",
@@ -460,17 +462,22 @@ HANDSHAKE_MAX_AGE = 300  # WireGuard renews a live session's handshake every 2 m
 
 
 def overlay_findings(facts, now):
+    """Handshakes (peers named as the overlay role's registry names them) and the key files' modes."""
+    paths = sorted(facts.get("paths", {}))
+    keys = [p for p in paths if p.startswith(("/etc/bulwark/overlay", "/etc/wireguard/"))]
+    key_finding = _file_finding(facts, "overlay_keys", keys, 0o077)
     text = facts.get("wireguard")
     if text is None:
-        return [finding("overlay_handshakes", SKIP, "no WireGuard interface on this host")]
+        return [finding("overlay_handshakes", SKIP, "no WireGuard interface on this host"), key_finding]
+    names = facts.get("overlay_names") or {}
     peers = parse.latest_handshakes(text)
     stale = [
-        f"{iface} peer {peer[:8]}: " + ("never" if when == 0 else f"{now - when} s ago")
+        f"{iface} peer {names.get(peer, peer[:8])}: " + ("never" if when == 0 else f"{now - when} s ago")
         for iface, peer, when in peers
         if when == 0 or now - when > HANDSHAKE_MAX_AGE
     ]
     evidence = "; ".join(stale) or f"{len(peers)} peer(s), all within {HANDSHAKE_MAX_AGE} s"
-    return [finding("overlay_handshakes", _status(bool(peers) and not stale), evidence)]
+    return [finding("overlay_handshakes", _status(bool(peers) and not stale), evidence), key_finding]
 
 
 # --- infrastructure --------------------------------------------------------------------------------

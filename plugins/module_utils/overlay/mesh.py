@@ -15,6 +15,7 @@ from ..text import control_character
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,253}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # 32 bytes in standard base64: 43 characters and one "=".
 _KEY = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 # WireGuard's encapsulation over IPv6 (the larger of the two underlays): 40 + 8 + 32 bytes.
@@ -105,15 +106,15 @@ class Settings:
     """The mesh-wide options (the role's overlay_* variables)."""
 
     def __init__(self, raw):
-        self.cidr = _network(raw.get("cidr"), "overlay_cidr", 4)
+        self.cidr = _network(raw.get("cidr"), "bulwark_overlay_cidr", 4)
         if self.cidr.prefixlen > 30:
-            _fail("overlay_cidr", f"{self.cidr} is too small for a mesh")
+            _fail("bulwark_overlay_cidr", f"{self.cidr} is too small for a mesh")
         self.port = raw.get("port", 51820)
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            _fail("overlay_port", f"{self.port!r} is not a port")
-        self.interface = _text(raw.get("interface", "wg0"), "overlay_interface")
+            _fail("bulwark_overlay_port", f"{self.port!r} is not a port")
+        self.interface = _text(raw.get("interface", "wg0"), "bulwark_overlay_interface")
         if not _INTERFACE.fullmatch(self.interface):
-            _fail("overlay_interface", f"{self.interface!r} is not an interface name")
+            _fail("bulwark_overlay_interface", f"{self.interface!r} is not an interface name")
         self.keepalive = raw.get("keepalive", DEFAULT_KEEPALIVE)
         if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int):
             _fail("overlay_keepalive", f"{self.keepalive!r} is not a number of seconds")
@@ -127,19 +128,27 @@ class Settings:
         self.container_cidr = None
         self.container_prefix = raw.get("container_prefix", 24)
         if raw.get("container_cidr"):
-            self.container_cidr = _network(raw["container_cidr"], "overlay_container_cidr", 4)
+            self.container_cidr = _network(raw["container_cidr"], "bulwark_overlay_container_cidr", 4)
             if self.container_cidr.overlaps(self.cidr):
-                _fail("overlay_container_cidr", f"{self.container_cidr} overlaps overlay_cidr {self.cidr}")
+                _fail(
+                    "bulwark_overlay_container_cidr",
+                    f"{self.container_cidr} overlaps bulwark_overlay_cidr {self.cidr}",
+                )
             if (
                 isinstance(self.container_prefix, bool)
                 or not isinstance(self.container_prefix, int)
                 or not self.container_cidr.prefixlen <= self.container_prefix <= 29
             ):
                 _fail(
-                    "overlay_container_prefix",
+                    "bulwark_overlay_container_prefix",
                     f"{self.container_prefix!r} is not a prefix length between "
                     f"{self.container_cidr.prefixlen} and 29",
                 )
+        self.container_network = _text(
+            raw.get("container_network", "bulwark-overlay"), "overlay_container_network"
+        )
+        if not _DOCKER_NAME.fullmatch(self.container_network):
+            _fail("overlay_container_network", f"{self.container_network!r} is not a Docker network name")
         self.hub = raw.get("hub") or None
 
 
@@ -228,7 +237,7 @@ def build(settings_raw, members_raw, require_keys=True):
     """
     s = Settings(settings_raw or {})
     if not isinstance(members_raw, list) or not members_raw:
-        _fail("overlay_group", "has no members")
+        _fail("bulwark_overlay_group", "has no members")
     seen = {}
     fixed_addr, fixed_sub, endpoints = {}, {}, {}
     for i, raw in enumerate(members_raw):
@@ -243,7 +252,10 @@ def build(settings_raw, members_raw, require_keys=True):
         if raw.get("address"):
             addr = _address(raw["address"], f"{name}: overlay_address")
             if addr not in s.cidr or addr in (s.cidr.network_address, s.cidr.broadcast_address):
-                _fail(f"{name}: overlay_address", f"{addr} is not a host address in overlay_cidr {s.cidr}")
+                _fail(
+                    f"{name}: overlay_address",
+                    f"{addr} is not a host address in bulwark_overlay_cidr {s.cidr}",
+                )
             other = next((n for n, a in fixed_addr.items() if a == addr), None)
             if other:
                 _fail(f"{name}: overlay_address", f"{addr} is already {other}'s address")
@@ -253,10 +265,10 @@ def build(settings_raw, members_raw, require_keys=True):
         if raw.get("container_subnet"):
             where = f"{name}: overlay_container_subnet"
             if s.container_cidr is None:
-                _fail(where, "is set but overlay_container_cidr is not")
+                _fail(where, "is set but bulwark_overlay_container_cidr is not")
             sub = _network(raw["container_subnet"], where, 4)
             if not sub.subnet_of(s.container_cidr):
-                _fail(where, f"{sub} is not inside overlay_container_cidr {s.container_cidr}")
+                _fail(where, f"{sub} is not inside bulwark_overlay_container_cidr {s.container_cidr}")
             other = next((n for n, o in fixed_sub.items() if o.overlaps(sub)), None)
             if other:
                 _fail(where, f"{sub} overlaps {other}'s subnet {fixed_sub[other]}")
@@ -283,15 +295,14 @@ def build(settings_raw, members_raw, require_keys=True):
         for n in names
     }
     hub = s.hub
-    if any(m.endpoint is None for m in members.values()):
+    if hub is not None and hub not in members:
+        _fail("bulwark_overlay_hub", f"{hub!r} is not a member of the group")
+    if hub is not None and members[hub].endpoint is None:
+        _fail("bulwark_overlay_hub", f"{hub} has no overlay_endpoint: a hub must be reachable")
+    if hub is None and any(m.endpoint is None for m in members.values()):
+        hub = next((n for n in names if endpoints.get(n)), None)
         if hub is None:
-            hub = next((n for n in names if endpoints.get(n)), None)
-            if hub is None:
-                _fail("overlay_hub", "no member has an overlay_endpoint: nobody can be the hub")
-        elif hub not in members:
-            _fail("overlay_hub", f"{hub!r} is not a member of the group")
-        elif members[hub].endpoint is None:
-            _fail("overlay_hub", f"{hub} has no overlay_endpoint: a hub must be reachable")
+            _fail("bulwark_overlay_hub", "no member has an overlay_endpoint: nobody can be the hub")
     return Mesh(s, members, hub)
 
 
@@ -326,14 +337,25 @@ def members_from_inventory(group, hostvars, registry=None, key_result="__overlay
 def firewall_part(mesh, me, services=()):
     """What me's firewall adds for the overlay: {sets, rules} in the firewall module's terms.
 
-    The WireGuard port admits only the underlay addresses of me's current peers (set overlay_peers);
-    on the overlay interface, only the declared services (a port or name, or {port, proto}); a hub
-    routes between its spokes and the mesh.
+    The WireGuard port admits only the underlay addresses of me's current peers (set overlay_peers), or
+    anyone on a hub (its spokes have no known address);
+    on the overlay interface, only the declared services (a port or name, or {port, proto}), and the
+    routed traffic to me's container subnet; a hub routes between its spokes and the mesh.
     """
     peers = mesh.underlay_peers(me)
     iface = mesh.settings.interface
+    hub = mesh.view(me)["forwarding"]
     rules = []
-    if peers:
+    if hub:
+        # Spokes are behind NAT: no address to admit. WireGuard answers nothing but its peers' keys.
+        rules.append(
+            {
+                "port": mesh.settings.port,
+                "proto": "udp",
+                "comment": "overlay: WireGuard from anywhere, for the hub's spokes behind NAT",
+            }
+        )
+    elif peers:
         rules.append(
             {
                 "port": mesh.settings.port,
@@ -346,12 +368,25 @@ def firewall_part(mesh, me, services=()):
         rule = dict(svc) if isinstance(svc, dict) else {"port": svc}
         rule.update(interface=iface, comment=f"overlay service {rule.get('port')}")
         rules.append(rule)
-    if mesh.view(me)["forwarding"]:
+    subnet = mesh.members[me].container_subnet
+    if subnet:
+        # Only from the mesh: the overlay's addresses (containers going out are masqueraded to their
+        # host's) and the container subnets; what arrives on another interface stays dropped.
         rules.append(
             {
                 "direction": "routed",
                 "interface": iface,
-                "destinations": [str(mesh.settings.cidr)],
+                "sources": [str(mesh.settings.cidr), str(mesh.settings.container_cidr)],
+                "destinations": [str(subnet)],
+                "comment": "overlay: the mesh reaches this host's containers",
+            }
+        )
+    if hub:
+        rules.append(
+            {
+                "direction": "routed",
+                "interface": iface,
+                "destinations": [str(n) for n in (mesh.settings.cidr, mesh.settings.container_cidr) if n],
                 "comment": "overlay: the hub routes for its spokes",
             }
         )

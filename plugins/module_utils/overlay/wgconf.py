@@ -5,6 +5,7 @@ so the configuration file and its diff never hold a secret; `wg syncconf` gets i
 """
 
 import base64
+import ipaddress
 
 HEADER = "# Managed by bulwark.hardening (overlay role): changes here are overwritten.\n"
 
@@ -41,8 +42,28 @@ def _peer_lines(peer):
     return lines
 
 
-def render(view, mtu, key_path):
-    """The wg-quick file for a host's view (mesh.Mesh.view): interface, then one section per peer."""
+def docker_holes(view):
+    """The matches of the rules that Docker's DOCKER-USER chain needs for the mesh on this host (%i: the
+    interface): Docker drops routed traffic to a container that no published port names, and anything
+    else routed, whatever the project's own table accepts. The mesh to this host's container subnet; on
+    a hub, the mesh through it."""
+    holes = []
+    if view.get("container_subnet"):
+        holes.append(["-i", "%i", "-d", view["container_subnet"]])
+    if view.get("forwarding"):
+        holes.append(["-i", "%i", "-o", "%i"])
+    return holes
+
+
+def docker_rule(match, action):
+    """The iptables command that tests (-C), inserts (-I) or deletes (-D) one DOCKER-USER hole."""
+    return ["iptables", action, "DOCKER-USER", *match, "-j", "ACCEPT"]
+
+
+def render(view, mtu, key_path, docker=False):
+    """The wg-quick file for a host's view (mesh.Mesh.view): interface, then one section per peer.
+    docker: the host runs Docker; the interface then opens Docker's holes for the mesh (docker_holes) while
+    it is up (DOCKER-USER is created here if Docker has not started yet; Docker keeps it)."""
     lines = [
         HEADER.rstrip("\n"),
         "[Interface]",
@@ -51,6 +72,15 @@ def render(view, mtu, key_path):
         f"ListenPort = {view['listen_port']}",
         f"PostUp = wg set %i private-key {key_path}",
     ]
+    holes = docker_holes(view) if docker else []
+    if holes:
+        lines.append("PostUp = iptables -N DOCKER-USER 2>/dev/null || true")
+    for match in holes:
+        test, insert = " ".join(docker_rule(match, "-C")), " ".join(docker_rule(match, "-I"))
+        lines += [
+            f"PostUp = {test} 2>/dev/null || {insert}",
+            f"PreDown = {' '.join(docker_rule(match, '-D'))} || true",
+        ]
     for peer in view["peers"]:
         lines += _peer_lines(peer)
     return "\n".join(lines) + "\n"
@@ -104,6 +134,25 @@ def peers_differ(view, live):
         elif w.get("endpoint") and w["endpoint"] != h["endpoint"]:
             updated.append(key)
     return added, removed, updated
+
+
+def routes(view):
+    """The networks the interface must route that its own address's network does not cover (peers'
+    container subnets, a hub's spokes): wg-quick routes them at start, `wg syncconf` does not."""
+    own = ipaddress.ip_interface(view["address"]).network
+    wanted = set()
+    for peer in view["peers"]:
+        for net in peer["allowed_ips"]:
+            if not ipaddress.ip_network(net).subnet_of(own):
+                wanted.add(net)
+    return sorted(wanted)
+
+
+def route_changes(view, live_routes):
+    """(to add, to remove): the routes via the interface that differ from what the view needs."""
+    wanted = set(routes(view))
+    have = set(live_routes or ())
+    return sorted(wanted - have), sorted(have - wanted)
 
 
 def plan(view, mtu, live, live_interface, public_key):

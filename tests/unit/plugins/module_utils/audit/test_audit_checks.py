@@ -266,3 +266,21 @@ def test_secret_store_expired_and_readable_by_others():
     facts["secrets"]["secrets"] = facts["secrets"]["secrets"][1:2]
     assert by_id(checks.secret_findings(facts, now=1_780_000_000))["secrets"]["status"] == "pass"
     assert by_id(checks.secret_findings(stock_facts(), now=0))["secrets"]["status"] == "skip"
+
+
+def test_overlay_peers_are_named_and_its_key_files_private():
+    facts = stock_facts()
+    facts["wireguard"] = "wg0\tAAAAbbbbCCCC=\t0\n"
+    facts["overlay_names"] = {"AAAAbbbbCCCC=": "node2"}
+    facts["paths"] = {
+        "/etc/bulwark/overlay": ("directory", 0o700, 0, 0),
+        "/etc/bulwark/overlay/private.key": ("file", 0o644, 0, 0),
+        "/etc/wireguard/wg0.conf": ("file", 0o600, 0, 0),
+    }
+    found = by_id(checks.overlay_findings(facts, now=1100))
+    assert found["overlay_handshakes"]["evidence"] == "wg0 peer node2: never"
+    assert found["overlay_keys"]["status"] == "fail"
+    assert found["overlay_keys"]["evidence"] == "/etc/bulwark/overlay/private.key mode 0644"
+    facts["paths"]["/etc/bulwark/overlay/private.key"] = ("file", 0o600, 0, 0)
+    assert by_id(checks.overlay_findings(facts, now=1100))["overlay_keys"]["evidence"] == "3 file(s) checked"
+    assert by_id(checks.overlay_findings(stock_facts(), now=1100))["overlay_keys"]["status"] == "skip"

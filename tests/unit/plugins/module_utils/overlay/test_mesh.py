@@ -39,7 +39,7 @@ def test_explicit_address_wins_and_is_never_reused():
     [
         (
             {"b": {"address": "10.98.0.1"}},
-            r"b: overlay_address: 10\.98\.0\.1 is not a host address in overlay_cidr",
+            r"b: overlay_address: 10\.98\.0\.1 is not a host address in bulwark_overlay_cidr",
         ),
         (
             {"a": {"address": "10.99.0.5"}, "b": {"address": "10.99.0.5"}},
@@ -51,7 +51,7 @@ def test_explicit_address_wins_and_is_never_reused():
         ({"b": {"endpoint": "192.0.2.2\n"}}, "b: overlay_endpoint: contains a control character"),
         (
             {"b": {"container_subnet": "10.100.1.0/24"}},
-            "b: overlay_container_subnet: is set but overlay_container_cidr",
+            "b: overlay_container_subnet: is set but bulwark_overlay_container_cidr",
         ),
     ],
 )
@@ -64,9 +64,9 @@ def test_bad_member_names_the_host_and_option(extra, message):
 def test_duplicate_member_and_bad_settings():
     with pytest.raises(mesh.MeshError, match="a: is listed twice"):
         mesh.build(SETTINGS, members("a", "a"))
-    with pytest.raises(mesh.MeshError, match=r"overlay_cidr: '10\.99\.0\.1/24' is not a CIDR"):
+    with pytest.raises(mesh.MeshError, match=r"bulwark_overlay_cidr: '10\.99\.0\.1/24' is not a CIDR"):
         mesh.build({"cidr": "10.99.0.1/24"}, members("a"))
-    with pytest.raises(mesh.MeshError, match="overlay_port: 70000 is not a port"):
+    with pytest.raises(mesh.MeshError, match="bulwark_overlay_port: 70000 is not a port"):
         mesh.build({"cidr": "10.99.0.0/24", "port": 70000}, members("a"))
     with pytest.raises(mesh.MeshError, match="overlay_mtu"):
         mesh.build({"cidr": "10.99.0.0/24", "mtu": 576}, members("a"))
@@ -106,7 +106,7 @@ def test_overlapping_explicit_subnets_name_both_hosts():
                 "a", "b", a={"container_subnet": "10.100.0.0/23"}, b={"container_subnet": "10.100.1.0/24"}
             ),
         )
-    with pytest.raises(mesh.MeshError, match=r"overlay_container_cidr: 10\.99\.0\.0/25 overlaps"):
+    with pytest.raises(mesh.MeshError, match=r"bulwark_overlay_container_cidr: 10\.99\.0\.0/25 overlaps"):
         mesh.build({**SETTINGS, "container_cidr": "10.99.0.0/25"}, members("a"))
 
 
@@ -147,11 +147,11 @@ def test_hub_and_spoke():
 
 
 def test_hub_errors():
-    with pytest.raises(mesh.MeshError, match="overlay_hub: 'z' is not a member"):
+    with pytest.raises(mesh.MeshError, match="bulwark_overlay_hub: 'z' is not a member"):
         mesh.build({**SETTINGS, "hub": "z"}, members("a", "b", b={"endpoint": None}))
-    with pytest.raises(mesh.MeshError, match="overlay_hub: b has no overlay_endpoint"):
+    with pytest.raises(mesh.MeshError, match="bulwark_overlay_hub: b has no overlay_endpoint"):
         mesh.build({**SETTINGS, "hub": "b"}, members("a", "b", b={"endpoint": None}))
-    with pytest.raises(mesh.MeshError, match="overlay_hub: no member has an overlay_endpoint"):
+    with pytest.raises(mesh.MeshError, match="bulwark_overlay_hub: no member has an overlay_endpoint"):
         mesh.build(SETTINGS, members("a", a={"endpoint": None}))
 
 
@@ -197,6 +197,13 @@ def test_firewall_part():
         ],
     }  # fmt: skip
     hub = mesh.build(SETTINGS, members("a", "b", b={"endpoint": None}))
+    # The hub's spokes have no address to admit; the spoke admits its hub's.
+    assert mesh.firewall_part(hub, "a")["rules"][0] == {
+        "port": 51820,
+        "proto": "udp",
+        "comment": "overlay: WireGuard from anywhere, for the hub's spokes behind NAT",
+    }
+    assert mesh.firewall_part(hub, "b")["sets"] == {"overlay_peers": ["192.0.2.1"]}
     assert mesh.firewall_part(hub, "a")["rules"][-1] == {
         "direction": "routed",
         "interface": "wg0",
@@ -224,3 +231,29 @@ def test_a_rotating_host_is_known_by_its_staged_key():
         }
     }
     assert mesh.members_from_inventory(["a"], hostvars, {"a": KEYS["b"]})[0]["public_key"] == KEYS["d"]
+
+
+def test_container_subnets_are_routed_from_the_overlay_only():
+    settings = {**SETTINGS, "container_cidr": "10.100.0.0/16"}
+    m = mesh.build(settings, members("a", "b", b={"container_subnet": "10.100.7.0/24"}))
+    part = mesh.firewall_part(m, "b")
+    assert part["rules"][-1] == {
+        "direction": "routed",
+        "interface": "wg0",
+        "sources": ["10.99.0.0/24", "10.100.0.0/16"],
+        "destinations": ["10.100.7.0/24"],
+        "comment": "overlay: the mesh reaches this host's containers",
+    }
+    from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model  # noqa: PLC0415
+
+    routed = model.normalise({"admin_networks": ["192.0.2.100/32"], **part}).rules[-1].as_dict()
+    assert routed["direction"] == "routed"
+    assert routed["interface"] == "wg0"
+    # a's peer entry for b carries b's container subnet, so a routes it over the tunnel
+    assert m.view("a")["peers"][0]["allowed_ips"] == [f"{m.members['b'].address}/32", "10.100.7.0/24"]
+
+
+@pytest.mark.parametrize("name", ["", "-lead", "a b", "x" * 64, "net\n"])
+def test_a_bad_container_network_name_is_refused(name):
+    with pytest.raises(mesh.MeshError, match="overlay_container_network"):
+        mesh.build({**SETTINGS, "container_network": name}, members("a"))

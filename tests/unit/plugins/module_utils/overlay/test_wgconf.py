@@ -102,3 +102,42 @@ def test_plan():
     assert wgconf.plan(v, 1420, live_of(fewer), (v["address"], 1420), PUBLIC) == ("sync", ["peer c added"])
     moved = dict(v, peers=[dict(v["peers"][0], allowed_ips=["10.99.0.250/32"]), v["peers"][1]])
     assert wgconf.plan(moved, 1420, live, (v["address"], 1420), PUBLIC) == ("sync", ["peer b updated"])
+
+
+def container_view():
+    settings = {**SETTINGS, "container_cidr": "10.100.0.0/16"}
+    m = mesh.build(settings, members("a", "b", "c", b={"container_subnet": "10.100.7.0/24"}))
+    return m, m.view("a")
+
+
+def test_docker_hole_is_opened_while_the_interface_is_up():
+    m, v = container_view()
+    sub = str(m.members["a"].container_subnet)
+    text = wgconf.render(v, 1420, "/k", docker=True)
+    assert "PostUp = iptables -N DOCKER-USER 2>/dev/null || true\n" in text
+    assert (
+        f"PostUp = iptables -C DOCKER-USER -i %i -d {sub} -j ACCEPT 2>/dev/null"
+        f" || iptables -I DOCKER-USER -i %i -d {sub} -j ACCEPT\n"
+    ) in text
+    assert f"PreDown = iptables -D DOCKER-USER -i %i -d {sub} -j ACCEPT || true\n" in text
+    # Without Docker, or with neither a subnet nor spokes, the interface touches no iptables chain.
+    assert "iptables" not in wgconf.render(v, 1420, "/k")
+    plain = mesh.build(SETTINGS, members("a", "b"))
+    assert "iptables" not in wgconf.render(plain.view("a"), 1420, "/k", docker=True)
+    # A hub routes for its spokes through Docker's FORWARD chain as well.
+    hub = view()[1]
+    assert hub["forwarding"]
+    assert wgconf.docker_holes(hub) == [["-i", "%i", "-o", "%i"]]
+    assert "PreDown = iptables -D DOCKER-USER -i %i -o %i -j ACCEPT || true\n" in wgconf.render(
+        hub, 1420, "/k", docker=True
+    )
+
+
+def test_routes_are_the_peers_networks_outside_the_interface():
+    m, v = container_view()
+    subs = sorted(str(m.members[n].container_subnet) for n in ("b", "c"))
+    assert wgconf.routes(v) == subs
+    # After a sync: a new peer's subnet is missing, a departed one's is still routed.
+    assert wgconf.route_changes(v, [subs[0], "10.100.99.0/24"]) == ([subs[1]], ["10.100.99.0/24"])
+    assert wgconf.route_changes(v, subs) == ([], [])
+    assert wgconf.routes(view()[1]) == []
