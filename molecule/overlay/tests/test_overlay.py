@@ -422,6 +422,19 @@ def test_a_fourth_host_joins(hosts):
     assert all(r["changed"] == 0 for r in recap(again).values()), again.stdout[-3000:]
 
 
+def test_a_rerun_of_harden_leaves_the_holes_in_place(hosts):
+    names = ("ov1", "ov2", "ov3", "ov4")
+    before = {n: (peer_set(hosts[n]), peer_keys(hosts[n])) for n in names}
+    done = converge(
+        "-e", "lab_overlay_group=overlay_joined", "--tags", "firewall,overlay",
+        playbook=PROJECT / "playbooks" / "harden.yml",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert all(r["changed"] == 0 for r in recap(done).values()), done.stdout[-3000:]
+    assert {n: (peer_set(hosts[n]), peer_keys(hosts[n])) for n in names} == before
+    assert pings(hosts["ov2"], overlay_ip(hosts["ov4"])[0])
+
+
 def test_a_host_leaves_and_is_rejected(hosts):
     ov3 = hosts["ov3"]
     ov3_key, ov3_ip = public_key(ov3), overlay_ip(ov3)[0]
