@@ -368,7 +368,12 @@ def test_containers_on_the_default_bridge_cannot_reach_each_other(engine):
             engine.check_output(start.format(name="bulwark-net", net="--network bulwark-net"))
             bridge_ip = engine.check_output(address.format(name="bulwark-icc"))
             net_ip = engine.check_output(address.format(name="bulwark-net"))
-            from_host = engine.run(f"sleep 1; busybox wget -q -O- -T 3 http://{bridge_ip}:8080/")
+            # Both servers answer the host before the containers are tried (a loaded machine may take
+            # seconds to start them).
+            up = "for _ in $(seq 15); do busybox wget -q -O- -T 3 http://{ip}:8080/ && exit; sleep 1; done"
+            up += "; exit 1"
+            from_host = engine.run(up.format(ip=bridge_ip))
+            engine.check_output(up.format(ip=net_ip))
             across_bridge = engine.run(f"docker run --rm {IMAGE} {WGET} http://{bridge_ip}:8080/")
             across_net = engine.run(
                 f"docker run --rm --network bulwark-net {IMAGE} {WGET} http://{net_ip}:8080/"
