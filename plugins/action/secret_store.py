@@ -9,14 +9,12 @@ leaves the file as it was.
 """
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_bytes, to_text
-from ansible.parsing.vault import AnsibleVaultError, is_encrypted, match_encrypt_secret
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import controller_store, policy
+from ansible_collections.bulwark.hardening.plugins.plugin_utils import vault_file
 
 MODULE = "bulwark.hardening.secret_store"
 
@@ -37,17 +35,17 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("store_file: required with backend ansible_vault. Nothing was applied")
         path = os.path.abspath(os.path.expanduser(path))
         vault = self._loader._vault
-        if not vault.secrets:
-            raise AnsibleActionFail(
-                "store_file: backend ansible_vault needs a vault secret"
-                " (--vault-id or --vault-password-file)."
-                " Nothing was applied"
-            )
-        document = self._read(vault, path)
+        vault_file.require_secret(vault, "store_file")
+        try:
+            document = controller_store.parse(vault_file.read(vault, path, "store_file"))
+        except ValueError as exc:
+            raise AnsibleActionFail(f"store_file: {path}: {exc}. Nothing was applied") from None
         if not self._task.check_mode:
             drawn = controller_store.with_candidates(document, specs)
             if drawn != document:
-                self._write(vault, path, drawn, args.get("store_vault_id"))
+                vault_file.write(
+                    vault, path, controller_store.dumps(drawn), args.get("store_vault_id"), "store_vault_id"
+                )
                 document = drawn
         args["store_values"] = controller_store.values_for(document, specs)
         result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
@@ -59,40 +57,7 @@ class ActionModule(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail(f"store_file: {path}: {exc}") from None
         if after != document:
-            self._write(vault, path, after, args.get("store_vault_id"))
+            vault_file.write(
+                vault, path, controller_store.dumps(after), args.get("store_vault_id"), "store_vault_id"
+            )
         return result
-
-    @staticmethod
-    def _read(vault, path):
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return controller_store.parse(None)
-        if not is_encrypted(data):
-            raise AnsibleActionFail(f"store_file: {path} is not ansible-vault encrypted. Nothing was applied")
-        try:
-            return controller_store.parse(to_text(vault.decrypt(data)))
-        except AnsibleVaultError as exc:
-            raise AnsibleActionFail(f"store_file: {path}: {exc}. Nothing was applied") from None
-        except ValueError as exc:
-            raise AnsibleActionFail(f"store_file: {path}: {exc}. Nothing was applied") from None
-
-    @staticmethod
-    def _write(vault, path, document, vault_id):
-        """Encrypted, atomically (a temporary file in the same directory, 0600, then a rename)."""
-        try:
-            found_id, secret = match_encrypt_secret(vault.secrets, encrypt_vault_id=vault_id)
-        except AnsibleVaultError as exc:
-            raise AnsibleActionFail(f"store_vault_id: {exc}") from None
-        data = vault.encrypt(to_bytes(controller_store.dumps(document)), secret, vault_id=found_id)
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".secret_store.")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
