@@ -124,7 +124,8 @@ SENSITIVE = [
 ]  # fmt: skip
 SENSITIVE_GLOBS = [
     "/etc/ssh/ssh_host_*_key", "/etc/sudoers.d/*", "/etc/ssh/sshd_config.d/*", "/etc/cron.*", "/home/*",
-    "/root/.ssh/id_*", "/home/*/.ssh/id_*", f"{OVERLAY_DIR}/*", "/etc/wireguard", "/etc/wireguard/*",
+    "/root/.ssh/id_*", "/home/*/.ssh/id_*",
+    f"{OVERLAY_DIR}/*", f"{OVERLAY_DIR}/psk/*", "/etc/wireguard", "/etc/wireguard/*",
 ]  # fmt: skip
 SYSCTL_KEYS = sorted(
     set(checks.NETWORK_SYSCTL)

@@ -34,7 +34,9 @@ CAPTURE = (
 
 def converge(*extra, group=None, limit=None, playbook=SCENARIO / "converge.yml"):
     """A playbook (the scenario's converge) on the inventory from the controller; the CompletedProcess."""
-    env = ansible_env(ANSIBLE_PIPELINING="true")
+    env = ansible_env(
+        ANSIBLE_PIPELINING="true", ANSIBLE_VAULT_PASSWORD_FILE=str(SCENARIO / "vault-password.txt")
+    )
     argv = ["ansible-playbook", "-i", INVENTORY, str(playbook), *extra]
     if group:
         argv += ["-e", f"lab_overlay_group={group}"]
@@ -152,6 +154,40 @@ def test_summary_and_audit_read_the_overlay(hosts, tmp_path):
     finally:
         ov2.run("chmod 0600 /etc/bulwark/overlay/private.key")
     assert audit_overlay(tmp_path / "restored", "ov2")["overlay_keys"]["status"] == "pass"
+
+
+def preshared_keys(host):
+    """{peer public key: preshared key} of host's wg0."""
+    out = host.run("wg show wg0 preshared-keys")
+    assert out.rc == 0, out.stderr
+    return dict(line.split("\t") for line in out.stdout.splitlines() if line.strip())
+
+
+def test_every_pair_shares_its_own_preshared_key_which_never_shows(hosts):
+    keys = {name: preshared_keys(hosts[name]) for name in MEMBERS}
+    publics = {name: public_key(hosts[name]) for name in MEMBERS}
+    pairs = {}
+    for a in MEMBERS:
+        for b in MEMBERS:
+            if a < b:
+                assert keys[a][publics[b]] == keys[b][publics[a]] != "(none)", (a, b)
+                pairs[a, b] = keys[a][publics[b]]
+    assert len(set(pairs.values())) == 3  # one key per pair
+    for name in MEMBERS:
+        h = hosts[name]
+        assert h.file("/etc/bulwark/overlay/psk").mode == 0o700
+        for other in MEMBERS:
+            if other != name:
+                assert h.file(f"/etc/bulwark/overlay/psk/{other}.psk").mode == 0o600
+        assert not any(k in h.file("/etc/wireguard/wg0.conf").content_string for k in pairs.values())
+    store = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "overlay-psk.vault"
+    raw = store.read_text()
+    assert raw.startswith("$ANSIBLE_VAULT;1.1;AES256")
+    assert store.stat().st_mode & 0o777 == 0o600
+    # Neither a run's output with a diff, nor the store in clear, holds a key.
+    done = converge("--check", "--diff", "-v")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert not any(k in raw or k in done.stdout or k in done.stderr for k in pairs.values())
 
 
 def test_only_declared_services_answer_over_the_overlay(hosts):

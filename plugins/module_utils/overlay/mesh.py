@@ -17,7 +17,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,253}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # 32 bytes in standard base64: 43 characters and one "=".
-_KEY = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 # WireGuard's encapsulation over IPv6 (the larger of the two underlays): 40 + 8 + 32 bytes.
 OVERHEAD = 80
 DEFAULT_KEEPALIVE = 25
@@ -43,7 +43,7 @@ def _text(value, where):
 def valid_key(value, where):
     """A WireGuard public key (base64 of 32 bytes), whole, or MeshError."""
     _text(value, where)
-    if not _KEY.fullmatch(value):
+    if not KEY_PATTERN.fullmatch(value):
         _fail(where, f"{value!r} is not a WireGuard public key (base64 of 32 bytes)")
     return value
 

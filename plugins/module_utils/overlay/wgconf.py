@@ -7,6 +7,8 @@ so the configuration file and its diff never hold a secret; `wg syncconf` gets i
 import base64
 import ipaddress
 
+from .psk import fingerprint as psk_fingerprint
+
 HEADER = "# Managed by bulwark.hardening (overlay role): changes here are overwritten.\n"
 
 
@@ -60,10 +62,12 @@ def docker_rule(match, action):
     return ["iptables", action, "DOCKER-USER", *match, "-j", "ACCEPT"]
 
 
-def render(view, mtu, key_path, docker=False):
+def render(view, mtu, key_path, docker=False, psk_dir=None):
     """The wg-quick file for a host's view (mesh.Mesh.view): interface, then one section per peer.
     docker: the host runs Docker; the interface then opens Docker's holes for the mesh (docker_holes) while
-    it is up (DOCKER-USER is created here if Docker has not started yet; Docker keeps it)."""
+    it is up (DOCKER-USER is created here if Docker has not started yet; Docker keeps it).
+    psk_dir: where the peers' preshared keys are (one file per peer that has one, named after it); like
+    the private key, they are named here and set by PostUp, never written into this file."""
     lines = [
         HEADER.rstrip("\n"),
         "[Interface]",
@@ -72,6 +76,10 @@ def render(view, mtu, key_path, docker=False):
         f"ListenPort = {view['listen_port']}",
         f"PostUp = wg set %i private-key {key_path}",
     ]
+    for peer in view["peers"]:
+        if psk_dir and peer.get("psk"):
+            psk_file = f"{psk_dir}/{peer['name']}.psk"
+            lines.append(f"PostUp = wg set %i peer {peer['public_key']} preshared-key {psk_file}")
     holes = docker_holes(view) if docker else []
     if holes:
         lines.append("PostUp = iptables -N DOCKER-USER 2>/dev/null || true")
@@ -86,12 +94,16 @@ def render(view, mtu, key_path, docker=False):
     return "\n".join(lines) + "\n"
 
 
-def render_sync(view, private_key):
+def render_sync(view, private_key, psks=None):
     """What `wg syncconf` reads on its standard input: the file without wg-quick's keys, with the private
-    key (measured: syncconf clears a key its input does not name). It is never written to a file."""
+    key and the peers' preshared keys (psks: peer name -> key; measured: syncconf clears a key its input
+    does not name). It is never written to a file."""
     lines = ["[Interface]", f"PrivateKey = {private_key.strip()}", f"ListenPort = {view['listen_port']}"]
     for peer in view["peers"]:
-        lines += [line for line in _peer_lines(peer) if not line.startswith("#")]
+        section = [line for line in _peer_lines(peer) if not line.startswith("#")]
+        if (psks or {}).get(peer["name"]):
+            section.insert(3, f"PresharedKey = {psks[peer['name']].strip()}")
+        lines += section
     return "\n".join(lines) + "\n"
 
 
@@ -112,6 +124,8 @@ def parse_dump(text):
             continue
         allowed = [] if row[3] == "(none)" else sorted(row[3].split(","))
         state["peers"][row[0]] = {
+            # Its fingerprint, to compare with the wanted one; the key itself is dropped here.
+            "psk": None if row[1] == "(none)" else psk_fingerprint(row[1]),
             "endpoint": None if row[2] == "(none)" else row[2],
             "allowed_ips": allowed,
             "latest_handshake": int(row[4]) if row[4].isdigit() else 0,
@@ -130,6 +144,8 @@ def peers_differ(view, live):
     for key in sorted(set(want) & set(have)):
         w, h = want[key], have[key]
         if sorted(w["allowed_ips"]) != h["allowed_ips"] or (w["keepalive"] or 0) != h["keepalive"]:
+            updated.append(key)
+        elif w.get("psk") != h.get("psk"):
             updated.append(key)
         elif w.get("endpoint") and w["endpoint"] != h["endpoint"]:
             updated.append(key)

@@ -1,3 +1,5 @@
+import pytest
+
 from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh, wgconf
 
 from .test_mesh import KEYS, SETTINGS, members
@@ -57,6 +59,7 @@ def test_parse_dump_drops_secrets():
         "listen_port": 51820,
         "peers": {
             KEYS["b"]: {
+                "psk": None,
                 "endpoint": "192.0.2.2:51820",
                 "allowed_ips": ["10.99.0.9/32"],
                 "latest_handshake": 1700000000,
@@ -141,3 +144,46 @@ def test_routes_are_the_peers_networks_outside_the_interface():
     assert wgconf.route_changes(v, [subs[0], "10.100.99.0/24"]) == ([subs[1]], ["10.100.99.0/24"])
     assert wgconf.route_changes(v, subs) == ([], [])
     assert wgconf.routes(view()[1]) == []
+
+
+PSK = "c2VjcmV0LXByZXNoYXJlZC1rZXktb2YtMzItYnl0ZXM="
+
+
+def test_preshared_keys_are_named_by_file_sent_to_syncconf_and_compared_by_fingerprint():
+    from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import psk  # noqa: PLC0415
+
+    m = mesh.build(SETTINGS, members("a", "b"))
+    v = m.view("a")
+    v["peers"][0]["psk"] = psk.fingerprint(PSK)
+    text = wgconf.render(v, 1420, "/k/private.key", psk_dir="/k/psk")
+    assert f"PostUp = wg set %i peer {KEYS['b']} preshared-key /k/psk/b.psk\n" in text
+    assert PSK not in text
+    sync = wgconf.render_sync(v, PRIVATE, {"b": PSK})
+    assert f"PublicKey = {KEYS['b']}\nPresharedKey = {PSK}\n" in sync
+    # The live dump's key is compared by fingerprint and dropped.
+    row = "\t".join([KEYS["b"], PSK, "192.0.2.2:51820", f"{m.members['b'].address}/32", "0", "0", "0", "25"])
+    live = wgconf.parse_dump(dump([row]))
+    assert PSK not in repr(live)
+    assert wgconf.plan(v, 1420, live, (v["address"], 1420), PUBLIC) == (None, [])
+    v["peers"][0]["psk"] = psk.fingerprint("another")
+    assert wgconf.plan(v, 1420, live, (v["address"], 1420), PUBLIC) == ("sync", ["peer b updated"])
+
+
+def test_a_pair_has_one_key_drawn_once():
+    from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import psk  # noqa: PLC0415
+
+    document, keys = psk.for_host(psk.parse(None), "b", ["a", "c"])
+    assert sorted(document["pairs"]) == ["a|b", "b|c"]
+    assert keys == {"a": document["pairs"]["a|b"], "c": document["pairs"]["b|c"]}
+    assert keys["a"] != keys["c"] and all(len(k) == 44 for k in keys.values())
+    # The other side of the pair gets the same key; nothing new is drawn for it.
+    again, keys_a = psk.for_host(document, "a", ["b"])
+    assert again == document and keys_a == {"b": keys["a"]}
+    # Check mode draws nothing: the key is predicted as missing.
+    assert psk.for_host(psk.parse(None), "a", ["b"], generate=False) == ({"pairs": {}}, {"b": None})
+    psk.check(keys)
+    with pytest.raises(mesh.MeshError) as err:
+        psk.check({"b": "short"})
+    assert "preshared_key_values['b']: not a WireGuard key" in str(err.value) and "short" not in str(
+        err.value
+    )
