@@ -25,12 +25,13 @@ MATRIX_PYTHON_2.21 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/p
 # The end-to-end scenario also runs on the newest row (the oldest is .venv's, in `make molecule`).
 MATRIX_NEWEST := 2.21
 
-.PHONY: help venv collection lab-images lab-key lab lab-down demo test lint unit package sanity molecule docs \
+.PHONY: help venv collection lab-images lab-key lab lab-down demo test lint unit adversarial package sanity molecule docs \
   changelog matrix-venvs matrix bench clean
 
 help:
 	@echo "make demo   bring up a lab of $(LAB_HOSTS) Debian hosts and harden them (LAB_HOSTS=N to change)"
-	@echo "make test   linters, unit tests, the tarball, sanity, every Molecule scenario, the support matrix"
+	@echo "make test   linters, unit tests, the adversarial suite, the tarball, sanity, every Molecule scenario,"
+	@echo "            the support matrix"
 	@echo "make lab | lab-down | lab-images | docs | changelog | package | matrix | bench | molecule SCENARIOS='sshd'"
 
 venv: $(VENV)/.installed
@@ -72,7 +73,7 @@ demo: lab
 # hosts: one after the other they would add about 10 min to the run.
 test: venv collection matrix-venvs
 	SCENARIOS="$(filter $(LONGEST_FIRST),$(SCENARIOS)) harden@$(MATRIX_NEWEST) \
-	  $(filter-out $(LONGEST_FIRST),$(SCENARIOS))" tests/stages.sh lint unit package sanity molecule+matrix
+	  $(filter-out $(LONGEST_FIRST),$(SCENARIOS))" tests/stages.sh lint unit adversarial package sanity molecule+matrix
 
 lint: venv collection
 	$(BIN)/ruff check plugins tests tools molecule
@@ -86,6 +87,11 @@ lint: venv collection
 
 unit: venv collection
 	$(BIN)/pytest -q tests/unit tests/tools
+
+# The adversarial suite (tests/adversarial/README.md): real nft, iptables, sshd, visudo, wg-quick against
+# hostile input, killed runs and racing users, in private network and mount namespaces of its own.
+adversarial: venv collection
+	PYTEST=$(BIN)/pytest tests/adversarial/run.sh
 
 # The tarball a user installs: what is in it, and that it documents itself and runs by FQCN once installed.
 package: venv
