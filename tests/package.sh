@@ -18,11 +18,12 @@ fail() {
   exit 1
 }
 # Caches, the lab, Molecule, CI and development-only files stay out.
-if grep -E '(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.ansible|\.venv|\.lab|\.collections|\.git|\.ci|\.config)(/|$)|\.pyc$|^(molecule|tools|tests/output|tests/lab|tests/bench|tests/tools|inventories/lab)(/|$)|^(ansible\.cfg|Makefile|requirements.*\.txt)$|\.tar\.gz$' "$work/contents"; then
+if grep -E '(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.ansible|\.venv|\.lab|\.collections|\.git|\.ci|\.config)(/|$)|\.pyc$|^(molecule|tools|tests/output|tests/lab|tests/bench|tests/tools|tests/adversarial|inventories/lab)(/|$)|^(ansible\.cfg|Makefile|requirements.*\.txt)$|\.tar\.gz$' "$work/contents"; then
   fail "the tarball holds the files above, which build_ignore in galaxy.yml must keep out"
 fi
 # Every module, role, playbook and the metadata of this tree are in it.
-expected=(MANIFEST.json FILES.json README.md LICENSE CHANGELOG.rst meta/runtime.yml tests/unit/conftest.py)
+expected=(MANIFEST.json FILES.json README.md LICENSE CHANGELOG.rst meta/runtime.yml tests/unit/conftest.py
+  tests/collection_path.py)
 while IFS= read -r path; do expected+=("$path"); done < <(
   cd "$root" && git ls-files -co --exclude-standard -- 'plugins/*.py' 'roles/*' 'playbooks/*.yml' | sort
 )
