@@ -187,7 +187,9 @@ class FakeSystemd:
         for sub in ("bin", "timers", "hooks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for name in ("systemd-run", "systemctl"):
-            (self.bin / name).symlink_to(HERE / "fake_systemd.py")
+            wrapper = self.bin / name
+            wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {HERE / "fake_systemd.py"} {name} "$@"\n')
+            wrapper.chmod(0o755)
         (self.root / "calls").touch()
 
     def env(self):

@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
 """systemd-run and systemctl for the adversarial suite, where systemd is not PID 1.
 
-Installed (as links of both names) in a directory put first on PATH. `systemd-run --unit=U ... CMD...`
+Installed as two wrappers, `systemd-run` and `systemctl` (`exec python fake_systemd.py NAME "$@"`), in a
+directory put first on PATH. `systemd-run --unit=U ... CMD...`
 records CMD as the timer of U instead of starting it: the test fires it itself (`FakeSystemd.fire`).
 `systemctl stop U.timer` forgets it. Any other `systemctl VERB UNIT` runs the hook
 `$BULWARK_FAKE_SYSTEMD/hooks/VERB-UNIT` when the test put one there (a reload that really signals a
@@ -61,9 +61,9 @@ def systemctl(args):
 
 
 def main():
-    name = os.path.basename(sys.argv[0])
-    log([name, *sys.argv[1:]])
-    return systemd_run(sys.argv[1:]) if name == "systemd-run" else systemctl(sys.argv[1:])
+    name, args = sys.argv[1], sys.argv[2:]
+    log([name, *args])
+    return systemd_run(args) if name == "systemd-run" else systemctl(args)
 
 
 if __name__ == "__main__":
