@@ -13,9 +13,14 @@ description:
     (V(authentication), V(network), V(data protection), V(infrastructure)), a severity, a status
     (V(pass), V(fail), or V(skip) when the control does not apply), the evidence read, and the
     remediation (the variable or playbook of this collection that fixes it).
-  - "What it reads: the effective sshd configuration (C(sshd -T)); the nftables ruleset and its base
-    chains' policies (C(nft -j list ruleset)); the listening TCP sockets (C(ss -Htulnp)), each judged
-    against the ruleset for a new connection from an outside address; fail2ban's running jails and
+  - "What it reads: the effective sshd configuration, globally (C(sshd -T)) and for concrete connections
+    (C(sshd -T -C user=...,host=...,addr=...,laddr=...,lport=...)): root's and each admin's, anyone's from
+    an address outside O(admin_networks), and one that each C(Match) block of C(/etc/ssh/sshd_config) and
+    the files it includes selects; the nftables ruleset and its base chains' policies
+    (C(nft -j list ruleset)); the listening TCP and UDP sockets (C(ss -Htulnp)), each judged on its
+    address and port against the ruleset for a new connection from an outside address, whatever its
+    process is called (only a port Docker publishes is judged by the Docker finding instead);
+    fail2ban's running jails and
     their counters; sysctl values; modes and owners of password hashes, private SSH keys, sudoers,
     sshd's and cron's files and home directories; pending security updates (C(apt-get -s upgrade),
     from the host's package lists, without reaching the network) and unattended-upgrades; the admins
@@ -25,6 +30,10 @@ description:
   - It judges the host as it is, not as this collection's variables say it should be, so a host
     hardened by hand or by another tool gets an honest score. A control that cannot be evaluated fails
     and says what could not be read.
+  - An sshd control fails when the global settings or any connection asked about is weak; the evidence
+    names the weak setting, the connection (for example C(address 203.0.113.7), anyone from outside) and
+    the C(Match) block that makes it so, with its file and line. A block no connection can be built for
+    (a group nobody is in, a criterion the audit does not know) is judged on its own settings.
   - It never changes anything on the host, in any mode.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
@@ -35,12 +44,23 @@ options:
     elements: str
     choices: [authentication, network, data protection, infrastructure]
     default: [authentication, network, data protection, infrastructure]
+  admin_networks:
+    description:
+      - The networks admins connect from (addresses or CIDRs; C(playbooks/audit.yml) passes
+        C(bulwark_admin_networks)). An admin's connection is asked about from the first of them; the
+        outside connection from the first of 203.0.113.7, 198.51.100.7 and 192.0.2.7 (RFC 5737
+        documentation addresses) that is in none of them.
+    type: list
+    elements: str
+    default: []
 requirements:
   - On the host, systemd (C(systemctl)), C(ss) (iproute2) and APT; C(sshd), C(nft), C(fail2ban-client),
     C(docker) and C(wg) are read when installed (a missing tool is evidence, not an error).
 notes:
   - The firewall is judged through nftables (C(nft -j list ruleset)), which also shows iptables-nft and
-    UFW rules; rules of the legacy iptables backend are not read. UDP listeners are not judged.
+    UFW rules; rules of the legacy iptables backend are not read. A UDP listener off loopback is
+    judged like a TCP one, by a new datagram from an outside address (the overlay's WireGuard port and
+    a DHCP client pass when the ruleset admits them only from their peers or servers).
   - The secret store is judged in its default directory C(/etc/bulwark/secrets)
     (M(bulwark.hardening.secret_store), files backend) from its metadata only; a store elsewhere or in
     OpenBao is not read.
@@ -68,6 +88,10 @@ EXAMPLES = r"""
 - name: Only the network findings
   bulwark.hardening.security_audit:
     categories: [network]
+
+- name: Audit, asking sshd about admins connecting from their networks
+  bulwark.hardening.security_audit:
+    admin_networks: "{{ bulwark_admin_networks }}"
 """
 
 RETURN = r"""
@@ -110,8 +134,17 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.audit import checks, parse, report
+from ansible_collections.bulwark.hardening.plugins.module_utils.audit import (
+    checks,
+    parse,
+    report,
+    sshd_contexts,
+)
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import state as fail2ban_state
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall.model import (
+    PolicyError,
+    parse_network,
+)
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective
@@ -183,6 +216,79 @@ def _admins(sshd_text):
     return admins
 
 
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+SSHD_DIR = "/etc/ssh"  # where sshd resolves a relative Include
+MAX_INCLUDE_DEPTH = 16  # sshd's own limit (SERVCONF_MAX_DEPTH)
+
+
+def _sshd_files():
+    """[(path, text)] of sshd_config and every file its Include lines reach, as sshd finds them."""
+    found, seen = [], set()
+
+    def visit(path, depth):
+        if path in seen or depth > MAX_INCLUDE_DEPTH:
+            return
+        seen.add(path)
+        text = files.read(path)
+        if text is None:
+            return
+        found.append((path, text))
+        for pattern in effective.includes(text):
+            for included in sorted(glob.glob(os.path.join(SSHD_DIR, pattern))):  # an absolute one stays
+                visit(included, depth + 1)
+
+    visit(SSHD_CONFIG, 0)
+    return found
+
+
+def _groups_of_accounts():
+    """{account: [names of its groups]}: its primary group and the groups that list it as a member."""
+    names = {g.gr_gid: g.gr_name for g in grp.getgrall()}
+    groups = {p.pw_name: [names[p.pw_gid]] if p.pw_gid in names else [] for p in pwd.getpwall()}
+    for entry in grp.getgrall():
+        for member in entry.gr_mem:
+            if member in groups and entry.gr_name not in groups[member]:
+                groups[member].append(entry.gr_name)
+    return groups
+
+
+def _sshd_global(runner, sshd_files, admin_networks):
+    """(`sshd -T`, error). OpenSSH 9 refuses -T without -C when a Match LocalPort block needs the local
+    port: then the settings of anyone's connection from outside stand for the global ones."""
+    text, error = _run(runner, ["sshd", "-T"])
+    if text is None and "connection test specification" in (error or ""):
+        ports = [
+            args[0]
+            for _path, config in sshd_files
+            for _line, keyword, args in effective.directives(config)
+            if keyword == "port" and args and args[0].isdigit()
+        ]
+        spec = sshd_contexts.probe_spec(admin_networks, ports)
+        text, error = _run(runner, ["sshd", "-T", "-C", sshd_contexts.spec_text(spec)])
+    if text is None and error is None:
+        error = "sshd is not installed"
+    return text, error
+
+
+def _sshd_connections(runner, facts, sshd_files, admin_networks):
+    """sshd -T -C for root, each admin, anyone from outside, and a connection each Match block selects."""
+    base = effective.parse(facts["sshd"])
+    blocks = [block for path, text in sshd_files for block in effective.match_blocks(text, path)]
+    contexts, unjudged = sshd_contexts.plan(
+        blocks,
+        admins=[admin["name"] for admin in facts["admins"]],
+        accounts=_groups_of_accounts(),
+        admin_networks=admin_networks,
+        ports=[p for p in base.lines("port") if p.isdigit()],
+        listen=sshd_contexts.listen_addresses(base),
+    )
+    asked = []
+    for context in contexts:
+        output, error = _run(runner, ["sshd", "-T", "-C", sshd_contexts.spec_text(context.spec)])
+        asked.append({"context": context, "output": output, "error": error})
+    facts["sshd_blocks"], facts["sshd_contexts"], facts["sshd_unjudged"] = blocks, asked, unjudged
+
+
 SECRET_STORE = "/etc/bulwark/secrets"  # noqa: S105  (secret_store's default directory, not a secret)
 
 
@@ -206,13 +312,12 @@ def _secret_store():
     return store
 
 
-def gather(module):
+def gather(module, admin_networks=()):
     """Everything the checks judge, read in this one call; only reads."""
     runner = Runner(module)
     facts = {}
-    facts["sshd"], facts["sshd_error"] = _run(runner, ["sshd", "-T"])
-    if facts["sshd"] is None and facts["sshd_error"] is None:
-        facts["sshd_error"] = "sshd is not installed"
+    sshd_files = _sshd_files()
+    facts["sshd"], facts["sshd_error"] = _sshd_global(runner, sshd_files, admin_networks)
     ruleset, facts["nft_error"] = _run(runner, ["nft", "-j", "list", "ruleset"])
     facts["nft"] = json.loads(ruleset) if ruleset else None
     facts["listeners"] = _run(runner, ["ss", "-Htulnp"])[0] or ""
@@ -239,6 +344,8 @@ def gather(module):
     facts["empty_passwords"] = None if shadow is None else parse.shadow_empty_passwords(shadow)
     facts["accounts"] = [{"name": p.pw_name, "uid": p.pw_uid} for p in pwd.getpwall()]
     facts["admins"] = _admins(facts["sshd"])
+    if facts["sshd"] is not None:
+        _sshd_connections(runner, facts, sshd_files, admin_networks)
 
     facts["apt_simulation"] = _run(runner, ["apt-get", "-s", "-o", "Debug::NoLocking=true", "upgrade"])[0]
     facts["apt_config"] = _run(runner, ["apt-config", "dump"])[0]
@@ -277,11 +384,19 @@ def main():
                 "choices": list(checks.CATEGORIES),
                 "default": list(checks.CATEGORIES),
             },
+            "admin_networks": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     try:
-        facts = gather(module)
+        admin_networks = [
+            parse_network(value, f"admin_networks[{i}]")
+            for i, value in enumerate(module.params["admin_networks"])
+        ]
+    except PolicyError as exc:
+        module.fail_json(msg=f"{exc}. Nothing was applied")
+    try:
+        facts = gather(module, admin_networks)
     except (files.HostError, ValueError) as exc:
         module.fail_json(msg=f"the audit could not read the host: {exc}. Nothing was changed")
     now = int(time.time())

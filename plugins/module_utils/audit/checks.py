@@ -133,33 +133,108 @@ def _weak(key, algorithm):
     return any(marker in algorithm for marker in WEAK_ALGORITHMS[key])
 
 
+def _password(eff):
+    keys = ("passwordauthentication", "kbdinteractiveauthentication", "permitemptypasswords")
+    values = [eff.get(key, "yes") for key in keys]
+    pairs = [f"{key} {value}" for key, value in zip(keys, values, strict=True)]
+    return ", ".join(pairs), [pair for pair, value in zip(pairs, values, strict=True) if value != "no"]
+
+
+def _root(eff):
+    shown = f"permitrootlogin {eff.get('permitrootlogin', 'prohibit-password')}"
+    return shown, [] if shown == "permitrootlogin no" else [shown]
+
+
+def _access_list(eff):
+    groups, users = eff.words("allowgroups"), eff.words("allowusers")
+    shown = f"allowgroups {' '.join(groups) or '(none)'}, allowusers {' '.join(users) or '(none)'}"
+    return shown, [] if groups or users else [shown]
+
+
+def _max_auth_tries(eff):
+    tries = eff.get("maxauthtries", "6")
+    shown = f"maxauthtries {tries}"
+    return shown, [] if tries.isdigit() and int(tries) <= 4 else [shown]
+
+
+def _forwarding(eff):
+    keys = ("x11forwarding", "allowtcpforwarding", "allowagentforwarding", "permittunnel")
+    open_ = [f"{key} {eff.get(key)}" for key in keys if eff.get(key, "no") != "no"]
+    return ", ".join(open_) or "all off", open_
+
+
+# id: (judge(Effective) -> (shown, weak settings), judged for root's connections only)
+SSHD_JUDGES = {
+    "ssh_password_login": (_password, False),
+    "ssh_root_login": (_root, True),  # PermitRootLogin means nothing in another user's connection
+    "ssh_access_list": (_access_list, False),
+    "ssh_max_auth_tries": (_max_auth_tries, False),
+    "ssh_forwarding": (_forwarding, False),
+}
+
+
+def _makers(blocks, weak):
+    """The blocks that write these weak settings (the same values; else the same keywords: sshd -T
+    spells some values its own way, without-password for prohibit-password)."""
+    keys = {item.split()[0] for item in weak}
+    setting = [b for b in blocks if keys & set(b.settings)]
+    same = [b for b in setting if any(f"{k} {v.lower()}" in weak for k, v in b.settings.items())]
+    return tuple(effective.describe_block(b) for b in same or setting)
+
+
+def _per_connection(fid, facts, base):
+    """A control judged in the global settings AND in every connection sshd was asked about (sshd -T -C):
+    it fails if any of them is weak, naming the connection and the Match blocks that make it so.
+
+    Blocks no connection could be built for are judged on their own settings (over the global ones).
+    """
+    judge, root_only = SSHD_JUDGES[fid]
+    shown, weak = judge(base)
+    failed, parts, grouped = bool(weak), [shown], {}
+    blocks = facts.get("sshd_blocks") or []
+    for asked in facts.get("sshd_contexts") or []:
+        context = asked["context"]
+        if root_only and context.user != "root":
+            continue
+        if asked.get("output") is None:
+            failed = True
+            parts.append(
+                f"cannot evaluate {context.label}: {asked.get('error') or 'sshd -T -C gave nothing'}"
+            )
+            continue
+        _shown, found = judge(effective.parse(asked["output"]))
+        failed = failed or bool(found)
+        if found and found != weak:  # the same as the global settings: shown once, above
+            named = _makers([blocks[i] for i in context.blocks], found)
+            grouped.setdefault((tuple(found), named), []).append(context.label)
+    for (found, named), labels in grouped.items():
+        parts.append(
+            f"{', '.join(found)} for {', '.join(labels)}" + (f" ({'; '.join(named)})" if named else "")
+        )
+    for item in facts.get("sshd_unjudged") or []:
+        if item.never:
+            continue  # sshd never applies it: its settings reach no connection
+        settings = {key: [value] for key, value in item.block.settings.items()}
+        found = [
+            w for w in judge(effective.Effective({**base.values, **settings}))[1] if w.split()[0] in settings
+        ]
+        if found:
+            failed = True
+            parts.append(
+                f"{', '.join(found)} in {effective.describe_block(item.block)}, "
+                f"which the audit could not ask sshd about ({item.reason})"
+            )
+    return finding(fid, _status(not failed), "; ".join(parts))
+
+
 def sshd_findings(facts):
     sshd = _sshd(facts)
     if sshd is None:
         return [
             finding("ssh_effective_config", FAIL, f"sshd -T failed: {facts.get('sshd_error') or 'no output'}")
         ]
-    out = []
-    keys = ("passwordauthentication", "kbdinteractiveauthentication", "permitemptypasswords")
-    values = [sshd.get(key, "yes") for key in keys]
-    out.append(finding(
-        "ssh_password_login", _status(values == ["no", "no", "no"]),
-        ", ".join(f"{key} {value}" for key, value in zip(keys, values, strict=True)),
-    ))  # fmt: skip
-    root = sshd.get("permitrootlogin", "prohibit-password")
-    out.append(finding("ssh_root_login", _status(root == "no"), f"permitrootlogin {root}"))
-    groups, users = sshd.words("allowgroups"), sshd.words("allowusers")
-    out.append(finding(
-        "ssh_access_list", _status(bool(groups or users)),
-        f"allowgroups {' '.join(groups) or '(none)'}, allowusers {' '.join(users) or '(none)'}",
-    ))  # fmt: skip
-    tries = sshd.get("maxauthtries", "6")
-    out.append(
-        finding("ssh_max_auth_tries", _status(tries.isdigit() and int(tries) <= 4), f"maxauthtries {tries}")
-    )
-    keys = ("x11forwarding", "allowtcpforwarding", "allowagentforwarding", "permittunnel")
-    open_ = [f"{key} {sshd.get(key)}" for key in keys if sshd.get(key, "no") != "no"]
-    out.append(finding("ssh_forwarding", _status(not open_), ", ".join(open_) or "all off"))
+    out = [_per_connection(fid, facts, sshd) for fid in SSHD_JUDGES]
+    # Algorithms are global in sshd (not allowed in a Match block): the global settings say it all.
     weak = {key: [alg for alg in sshd.csv(key) if _weak(key, alg)] for key in WEAK_ALGORITHMS}
     shown = "; ".join(f"{key} {','.join(algs)}" for key, algs in weak.items() if algs)
     out.append(finding(
@@ -255,7 +330,9 @@ def _ruleset(facts):
 
 
 def _admitted(chains, version, port, destination=None):
-    """(True/False/None, why): is a new TCP connection from outside to port admitted (None: cannot tell)."""
+    """(True/False/None, why): is a new connection from outside to port admitted (None: cannot tell).
+
+    chains: the ruleset as a TCP packet sees it; _udp_view turns it into what a UDP packet sees."""
     pkt = hooks.packet(OUTSIDE[version], destination, port)
     stops = hooks.judge(chains, pkt)
     for chain, outcome, why in stops:
@@ -265,6 +342,47 @@ def _admitted(chains, version, port, destination=None):
         chain, _outcome, why = stops[0]
         return None, f"{hooks.describe(chain)}: {why}"
     return True, "every base chain on the way accepts it"
+
+
+_MIRROR = {"tcp": "udp", "udp": "tcp", 6: 17, 17: 6}
+
+
+def _mirrored(value):
+    if isinstance(value, dict) and "set" in value:
+        return {**value, "set": [_mirrored(v) for v in value["set"]]}
+    if isinstance(value, list):
+        return [_mirrored(v) for v in value]
+    return _MIRROR.get(value, value) if isinstance(value, (str, int)) else value
+
+
+def _mirror_expr(expr):
+    """A rule's expression with TCP and UDP swapped (`udp dport 53` reads `tcp dport 53`, and back)."""
+    match = expr.get("match") if isinstance(expr, dict) else None
+    if not isinstance(match, dict) or not isinstance(match.get("left"), dict):
+        return expr
+    left = match["left"]
+    payload = left.get("payload")
+    if isinstance(payload, dict) and payload.get("protocol") in _MIRROR:
+        return {
+            "match": {
+                **match,
+                "left": {**left, "payload": {**payload, "protocol": _MIRROR[payload["protocol"]]}},
+            }
+        }
+    if isinstance(left.get("meta"), dict) and left["meta"].get("key") == "l4proto":
+        return {"match": {**match, "right": _mirrored(match.get("right"))}}
+    return expr
+
+
+def _udp_view(chains):
+    """The ruleset as a new UDP datagram sees it, in the terms the TCP judge (firewall.hooks) reads: every
+    TCP and UDP match swapped, so that a UDP rule decides the probe and a TCP rule never matches it."""
+    return {
+        key: chain._replace(
+            rules=[(handle, [_mirror_expr(e) for e in exprs]) for handle, exprs in chain.rules]
+        )
+        for key, chain in chains.items()
+    }
 
 
 def _versions(address):
@@ -286,24 +404,35 @@ def _default_deny(chains, note):
 
 
 def _exposure(facts, chains):
+    """Every TCP and UDP listener off loopback, judged on its address and port against the ruleset, whatever
+    its process is called. Only a port Docker publishes is left to docker_published (its traffic is DNAT'd
+    to the container through the forward hook, not delivered to the listener through input)."""
     sshd = _sshd(facts)
     ssh_ports = {int(p) for p in (sshd.lines("port") if sshd else []) if p.isdigit()}
-    exposed, unknown, ssh_open = [], [], []
+    published = parse.published_ports((facts.get("docker") or {}).get("ps") or "")
+    views = {"tcp": chains, "udp": _udp_view(chains)}
+    exposed, unknown, ssh_open, by_docker = [], [], [], []
     for sock in parse.listeners(facts.get("listeners", "")):
-        if sock.proto != "tcp" or parse.is_loopback(sock.address) or sock.process == "docker-proxy":
-            continue  # published container ports are judged by docker_published
+        if parse.is_loopback(sock.address):
+            continue
+        shown = f"[{sock.address}]" if ":" in sock.address else sock.address or "*"
+        where = f"{shown}:{sock.port}" + ("/udp" if sock.proto == "udp" else "")
+        if parse.is_published(published, sock):
+            by_docker.append(where)
+            continue
         for version in _versions(sock.address):
             destination = None if parse.is_wildcard(sock.address) else sock.address
-            admitted, why = _admitted(chains, version, sock.port, destination)
-            shown = f"[{sock.address}]" if ":" in sock.address else sock.address or "*"
-            label = f"{shown}:{sock.port} ({sock.process or 'unknown process'}, IPv{version})"
+            admitted, why = _admitted(views[sock.proto], version, sock.port, destination)
+            label = f"{where} ({sock.process or 'unknown process'}, IPv{version})"
             if admitted is None:
                 unknown.append(f"{label}: {why}")
             elif admitted:
-                (ssh_open if sock.port in ssh_ports else exposed).append(label)
+                (ssh_open if sock.proto == "tcp" and sock.port in ssh_ports else exposed).append(label)
     evidence = ("admitted from anywhere: " + ", ".join(exposed)) if exposed else "no other listener admitted"
     if unknown:
         evidence += "; cannot be evaluated: " + "; ".join(unknown)
+    if by_docker:
+        evidence += "; published by Docker (see docker_published): " + ", ".join(by_docker)
     return [
         finding("exposed_services", _status(not exposed and not unknown), evidence),
         finding(

@@ -16,7 +16,10 @@ _USERS = re.compile(r'\("([^"]+)"')
 
 
 def listeners(text):
-    """Sockets from `ss -Htulnp` (netid state recv send local peer [process]) -> [Listener]."""
+    """TCP and UDP sockets from `ss -Htulnp` (netid state recv send local peer [process]) -> [Listener].
+
+    The process is the name the kernel keeps for it (comm): any process may choose it, so it names a
+    listener in the evidence and never exempts one."""
     found = []
     for line in text.splitlines():
         fields = line.split()
@@ -41,6 +44,33 @@ WILDCARDS = ("*", "0.0.0.0", "::", "")  # noqa: S104  (recognised in ss output, 
 
 def is_wildcard(address):
     return address in WILDCARDS
+
+
+# `docker ps` Ports: 0.0.0.0:8081->80/tcp, [::]:8081->80/tcp, :::8081->80/tcp,
+# 127.0.0.1:8000-8002->8000-8002/udp (container ports that are not published have no `->`)
+_PUBLISHED = re.compile(r"(?:^|[\s,])(\[[^\]]*\]|[^\s,]*):(\d+)(?:-(\d+))?->\d+(?:-\d+)?/(tcp|udp|sctp)")
+
+
+def published_ports(docker_ps):
+    """{(proto, host address, host port)} Docker publishes (`docker ps --format '{{.Names}} {{.Ports}}'`)."""
+    found = set()
+    for match in _PUBLISHED.finditer(docker_ps):
+        address, first, last, proto = match.groups()
+        address = address.strip("[]")
+        address = "::" if address in ("::", ":") else address
+        for port in range(int(first), int(last or first) + 1):
+            found.add((proto, address, port))
+    return found
+
+
+def is_published(published, sock):
+    """Whether a listener is the host side of a port Docker publishes (same protocol, port and address)."""
+    return any(
+        proto == sock.proto
+        and port == sock.port
+        and (address == sock.address or (is_wildcard(address) and is_wildcard(sock.address)))
+        for proto, address, port in published
+    )
 
 
 _INST = re.compile(r"^Inst (\S+) (?:\[(\S+)\] )?\((\S+) (.*)\)")

@@ -284,3 +284,54 @@ def test_overlay_peers_are_named_and_its_key_files_private():
     facts["paths"]["/etc/bulwark/overlay/private.key"] = ("file", 0o600, 0, 0)
     assert by_id(checks.overlay_findings(facts, now=1100))["overlay_keys"]["evidence"] == "3 file(s) checked"
     assert by_id(checks.overlay_findings(stock_facts(), now=1100))["overlay_keys"]["status"] == "skip"
+
+
+def udp_facts():
+    """Real `ss -Htulnp` of listeners that named themselves (prctl), behind a real default-deny ruleset
+    (fixtures/ruleset-udp.nft as `nft -j list ruleset` shows it): UDP opened by a set, by `th dport` and
+    for the WireGuard port from the peers' set only; TCP 5355, 8089 and 22 opened."""
+    facts = stock_facts()
+    facts["nft"] = json.loads(text("ruleset-udp.json"))
+    facts["listeners"] = text("ss-udp-and-named.txt")
+    return facts
+
+
+def test_udp_listeners_are_judged_by_the_rules_that_admit_udp():
+    found = by_id(checks.evaluate(udp_facts(), now=0, categories=["network"]))
+    assert found["firewall_default_deny"]["status"] == "pass"
+    assert found["exposed_services"]["status"] == "fail"
+    assert found["exposed_services"]["evidence"] == (
+        "admitted from anywhere: 0.0.0.0:5356/udp (python3, IPv4), 0.0.0.0:5359/udp (python3, IPv4), "
+        "0.0.0.0:8089 (docker-proxy, IPv4)"
+    )
+    # UDP 5355 (only TCP 5355 is opened), UDP 22 (not SSH), the DHCP client, the WireGuard port (its
+    # peers only), loopback and TCP 5356 (only UDP 5356 is opened) are not admitted from outside.
+    assert found["ssh_sources"]["evidence"] == "admitted from anywhere: 0.0.0.0:22 (sshd, IPv4)"
+
+
+def test_a_listener_named_docker_proxy_is_exempt_only_on_a_port_docker_publishes():
+    facts = udp_facts()
+    facts["docker"] = {"daemon": {}, "ps": "web 0.0.0.0:8089->80/tcp, :::8089->80/tcp\n"}
+    found = by_id(checks.evaluate(facts, now=0, categories=["network"]))["exposed_services"]
+    assert found["evidence"] == (
+        "admitted from anywhere: 0.0.0.0:5356/udp (python3, IPv4), 0.0.0.0:5359/udp (python3, IPv4); "
+        "published by Docker (see docker_published): 0.0.0.0:8089"
+    )
+    # Docker publishing 8089 over UDP, or on loopback only, does not explain a TCP listener on every address.
+    for ps in ("web 0.0.0.0:8089->80/udp\n", "web 127.0.0.1:8089->80/tcp\n", "web 0.0.0.0:8090->80/tcp\n"):
+        facts["docker"]["ps"] = ps
+        found = by_id(checks.evaluate(facts, now=0, categories=["network"]))["exposed_services"]
+        assert "0.0.0.0:8089 (docker-proxy, IPv4)" in found["evidence"], ps
+
+
+def test_published_ports_of_docker_ps():
+    assert parse.published_ports(
+        "web 0.0.0.0:8081->80/tcp, :::8081->80/tcp\ndb 127.0.0.1:5432->5432/tcp\n"
+        "dns [::]:5300-5301->53-54/udp\nquiet 80/tcp\n"
+    ) == {
+        ("tcp", "0.0.0.0", 8081),  # noqa: S104
+        ("tcp", "::", 8081),
+        ("tcp", "127.0.0.1", 5432),
+        ("udp", "::", 5300),
+        ("udp", "::", 5301),
+    }
