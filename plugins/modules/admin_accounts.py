@@ -19,6 +19,9 @@ description:
     (C(use_pty)).
   - A C(~/.ssh) or C(authorized_keys) that is a symbolic link is never written through (it may be another
     account's file); a run that would write there fails naming the account, before anything changes.
+  - Keys are written and removed relative to descriptors on the home and C(~/.ssh), which only root or the
+    account may own; a home with a parent another user could change (its owner could swap the home for a
+    link) is refused, naming that directory, before anything changes.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
@@ -296,12 +299,24 @@ def run(runner, argv, ok=(0,)):
 
 
 def write_keys(home, uid, gid, text):
-    """~/.ssh/authorized_keys, owned by the account; never through a link below its home."""
+    """~/.ssh/authorized_keys, owned by the account: made relative to descriptors on its home and ~/.ssh
+    (which only root or the account may own), never through a link below the home."""
     ssh_dir = os.path.join(home, ".ssh")
     if not os.path.lexists(ssh_dir):
-        os.mkdir(ssh_dir, 0o700)
-        os.chown(ssh_dir, uid, gid, follow_symlinks=False)
-    files.write(os.path.join(ssh_dir, "authorized_keys"), text, mode=0o600, uid=uid, gid=gid, anchor=home)
+        files.directory(ssh_dir, 0o700, uid, gid, anchor=home, owner=uid, only_new=True)
+    keys = os.path.join(ssh_dir, "authorized_keys")
+    files.write(keys, text, mode=0o600, uid=uid, gid=gid, anchor=home, owner=uid)
+
+
+def check_key_dirs(result):
+    """Refuse, before anything changes, an account whose keys this run writes or removes below a home
+    that a user other than root or the account could change (its owner could swap ~/.ssh for a link)."""
+    for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue  # made by this run: useradd makes its home
+        files.check_dir(os.path.join(entry.pw_dir, ".ssh"), anchor=entry.pw_dir, owner=entry.pw_uid)
 
 
 def install_sudoers(runner, path, text):
@@ -355,7 +370,9 @@ def apply(runner, params, result, *, sudoers_text, done):
         run(runner, ["usermod", "--shell", "/usr/sbin/nologin", name])
         done.append(f"nologin shell for {name}")
     for name in result["remove_keys2"]:
-        files.remove(os.path.join(pwd.getpwnam(name).pw_dir, ".ssh", "authorized_keys2"))
+        entry = pwd.getpwnam(name)
+        keys2 = os.path.join(entry.pw_dir, ".ssh", "authorized_keys2")
+        files.remove(keys2, anchor=entry.pw_dir, owner=entry.pw_uid)
         done.append(f"remove {name}'s authorized_keys2")
     if sudoers_text is not None:
         install_sudoers(runner, params["sudoers_file"], sudoers_text)
@@ -408,6 +425,7 @@ def main():
             connecting_key=params["connecting_key"],
             exclusive=params["exclusive"],
         )
+        check_key_dirs(result)
     except (plan_mod.AdminSpecError, plan_mod.UnsafePathError, files.HostError) as exc:
         module.fail_json(msg=f"{exc}. Nothing was changed")
     except plan_mod.LockoutError as exc:

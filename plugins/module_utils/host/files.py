@@ -1,8 +1,22 @@
 """Files on the host: the one place the modules read and write them.
 
-Writes are atomic (a temporary file in the target directory, mode and owner set on it, fsync, rename)
-and never go through a symbolic link: a link where a file or a directory below `anchor` should be
-is refused by name, because writing (and chowning) through it would change a file somebody else chose.
+Every write, removal, change of mode or owner and new directory is made relative to a directory
+descriptor reached from the root one component at a time (O_DIRECTORY, O_NOFOLLOW, dir_fd), never by a
+path a non-root user could change between a check and the write:
+
+- every directory on the way must be one only root can change: owned by root and writable by neither
+  its group nor everyone (a sticky root-owned directory such as /tmp passes: a user may add entries
+  there, not rename or remove root's). A directory another user could change is refused by name: its
+  owner could swap what is below it for a symbolic link while the module works;
+- above `anchor` a symbolic link is followed only if root owns it; from `anchor` down, and at the path
+  itself, a link is refused by name;
+- `owner` names the one account whose own directories these are (its home, its ~/.ssh; ANY_USER: the
+  account that owns the anchor, such as a consumer's directory): the anchor and what is below it may
+  belong to it. Files there are created relative to the descriptor (O_EXCL, O_NOFOLLOW), given their
+  mode and owner by descriptor and renamed with dir_fd, so what the account does to its own directories
+  never sends root's write anywhere else.
+
+Writes are atomic: a temporary file in the target directory, mode and owner set on it, fsync, rename.
 """
 
 import errno
@@ -16,85 +30,297 @@ class HostError(Exception):
     """Something on the host refused or failed; the message names the path or the command."""
 
 
-def read(path, binary=False):
-    """The file's content (str, or bytes with binary), or None when it does not exist."""
+# owner=ANY_USER: the anchor may belong to whichever account owns it (the operator named the directory).
+ANY_USER = "any user"
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_LINK = object()  # _open_child found a symbolic link
+_MAX_LINKS = 40  # as the kernel's own limit on links followed in one lookup
+
+
+def _trusted():
+    """The owners a directory on the way may have: root, and this process's own user (unit tests)."""
+    return {0, os.geteuid()}
+
+
+def _user(uid):
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise HostError(f"cannot read {path}: {exc.strerror}") from None
-    return data if binary else data.decode("utf-8", errors="surrogateescape")
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
-def mode_of(path):
-    """Permission bits of path (its own, not a link target's), or None when it does not exist."""
+def _group(gid):
     try:
-        return stat.S_IMODE(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return None
+        return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
+    except KeyError:
+        return f"gid {gid}"
 
 
-def _open_dir(path, anchor, create_mode):
-    """A descriptor on directory `path`; no component below `anchor` may be a symbolic link.
+def _check(fd, where, owners):
+    """Refuse directory `where` (open as fd) if a user other than root (and `owners`) could change it."""
+    info = os.fstat(fd)
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid not in owners:
+        why = f"{where} belongs to {_user(info.st_uid)}, not root"
+    elif info.st_mode & stat.S_ISVTX and info.st_uid in _trusted():
+        return
+    elif mode & stat.S_IWOTH:
+        why = f"{where} is writable by every user (mode {mode:04o})"
+    elif mode & stat.S_IWGRP:
+        why = f"{where} is writable by group {_group(info.st_gid)} (mode {mode:04o})"
+    else:
+        return
+    raise HostError(
+        f"{why}: another user could swap what is in it for a symbolic link; refusing to write below it"
+    )
 
-    With create_mode, missing directories below the anchor are created with that mode.
-    """
+
+def _is_link_at(dir_fd, name):
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
+
+
+def _open_child(dir_fd, name, where, make_dirs, missing_ok):
+    """fd of directory `name` in dir_fd, never through a link: _LINK for a link, None when missing and
+    missing_ok; with make_dirs, a missing directory is made with exactly that mode."""
+    made = False
+    while True:
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if make_dirs is None or made:
+                if missing_ok:
+                    return None
+                raise HostError(f"cannot open directory {where}: No such file or directory") from None
+            try:
+                os.mkdir(name, 0o700, dir_fd=dir_fd)
+                made = True
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise HostError(f"cannot create directory {where}: {exc.strerror}") from None
+            continue
+        except OSError as exc:
+            # O_NOFOLLOW on a link: ELOOP, or ENOTDIR together with O_DIRECTORY.
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(dir_fd, name):
+                return _LINK
+            raise HostError(f"cannot open directory {where}: {exc.strerror}") from None
+        if made and os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, make_dirs)  # exactly the mode asked for, whatever the umask
+        return fd
+
+
+def _open_dir(path, anchor=None, make_dirs=None, owner=None, missing_ok=False):
+    """(fd, real path) of directory `path`, walked from the root as the module docstring says; None
+    when missing_ok and a directory on the way does not exist."""
     path = os.path.abspath(path)
     anchor = os.path.abspath(anchor or path)
     if path != anchor and not path.startswith(anchor.rstrip("/") + "/"):
         raise HostError(f"{path} is not below {anchor}")
-    if create_mode is not None and path == anchor:
-        os.makedirs(anchor, mode=create_mode, exist_ok=True)
+    trusted = _trusted()
+    pending = [part for part in anchor.split("/") if part]
+    above = []  # (fd, real path) of the directories above the current one, for a link's ".."
+    fd, where, links = os.open("/", _DIR_FLAGS), "/", 0
     try:
-        fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise HostError(f"cannot open directory {anchor}: {exc.strerror}") from None
-    walked = anchor
-    for part in [p for p in path[len(anchor) :].split("/") if p]:
-        walked = os.path.join(walked, part)
-        try:
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                if create_mode is None:
-                    raise
-                os.mkdir(part, create_mode, dir_fd=fd)
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        except OSError as exc:
+        _check(fd, where, trusted)
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if above:
+                    os.close(fd)
+                    fd, where = above.pop()
+                continue
+            child_where = os.path.join(where, part)
+            child = _open_child(fd, part, child_where, make_dirs, missing_ok)
+            if child is None:
+                return None
+            if child is _LINK:
+                link_owner = os.lstat(part, dir_fd=fd).st_uid
+                if link_owner not in trusted:
+                    raise HostError(
+                        f"{child_where} is a symbolic link owned by {_user(link_owner)}:"
+                        " refusing to follow it"
+                    )
+                links += 1
+                if links > _MAX_LINKS:
+                    raise HostError(f"cannot open directory {anchor}: too many levels of symbolic links")
+                target = os.readlink(part, dir_fd=fd)
+                if target.startswith("/"):
+                    for above_fd, _where in above:
+                        os.close(above_fd)
+                    above = []
+                    os.close(fd)
+                    fd, where = os.open("/", _DIR_FLAGS), "/"
+                pending[:0] = [part for part in target.split("/") if part]
+                continue
+            above.append((fd, where))
+            fd, where = child, child_where
+            if pending:
+                _check(fd, where, trusted)
+        if owner == ANY_USER:
+            owner = os.fstat(fd).st_uid
+        owners = trusted | ({owner} if owner is not None else set())
+        _check(fd, where, owners)
+        for part in [part for part in path[len(anchor) :].split("/") if part]:
+            child_where = os.path.join(where, part)
+            child = _open_child(fd, part, child_where, make_dirs, missing_ok)
+            if child is None:
+                return None
+            if child is _LINK:
+                raise HostError(f"{child_where} is a symbolic link: refusing to write through it")
             os.close(fd)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(walked):
-                raise HostError(f"{walked} is a symbolic link: refusing to write through it") from None
-            raise HostError(f"cannot open directory {walked}: {exc.strerror}") from None
-        os.close(fd)
-        fd = child
-    return fd
+            fd, where = child, child_where
+            _check(fd, where, owners)
+        opened, fd = fd, None
+        return opened, where
+    except OSError as exc:
+        raise HostError(f"cannot open directory {path}: {exc.strerror}") from None
+    finally:
+        for above_fd, _where in above:
+            os.close(above_fd)
+        if fd is not None:
+            os.close(fd)
 
 
-def write(path, content, mode=0o600, uid=-1, gid=-1, *, anchor=None, make_dirs=None, verify=None):
+def open_dir(path, *, anchor=None, make_dirs=None, owner=None):
+    """A descriptor on directory `path` (the caller closes it), reached from the root without following
+    a link a non-root user could change, every directory on the way one that only root (or `owner`, from
+    `anchor` down) can change; HostError naming the first that is not.
+
+    anchor: the highest directory from which no link at all is followed (default: path itself).
+    make_dirs: the mode of missing directories, made on the way (None: they must exist).
+    owner: the uid (or ANY_USER) that may own the anchor and the directories below it.
+    """
+    return _open_dir(path, anchor, make_dirs, owner)[0]
+
+
+def check_dir(path, *, anchor=None, owner=None):
+    """Refuse, naming it, the first directory on the way to `path` (as far as it exists) that is a link
+    where none may be or that a user other than root (or `owner`) could change: open_dir's refusals,
+    before anything is changed."""
+    opened = _open_dir(path, anchor, None, owner, missing_ok=True)
+    if opened is not None:
+        os.close(opened[0])
+
+
+def _parent(path, anchor, make_dirs, owner, missing_ok=False):
+    """(dir_fd, name) of path's directory, opened as open_dir does (anchor: path's directory by default);
+    None when missing_ok and a directory on the way is missing."""
+    directory, name = os.path.split(os.path.abspath(path))
+    if not name:
+        raise HostError(f"{path} names no file")
+    opened = _open_dir(directory, anchor or directory, make_dirs, owner, missing_ok)
+    return None if opened is None else (opened[0], name)
+
+
+def read(path, binary=False, *, anchor=None, owner=None):
+    """The file's content (str, or bytes with binary), or None when it does not exist.
+
+    Without anchor, read by path (system files, /proc, /sys). With anchor (where a user owns a directory
+    on the way, or the module is about to write there), read as write would: relative to a directory
+    descriptor opened by open_dir; a link or anything but a regular file at path is refused by name.
+    """
+    if anchor is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HostError(f"cannot read {path}: {exc.strerror}") from None
+        return data if binary else data.decode("utf-8", errors="surrogateescape")
+    opened = _parent(path, anchor, None, owner, missing_ok=True)
+    if opened is None:
+        return None
+    dir_fd, name = opened
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise HostError(f"{path} is a symbolic link: refusing to read through it") from None
+        raise HostError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(dir_fd)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise HostError(f"{path} is not a regular file: refusing to read it")
+        data = handle.read()
+    return data if binary else data.decode("utf-8", errors="surrogateescape")
+
+
+def _lstat(path, anchor, owner):
+    """lstat of path itself (None if absent): by path, or with anchor relative to open_dir's descriptor."""
+    try:
+        if anchor is None:
+            return os.lstat(path)
+        opened = _parent(path, anchor, None, owner, missing_ok=True)
+        if opened is None:
+            return None
+        dir_fd, name = opened
+        try:
+            return os.lstat(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HostError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def mode_of(path, *, anchor=None, owner=None):
+    """Permission bits of path (its own, not a link target's), or None when it does not exist
+    (anchor, owner: as for read)."""
+    info = _lstat(path, anchor, owner)
+    return None if info is None else stat.S_IMODE(info.st_mode)
+
+
+def status(path, *, anchor=None, owner=None):
+    """(kind, mode, uid, gid) of path itself (kind: file, directory, link or other), or None if absent
+    (anchor, owner: as for read)."""
+    info = _lstat(path, anchor, owner)
+    if info is None:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        kind = "link"
+    elif stat.S_ISDIR(info.st_mode):
+        kind = "directory"
+    elif stat.S_ISREG(info.st_mode):
+        kind = "file"
+    else:
+        kind = "other"
+    return kind, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+
+
+def write(path, content, mode=0o600, uid=-1, gid=-1, *, anchor=None, make_dirs=None, owner=None, verify=None):
     """Replace path atomically with content (str or bytes), with exactly this mode and owner.
 
-    anchor: the highest directory trusted as it is; every directory below it on the way to path, and
-    path itself, must not be a symbolic link (default: path's own directory). make_dirs: the mode for
-    missing directories below the anchor (None: they must exist). verify: called with the temporary
-    file's path before the rename (e.g. `visudo -cf`); a HostError it raises leaves path untouched.
+    The file is created relative to a descriptor on its directory (open_dir: anchor, make_dirs, owner),
+    with O_EXCL and O_NOFOLLOW, given its mode and owner by descriptor, and renamed into place with
+    dir_fd; a link at path is refused. anchor defaults to path's own directory. verify: called with the
+    temporary file's path before the rename (e.g. `visudo -cf`); a HostError it raises leaves path
+    untouched.
     """
     data = content.encode("utf-8", errors="surrogateescape") if isinstance(content, str) else content
-    directory, name = os.path.split(os.path.abspath(path))
-    dir_fd = _open_dir(directory, anchor or directory, make_dirs)
+    dir_fd, name = _parent(path, anchor, make_dirs, owner)
     tmp = f".{name}.bulwark-tmp"
     try:
-        try:
-            if stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode):
-                raise HostError(f"{path} is a symbolic link: refusing to write through it")
-        except FileNotFoundError:
-            pass
+        if _is_link_at(dir_fd, name):
+            raise HostError(f"{path} is a symbolic link: refusing to write through it")
         try:
             os.unlink(tmp, dir_fd=dir_fd)  # left by a write that was killed
         except FileNotFoundError:
             pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+        )
         try:
             os.fchmod(fd, mode)
             if uid != -1 or gid != -1:
@@ -105,7 +331,7 @@ def write(path, content, mode=0o600, uid=-1, gid=-1, *, anchor=None, make_dirs=N
             os.close(fd)
         if verify is not None:
             try:
-                verify(os.path.join(directory, tmp))
+                verify(os.path.join(os.path.dirname(os.path.abspath(path)), tmp))
             except HostError:
                 os.unlink(tmp, dir_fd=dir_fd)
                 raise
@@ -127,43 +353,42 @@ def _write_all(fd, data):
         view = view[os.write(fd, view) :]
 
 
-def remove(path):
-    """Remove a file (or a link, never its target); True if something was removed."""
+def remove(path, *, anchor=None, owner=None):
+    """Remove a file (or a link, never its target) relative to a descriptor on its directory (open_dir:
+    anchor, owner); True if something was removed."""
+    opened = _parent(path, anchor, None, owner, missing_ok=True)
+    if opened is None:
+        return False
+    dir_fd, name = opened
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return False
     except OSError as exc:
         raise HostError(f"cannot remove {path}: {exc.strerror}") from None
+    finally:
+        os.close(dir_fd)
     return True
 
 
 def private_dir(path, mode=0o700):
-    """Make sure path is a root-only directory (created with mode, tightened if it exists), not a link."""
-    if os.path.islink(path):
-        raise HostError(f"{path} is a symbolic link: refusing to keep state in it")
-    os.makedirs(path, mode=mode, exist_ok=True)
-    if mode_of(path) != mode:
-        os.chmod(path, mode)
-
-
-def status(path):
-    """(kind, mode, uid, gid) of path itself (kind: file, directory, link or other), or None if absent."""
+    """Make sure path is a root-only directory (created with mode, tightened if it exists), not a link;
+    missing directories above it are made 0755 (as os.makedirs would), every one on the way checked."""
+    dir_fd, name = _parent(path, None, 0o755, None)
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return None
+        fd = _open_child(dir_fd, name, path, mode, missing_ok=False)
+        if fd is _LINK:
+            raise HostError(f"{path} is a symbolic link: refusing to keep state in it")
+        try:
+            _check(fd, path, _trusted())
+            if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise HostError(f"cannot read {path}: {exc.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        kind = "link"
-    elif stat.S_ISDIR(info.st_mode):
-        kind = "directory"
-    elif stat.S_ISREG(info.st_mode):
-        kind = "file"
-    else:
-        kind = "other"
-    return kind, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+        raise HostError(f"cannot make {path} private: {exc.strerror}") from None
+    finally:
+        os.close(dir_fd)
 
 
 def user_id(name):
@@ -187,14 +412,13 @@ def group_id(name):
         return None
 
 
-def set_attributes(path, mode, uid=-1, gid=-1, directory=False):
-    """Give an existing file (or directory) exactly this mode and owner, never through a symbolic link."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if directory else os.O_NONBLOCK)
+def _set_attributes_at(dir_fd, name, path, *, mode, uid, gid, directory):
+    flags = _DIR_FLAGS if directory else _FILE_FLAGS
     try:
-        fd = os.open(path, flags)
+        fd = os.open(name, flags, dir_fd=dir_fd)
     except OSError as exc:
         # O_NOFOLLOW on a link: ELOOP, or ENOTDIR together with O_DIRECTORY.
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link_at(dir_fd, name):
             raise HostError(f"{path} is a symbolic link: refusing to change it") from None
         raise HostError(f"cannot open {path}: {exc.strerror}") from None
     try:
@@ -207,15 +431,39 @@ def set_attributes(path, mode, uid=-1, gid=-1, directory=False):
         os.close(fd)
 
 
-def directory(path, mode, uid=-1, gid=-1):
-    """Make path a directory with exactly this mode and owner (created if missing); never a link."""
+def set_attributes(path, mode, uid=-1, gid=-1, directory=False, *, anchor=None, owner=None):
+    """Give an existing file (or directory) exactly this mode and owner, by a descriptor opened relative
+    to its directory's (open_dir: anchor, owner), never through a symbolic link."""
+    dir_fd, name = _parent(path, anchor, None, owner)
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise HostError(f"cannot create directory {path}: {exc.strerror}") from None
-    set_attributes(path, mode, uid, gid, directory=True)
+        _set_attributes_at(dir_fd, name, path, mode=mode, uid=uid, gid=gid, directory=directory)
+    finally:
+        os.close(dir_fd)
+
+
+def directory(path, mode, uid=-1, gid=-1, *, anchor=None, make_dirs=None, owner=None, only_new=False):
+    """Make path a directory with exactly this mode and owner (created if missing), relative to a
+    descriptor on its parent (open_dir: anchor, make_dirs, owner); never a link. only_new: an existing
+    directory is kept as it is. True if it was created."""
+    dir_fd, name = _parent(path, anchor, make_dirs, owner)
+    try:
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as exc:
+            raise HostError(f"cannot create directory {path}: {exc.strerror}") from None
+        if created or not only_new:
+            _set_attributes_at(dir_fd, name, path, mode=mode, uid=uid, gid=gid, directory=True)
+            return created
+        kept = _open_child(dir_fd, name, path, None, missing_ok=False)
+        if kept is _LINK:
+            raise HostError(f"{path} is a symbolic link: refusing to change it")
+        os.close(kept)
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def modified(path):
