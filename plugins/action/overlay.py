@@ -14,7 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import psk
+from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh, psk
 from ansible_collections.bulwark.hardening.plugins.plugin_utils import vault_file
 
 MODULE = "bulwark.hardening.overlay"
@@ -26,10 +26,18 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         args.pop("preshared_key_values", None)  # the controller's to give, never the play's
-        if args.get("state", "present") == "present" and boolean(
-            args.get("preshared_keys", False), strict=False
-        ):
-            args["preshared_key_values"] = self._keys(args)
+        try:
+            # On the controller too, whatever the state: what names files on the host, before the store
+            # is read or extended; the module checks the same again on the host.
+            state = mesh.host_options(args)["state"]
+            if state == "present" and boolean(args.get("preshared_keys", False), strict=False):
+                mesh.member_name(args.get("name"), "name")
+                for i, member in enumerate(args.get("members") or []):
+                    if isinstance(member, dict):
+                        mesh.member_name(member.get("name"), f"members[{i}].name")
+                args["preshared_key_values"] = self._keys(args)
+        except mesh.MeshError as exc:
+            raise AnsibleActionFail(str(exc)) from None
         result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
         return result
 

@@ -53,7 +53,7 @@ options:
     type: int
     default: 51820
   interface:
-    description: The WireGuard interface.
+    description: The WireGuard interface (up to 15 of C(A-Z a-z 0-9 _ . -)), checked in every O(state).
     type: str
     default: wg0
   mtu:
@@ -101,8 +101,11 @@ options:
     type: bool
     default: false
   key_dir:
-    description: The directory (0700) of the private key and the peer registry.
-    type: path
+    description:
+      - The directory (0700) of the private key and the peer registry - a plain absolute path (letters, digits
+        and C(. _ @ + -) in its names, no C(.) or C(..) component), checked in every O(state); anything else
+        is refused, naming the option.
+    type: str
     default: /etc/bulwark/overlay
   handshake_timeout:
     description: Seconds to wait for every peer's handshake after a change (missing ones are reported).
@@ -354,7 +357,7 @@ def main():
             "members": {"type": "list", "elements": "dict", "default": []},
             "cidr": {"type": "str"},
             "port": {"type": "int", "default": 51820},
-            "interface": {"type": "str", "default": "wg0"},
+            "interface": {"type": "str", "default": mesh.DEFAULT_INTERFACE},
             "mtu": {"type": "int"},
             "keepalive": {"type": "int", "default": 25, "no_log": False},
             "hub": {"type": "str"},
@@ -365,13 +368,19 @@ def main():
             "preshared_key_store": {"type": "str", "no_log": False},
             "preshared_key_values": {"type": "dict", "no_log": True},
             "rotate": {"type": "bool", "default": False},
-            "key_dir": {"type": "path", "default": "/etc/bulwark/overlay"},
+            "key_dir": {"type": "str", "default": mesh.DEFAULT_KEY_DIR},
             "handshake_timeout": {"type": "int", "default": 10},
         },
         required_if=[("state", "present", ("name", "cidr", "members"))],
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        # Before anything is read: the interface and the key directory name files (state=absent removes
+        # one) and are written into wg-quick's PostUp, which bash runs.
+        p.update(mesh.host_options(p))
+    except mesh.MeshError as exc:
+        module.fail_json(msg=str(exc))
     run = commands.Runner(module)
     key_dir = p["key_dir"]
     key_path = os.path.join(key_dir, "private.key")
@@ -454,8 +463,11 @@ def main():
                 f"{p['name']}: the public key given ({me.public_key}) is not the one of "
                 f"{source} ({public}). Nothing was applied"
             )
+        if public and not me.public_key:
+            me.public_key = public
+            mesh.unique_keys(the_mesh.members.values())  # the key file's, against the others' given keys
         for m in the_mesh.members.values():
-            m.public_key = m.public_key or (public if m.name == p["name"] else None) or UNKNOWN_KEY
+            m.public_key = m.public_key or UNKNOWN_KEY
         view = the_mesh.view(p["name"])
         psk_dir = os.path.join(key_dir, "psk")
         psks = psk_state(p, view, module.check_mode)

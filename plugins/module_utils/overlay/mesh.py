@@ -11,10 +11,15 @@ import hashlib
 import ipaddress
 import re
 
-from ..text import control_character
+from ..text import control_character, plain_path
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,253}")
+# What Linux and wg-quick both take (wg-quick: [a-zA-Z0-9_=+.-]{1,15}; Linux: not "." or ".."): the name is
+# a file name under /etc/wireguard and a systemd instance name.
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+STATES = ("key", "present", "absent", "status")
+DEFAULT_INTERFACE = "wg0"
+DEFAULT_KEY_DIR = "/etc/bulwark/overlay"
 _DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # 32 bytes in standard base64: 43 characters and one "=".
 KEY_PATTERN = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
@@ -62,10 +67,71 @@ def _network(value, where, version=None):
 def _address(value, where):
     _text(value, where)
     try:
-        return ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         _fail(where, f"{value!r} is not an IP address")
-    return None  # unreachable
+    if getattr(address, "scope_id", None) is not None:
+        # Python takes any text after "%" as an IPv6 scope; it would be written into wg0.conf and nft sets.
+        _fail(where, f"{value!r} is not an IP address (no %scope here)")
+    return address
+
+
+def member_name(value, where):
+    """A member's (host's) name: it names a file (the peer's preshared key) and a registry entry."""
+    _text(value, where)
+    if not _NAME.fullmatch(value) or value in (".", ".."):
+        _fail(where, f"{value!r} is not a host name")
+    return value
+
+
+def interface_name(value, where="bulwark_overlay_interface"):
+    """The WireGuard interface's name, or MeshError: it names /etc/wireguard/<name>.conf and a unit."""
+    _text(value, where)
+    if not _INTERFACE.fullmatch(value) or value in (".", ".."):
+        _fail(where, f"{value!r} is not an interface name (up to 15 of A-Z a-z 0-9 _ . -)")
+    return value
+
+
+def key_directory(value, where="overlay_key_dir"):
+    """The key directory, a plain absolute path, or MeshError: wg-quick's PostUp names files in it."""
+    try:
+        return plain_path(value, where)
+    except ValueError as exc:
+        raise MeshError(str(exc)) from None
+
+
+def _given(options, key, default):
+    value = options.get(key)
+    return default if value is None else value
+
+
+def host_options(options):
+    """{state, interface, key_dir} of a call, checked whatever the state (each names files on the host, and
+    state=absent removes one), with their defaults; MeshError naming the option."""
+    state = options.get("state") or "present"
+    if state not in STATES:
+        _fail("state", f"{state!r} is not one of {', '.join(STATES)}")
+    return {
+        "state": state,
+        "interface": interface_name(_given(options, "interface", DEFAULT_INTERFACE)),
+        "key_dir": key_directory(_given(options, "key_dir", DEFAULT_KEY_DIR)),
+    }
+
+
+def unique_keys(members):
+    """MeshError naming both members when two share a public key (WireGuard would keep one peer of the two,
+    and route the other's addresses to it)."""
+    owner = {}
+    for member in members:
+        key = member.public_key
+        if not key:
+            continue
+        if key in owner:
+            _fail(
+                f"{member.name}: public key",
+                f"{key} is also {owner[key]}'s: two members cannot share a key",
+            )
+        owner[key] = member.name
 
 
 def _slot(name, salt, count):
@@ -112,9 +178,7 @@ class Settings:
         self.port = raw.get("port", 51820)
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             _fail("bulwark_overlay_port", f"{self.port!r} is not a port")
-        self.interface = _text(raw.get("interface", "wg0"), "bulwark_overlay_interface")
-        if not _INTERFACE.fullmatch(self.interface):
-            _fail("bulwark_overlay_interface", f"{self.interface!r} is not an interface name")
+        self.interface = interface_name(raw.get("interface", DEFAULT_INTERFACE))
         self.keepalive = raw.get("keepalive", DEFAULT_KEEPALIVE)
         if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int):
             _fail("overlay_keepalive", f"{self.keepalive!r} is not a number of seconds")
@@ -219,12 +283,17 @@ def _own_networks(member):
     )
 
 
+def _endpoint(address, port):
+    # As `wg show dump` writes it (an IPv6 address in brackets), so that the live and wanted ones compare.
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
 def _peer(member, allowed, port, keepalive):
     return {
         "name": member.name,
         "public_key": member.public_key,
         "allowed_ips": [str(n) for n in allowed],
-        "endpoint": f"{member.endpoint}:{port}" if member.endpoint else None,
+        "endpoint": _endpoint(member.endpoint, port) if member.endpoint else None,
         "keepalive": keepalive,
     }
 
@@ -243,9 +312,7 @@ def build(settings_raw, members_raw, require_keys=True):
     for i, raw in enumerate(members_raw):
         if not isinstance(raw, dict):
             _fail(f"members[{i}]", f"{raw!r} is not a mapping")
-        name = _text(raw.get("name"), f"members[{i}].name")
-        if not _NAME.fullmatch(name):
-            _fail(f"members[{i}].name", f"{name!r} is not a host name")
+        name = member_name(raw.get("name"), f"members[{i}].name")
         if name in seen:
             _fail(name, "is listed twice in the group")
         seen[name] = raw
@@ -294,6 +361,7 @@ def build(settings_raw, members_raw, require_keys=True):
         n: Member(n, addresses[n], endpoints.get(n), seen[n].get("public_key") or None, subnets.get(n))
         for n in names
     }
+    unique_keys(members.values())
     hub = s.hub
     if hub is not None and hub not in members:
         _fail("bulwark_overlay_hub", f"{hub!r} is not a member of the group")

@@ -6,7 +6,10 @@ so the configuration file and its diff never hold a secret; `wg syncconf` gets i
 
 import base64
 import ipaddress
+import shlex
 
+from ..text import control_character
+from .mesh import MeshError
 from .psk import fingerprint as psk_fingerprint
 
 HEADER = "# Managed by bulwark.hardening (overlay role): changes here are overwritten.\n"
@@ -62,6 +65,36 @@ def docker_rule(match, action):
     return ["iptables", action, "DOCKER-USER", *match, "-j", "ACCEPT"]
 
 
+def hooks(view, key_path, docker=False, psk_dir=None):
+    """wg-quick's PostUp and PreDown commands for a host's view: [(key, [(argv, quiet), ...])], each a chain
+    of commands joined by "||" (quiet: its standard error discarded). "%i" is the interface (wg-quick puts its
+    name in before bash runs the line)."""
+    found = [("PostUp", [(["wg", "set", "%i", "private-key", key_path], False)])]
+    for peer in view["peers"]:
+        if psk_dir and peer.get("psk"):
+            psk_file = f"{psk_dir}/{peer['name']}.psk"
+            found.append(
+                (
+                    "PostUp",
+                    [(["wg", "set", "%i", "peer", peer["public_key"], "preshared-key", psk_file], False)],
+                )
+            )
+    holes = docker_holes(view) if docker else []
+    if holes:
+        found.append(("PostUp", [(["iptables", "-N", "DOCKER-USER"], True), (["true"], False)]))
+    for match in holes:
+        found += [
+            ("PostUp", [(docker_rule(match, "-C"), True), (docker_rule(match, "-I"), False)]),
+            ("PreDown", [(docker_rule(match, "-D"), False), (["true"], False)]),
+        ]
+    return found
+
+
+def hook_line(commands):
+    """One wg-quick hook as bash reads it: every word quoted (wg-quick runs the line with bash's eval)."""
+    return " || ".join(shlex.join(argv) + (" 2>/dev/null" if quiet else "") for argv, quiet in commands)
+
+
 def render(view, mtu, key_path, docker=False, psk_dir=None):
     """The wg-quick file for a host's view (mesh.Mesh.view): interface, then one section per peer.
     docker: the host runs Docker; the interface then opens Docker's holes for the mesh (docker_holes) while
@@ -74,24 +107,24 @@ def render(view, mtu, key_path, docker=False, psk_dir=None):
         f"Address = {view['address']}",
         f"MTU = {mtu}",
         f"ListenPort = {view['listen_port']}",
-        f"PostUp = wg set %i private-key {key_path}",
     ]
-    for peer in view["peers"]:
-        if psk_dir and peer.get("psk"):
-            psk_file = f"{psk_dir}/{peer['name']}.psk"
-            lines.append(f"PostUp = wg set %i peer {peer['public_key']} preshared-key {psk_file}")
-    holes = docker_holes(view) if docker else []
-    if holes:
-        lines.append("PostUp = iptables -N DOCKER-USER 2>/dev/null || true")
-    for match in holes:
-        test, insert = " ".join(docker_rule(match, "-C")), " ".join(docker_rule(match, "-I"))
-        lines += [
-            f"PostUp = {test} 2>/dev/null || {insert}",
-            f"PreDown = {' '.join(docker_rule(match, '-D'))} || true",
-        ]
+    lines += [f"{key} = {hook_line(commands)}" for key, commands in hooks(view, key_path, docker, psk_dir)]
     for peer in view["peers"]:
         lines += _peer_lines(peer)
+    for line in lines[1:]:
+        _one_line(line)
     return "\n".join(lines) + "\n"
+
+
+def _one_line(line):
+    """A rendered line that would end early or start another: wg-quick cuts a line at its first "#" (quoted
+    or not) and reads each line as one key. The model refuses such values; this keeps it so."""
+    bad = control_character(line) or ("#" in line and not line.startswith("# ") and repr("#"))
+    if bad:
+        raise MeshError(
+            f"{line.split(' = ', 1)[0]}: a value holds {bad}, which wg-quick would misread. "
+            "Nothing was applied"
+        )
 
 
 def render_sync(view, private_key, psks=None):

@@ -73,3 +73,23 @@ def test_keys_given_by_the_play_are_ignored_and_the_store_is_required(tmp_path):
         AnsibleActionFail, match=r"overlay_preshared_key_store: .*u\.vault.*Nothing was applied"
     ):
         run("a", tmp_path / "u.vault", vault_password="wrong")  # noqa: S106
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"key_dir": "/etc/x;touch /etc/pwned"}, r"^overlay_key_dir: .*';'.*Nothing was applied$"),
+        (
+            {"state": "absent", "interface": "../ssh/sshd_config.d/10-bulwark"},
+            r"^bulwark_overlay_interface: ",
+        ),
+        ({"state": "status", "key_dir": "/etc/$(id)"}, r"^overlay_key_dir: "),
+        # "a|b" and "c" would share the store's entry of "a" and "b|c".
+        ({"members": [{"name": "a"}, {"name": "b|c"}]}, r"^members\[1\]\.name: 'b\|c' is not a host name"),
+    ],
+)
+def test_bad_input_is_refused_before_the_store_is_read_or_a_key_drawn(tmp_path, extra, message):
+    store = tmp_path / "psk.vault"
+    with pytest.raises(AnsibleActionFail, match=message):
+        run("a", store, **extra)
+    assert not store.exists() and not (tmp_path / "psk.vault.lock").exists()

@@ -9,6 +9,7 @@ HOSTVARS = {
     "b": {"ansible_host": "192.0.2.2"},
     "c": {"ansible_host": "192.0.2.3"},
 }
+OVERLAY = "bulwark.hardening.overlay"
 KEY = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
 
 
@@ -83,3 +84,35 @@ def test_numbers_from_extra_vars_are_read_as_the_module_reads_them():
     assert not overlay(overlay_mtu="1400", bulwark_overlay_port="51821").get("failed")
     result = overlay(overlay_mtu="9500")
     assert any("overlay_mtu: 9500 is not an MTU between 1280 and 9000" in e for e in result["errors"]), result
+
+
+@pytest.mark.parametrize(
+    "group", [["a", "b", "c"], ["b", "c"]]
+)  # a member (present), a host that left (absent)
+@pytest.mark.parametrize(
+    ("host_vars", "error"),
+    [
+        (
+            {"overlay_key_dir": "/etc/x;touch /etc/pwned"},
+            "overlay_key_dir: '/etc/x;touch /etc/pwned' holds ' ' ';'",
+        ),
+        ({"overlay_key_dir": "/etc/$(id)"}, "overlay_key_dir: '/etc/$(id)' holds '$' '(' ')'"),
+        (
+            {"overlay_key_dir": "/etc/../root"},
+            "overlay_key_dir: '/etc/../root' has an empty, '.' or '..' component",
+        ),
+        (
+            {"bulwark_overlay_interface": "../ssh/sshd_config.d/10-bulwark"},
+            "bulwark_overlay_interface: '../ssh/sshd_config.d/10-bulwark' is not an interface name",
+        ),
+    ],
+)
+def test_what_names_files_on_the_host_is_checked_whether_the_host_joins_or_leaves(group, host_vars, error):
+    calls = []
+    result = overlay(calls, groups={"overlay": group}, **host_vars)
+    assert result["failed"] and result["changed"] is False
+    assert any(line.startswith(f"overlay ({OVERLAY}): {error}") for line in result["errors"]), result[
+        "errors"
+    ]
+    assert all(line.endswith("Nothing was applied") for line in result["errors"])
+    assert calls == []

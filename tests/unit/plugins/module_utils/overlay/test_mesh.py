@@ -257,3 +257,79 @@ def test_container_subnets_are_routed_from_the_overlay_only():
 def test_a_bad_container_network_name_is_refused(name):
     with pytest.raises(mesh.MeshError, match="overlay_container_network"):
         mesh.build({**SETTINGS, "container_network": name}, members("a"))
+
+
+# --- what names files on the host, checked whatever the state -------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["key", "present", "absent", "status", None])
+def test_host_options_have_defaults_and_are_checked_in_every_state(state):
+    assert mesh.host_options({"state": state}) == {
+        "state": state or "present",
+        "interface": "wg0",
+        "key_dir": "/etc/bulwark/overlay",
+    }
+    assert (
+        mesh.host_options({"state": state, "key_dir": "/srv/k/", "interface": "wg-mesh"})["key_dir"]
+        == "/srv/k"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"key_dir": "/tmp/x;touch /tmp/pwned"}, r"^overlay_key_dir: .*';'.*Nothing was applied$"),  # noqa: S108
+        ({"key_dir": "/k/$(id)"}, r"^overlay_key_dir: .*'\$'"),
+        ({"key_dir": "/k/a b"}, r"^overlay_key_dir: .*' '"),
+        ({"key_dir": "/k\nPostUp = id"}, r"^overlay_key_dir: contains a control character"),
+        ({"key_dir": "/etc/../ssh"}, r"^overlay_key_dir: .*'\.\.'"),
+        ({"key_dir": "keys"}, r"^overlay_key_dir: 'keys' is not an absolute path"),
+        ({"key_dir": ""}, r"^overlay_key_dir: '' is not a path"),
+        ({"interface": "../ssh/sshd_config.d/10-bulwark"}, r"^bulwark_overlay_interface: '\.\./ssh/"),
+        ({"interface": ".."}, r"^bulwark_overlay_interface: '\.\.' is not an interface name"),
+        ({"interface": "wg0;id"}, r"^bulwark_overlay_interface: 'wg0;id' is not an interface name"),
+        ({"interface": "0123456789abcdef"}, "is not an interface name"),
+        ({"interface": ""}, r"^bulwark_overlay_interface: '' is not a non-empty string"),
+        ({"state": "gone"}, r"^state: 'gone' is not one of key, present, absent, status"),
+    ],
+)
+@pytest.mark.parametrize("state", ["key", "present", "absent", "status"])
+def test_host_options_refuse_what_is_not_a_plain_path_or_name(options, message, state):
+    with pytest.raises(mesh.MeshError, match=message):
+        mesh.host_options({"state": state, **options})
+
+
+def test_the_interface_of_the_mesh_is_checked_the_same_way():
+    with pytest.raises(mesh.MeshError, match=r"^bulwark_overlay_interface: '\.' is not an interface name"):
+        mesh.build({**SETTINGS, "interface": "."}, members("a", "b"))
+
+
+@pytest.mark.parametrize("name", [".", "..", "a|b", "a b", "a/b"])
+def test_member_names_that_would_name_another_file_are_refused(name):
+    group = members("a", "b")
+    group[1]["name"] = name
+    with pytest.raises(mesh.MeshError, match=r"^members\[1\]\.name: .* is not a host name"):
+        mesh.build(SETTINGS, group)
+
+
+def test_two_members_with_one_public_key_are_refused_naming_both():
+    with pytest.raises(mesh.MeshError) as err:
+        mesh.build(SETTINGS, members("a", "b", "c", c={"public_key": KEYS["a"]}))
+    assert str(err.value) == (
+        f"c: public key: {KEYS['a']} is also a's: two members cannot share a key. Nothing was applied"
+    )
+    # Unknown keys (check mode, or before the key task) are not a collision.
+    mesh.build(
+        SETTINGS, members("a", "b", a={"public_key": None}, b={"public_key": None}), require_keys=False
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["fe80::1%eth0", "fe80::1%x y;id", "fe80::1%x\\nPostUp"])
+def test_an_endpoint_with_an_ipv6_scope_is_refused(endpoint):
+    with pytest.raises(mesh.MeshError, match=r"^b: overlay_endpoint: .* is not an IP address"):
+        mesh.build(SETTINGS, members("a", "b", b={"endpoint": endpoint}))
+
+
+def test_an_ipv6_endpoint_is_written_as_wg_shows_it():
+    m = mesh.build(SETTINGS, members("a", "b", b={"endpoint": "2001:db8::2"}))
+    assert m.view("a")["peers"][0]["endpoint"] == "[2001:db8::2]:51820"

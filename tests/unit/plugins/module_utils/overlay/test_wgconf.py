@@ -187,3 +187,25 @@ def test_a_pair_has_one_key_drawn_once():
     assert "preshared_key_values['b']: not a WireGuard key" in str(err.value) and "short" not in str(
         err.value
     )
+
+
+def test_every_word_of_a_hook_is_quoted_for_bash():
+    import shlex  # noqa: PLC0415
+
+    m = mesh.build(SETTINGS, members("a", "b"))
+    v = m.view("a")
+    v["peers"][0]["psk"] = "fingerprint"
+    # The model refuses such a directory; the renderer still never lets a word become two, or a command.
+    hooks = wgconf.hooks(v, "/k dir/$(id)/private.key", psk_dir="/k dir/psk")
+    assert hooks[0] == ("PostUp", [(["wg", "set", "%i", "private-key", "/k dir/$(id)/private.key"], False)])
+    line = wgconf.hook_line(hooks[0][1])
+    assert line == "wg set %i private-key '/k dir/$(id)/private.key'"
+    assert shlex.split(line) == hooks[0][1][0][0]
+    assert wgconf.hook_line(hooks[1][1]) == f"wg set %i peer {KEYS['b']} preshared-key '/k dir/psk/b.psk'"
+
+
+@pytest.mark.parametrize("key_path", ["/k/a\nPostUp = id", "/k/a;#", "/k/\r"])
+def test_a_value_wg_quick_would_misread_is_never_written(key_path):
+    m = mesh.build(SETTINGS, members("a", "b"))
+    with pytest.raises(mesh.MeshError, match=r"^PostUp: a value holds .* wg-quick would misread"):
+        wgconf.render(m.view("a"), 1420, key_path)
