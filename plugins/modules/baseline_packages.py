@@ -19,6 +19,9 @@ description:
     Updates that arrive later change the lists, so they are never skipped.
   - Needs no C(python3-apt), so check mode works on a bare host. Bad input fails naming the option and index,
     and nothing is applied.
+  - Waits, up to O(lock_timeout) seconds, while another process holds apt's or dpkg's locks (the transaction
+    of a killed earlier run that goes on, C(unattended-upgrades) at a cloud host's first boot), warning which
+    process holds them; fails naming the lock and its holder when the time is up.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 options:
@@ -49,6 +52,16 @@ options:
     description: Root-only directory for the upgrade check's fingerprint.
     type: path
     default: /var/lib/bulwark
+  lock_timeout:
+    description:
+      - Seconds the run waits, in all, for apt's and dpkg's locks (C(/var/lib/dpkg/lock-frontend),
+        C(/var/lib/dpkg/lock), C(/var/cache/apt/archives/lock), and C(/var/lib/apt/lists/lock) for a refresh)
+        held by another process. V(0) fails at once, naming the holder.
+      - The default outlasts C(unattended-upgrades) installing the security updates at a cloud host's first
+        boot, which often takes longer than the 60 s of M(ansible.builtin.apt).
+      - Only a run that has something to do waits; check mode never does (it takes no lock).
+    type: int
+    default: 300
 notes:
   - In check mode the package lists are not refreshed; missing packages are reported from C(dpkg-query) (exact
     on a bare host), and pending updates from C(apt-get --simulate) with the lists the host has (where it has
@@ -112,6 +125,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import packages
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.locks import LockTimeout, Waiter
 
 LISTS = "/var/lib/apt/lists"
 UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
@@ -145,17 +159,17 @@ def main():
             "present": {"type": "list", "elements": "str", "default": []},
             "absent": {"type": "list", "elements": "str", "default": []},
             "upgrade": {"type": "str", "choices": list(packages.UPGRADES), "default": "none"},
-            "cache_valid_time": {"type": "int", "default": 3600},
+            "cache_valid_time": {"type": "int", "default": packages.CACHE_VALID_TIME},
             "install_recommends": {"type": "bool", "default": False},
             "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
+            "lock_timeout": {"type": "int", "default": packages.LOCK_TIMEOUT},
         },
         supports_check_mode=True,
     )
     p, check = module.params, module.check_mode
     try:
         packages.validate(p["present"], p["absent"], p["upgrade"])
-        if p["cache_valid_time"] < 0:
-            raise packages.PackageSpecError(f"cache_valid_time: {p['cache_valid_time']} is below 0")
+        packages.validate_times(p["cache_valid_time"], p["lock_timeout"])
     except packages.PackageSpecError as exc:
         module.fail_json(msg=f"{exc}. Nothing was applied")
     # apt and dpkg must never stop to ask (a conffile prompt, a debconf question). needrestart stays out of
@@ -164,7 +178,9 @@ def main():
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
     os.environ["NEEDRESTART_SUSPEND"] = "1"
     runner = Runner(module)
+    waiter = Waiter(p["lock_timeout"], lambda *holder: module.warn(packages.waiting_for_lock(*holder)))
     result = {"installed": [], "purged": [], "upgraded": [], "upgrade_checked": False, "cache_updated": False}
+    applied = []
     try:
         dpkg = runner.run(
             ["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\n"],
@@ -176,16 +192,19 @@ def main():
         age = lists_age()
         stale = age is None or age > p["cache_valid_time"]
         if stale and not check:
-            runner.run(["apt-get", "update", "--quiet"], check=True, what="apt-get update")
+            apt(runner, waiter, ["apt-get", "update", "--quiet"], packages.LISTS_LOCKS, "apt-get update")
             result["cache_updated"] = True
+            applied.append("the package lists were refreshed")
         if (missing or remove) and not check:
-            runner.run(
-                packages.transaction_argv(missing, remove, p["install_recommends"]),
-                check=True,
-                what="apt-get install",
-            )
+            argv = packages.transaction_argv(missing, remove, p["install_recommends"])
+            apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get install")
+            applied.append("the packages were installed and purged")
         if p["upgrade"] == "safe":
-            upgrade(module, runner, result, check)
+            upgrade(module, runner, waiter, result, check)
+    except LockTimeout as exc:
+        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated")}
+        message = packages.lock_timed_out(exc.path, exc.pid, exc.command, exc.waited, "; ".join(applied))
+        module.fail_json(msg=message, changed=bool(applied), **done)
     except files.HostError as exc:
         done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated")}
         module.fail_json(
@@ -195,7 +214,23 @@ def main():
     module.exit_json(changed=bool(text), diff={"prepared": text}, **result)
 
 
-def upgrade(module, runner, result, check):
+def apt(runner, waiter, argv, locks, what):
+    """Run an apt-get command once the locks it takes are free; when another process took one in between
+    (apt fails, saying so), wait again within the same budget. Returns its output."""
+    while True:
+        waiter.wait(locks)
+        try:
+            return runner.run(argv, check=True, what=what)[1]
+        except files.HostError as exc:
+            if not packages.lock_failure(str(exc)):
+                raise
+            if not waiter.remaining():
+                waiter.wait(locks)  # names the holder (LockTimeout) while it still holds the lock
+                raise
+            waiter.sleep(min(waiter.POLL, waiter.remaining()))
+
+
+def upgrade(module, runner, waiter, result, check):
     """Apply the pending updates, unless nothing they depend on changed since a check found none."""
     stamp_path = os.path.join(module.params["state_dir"], "apt-upgrade.stamp")
     now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
@@ -206,6 +241,10 @@ def upgrade(module, runner, result, check):
         module.warn("pending updates cannot be known before the package lists are first refreshed")
         return
     result["upgrade_checked"] = True
+    if not check:
+        # The simulation takes no lock: let a transaction in progress finish first, so that what it
+        # reports is what the upgrade will find.
+        waiter.wait(packages.DPKG_LOCKS)
     out = runner.run(
         packages.upgrade_argv(True, module.params["install_recommends"]),
         check=True,
@@ -216,11 +255,8 @@ def upgrade(module, runner, result, check):
     if check:
         return
     if result["upgraded"]:
-        runner.run(
-            packages.upgrade_argv(False, module.params["install_recommends"]),
-            check=True,
-            what="apt-get upgrade",
-        )
+        argv = packages.upgrade_argv(False, module.params["install_recommends"])
+        apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get upgrade")
         now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
     files.private_dir(module.params["state_dir"])
     files.write(stamp_path, now, 0o600)

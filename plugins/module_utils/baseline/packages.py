@@ -10,6 +10,16 @@ slow dependency solver without ever skipping updates that arrived since.
 import re
 
 UPGRADES = ("none", "safe")
+CACHE_VALID_TIME = 3600
+# Seconds to wait for the package manager's locks: a cloud host's first-boot unattended-upgrades run outlasts
+# the 60 s of ansible.builtin.apt's lock_timeout.
+LOCK_TIMEOUT = 300
+# The locks apt and dpkg hold through a transaction (an install, an upgrade: the frontend's, dpkg's own, the
+# download cache's), and the one `apt-get update` holds.
+DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock")
+LISTS_LOCKS = ("/var/lib/apt/lists/lock",)
+# apt's words when another process holds one of them (apt 2.6 and 3.0).
+_LOCK_FAILURE = re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock")
 # Debian policy: lower case letters, digits, + - . ; at least two characters, starting alphanumeric.
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 # apt-get -s: "Inst name [old] (new ...)", "Remv name [old]", "Purg name [old]".
@@ -32,6 +42,36 @@ def validate(present, absent, upgrade):
         raise PackageSpecError(f"absent: {both[0]} is also in present")
     if upgrade not in UPGRADES:
         raise PackageSpecError(f"upgrade: {upgrade!r} is not one of {', '.join(UPGRADES)}")
+
+
+def validate_times(cache_valid_time, lock_timeout):
+    """Both are seconds, 0 or more (a number in a string, as a role's variable may give it, is fine)."""
+    for option, value in (("cache_valid_time", cache_valid_time), ("lock_timeout", lock_timeout)):
+        number = value
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            number = int(value)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise PackageSpecError(f"{option}: {value!r} is not a number of seconds")
+        if number < 0:
+            raise PackageSpecError(f"{option}: {number} is below 0")
+
+
+def lock_failure(message):
+    """Whether apt failed because another process holds one of its locks."""
+    return bool(_LOCK_FAILURE.search(message or ""))
+
+
+def waiting_for_lock(path, pid, command):
+    return f"waiting for the package manager's lock {path}, held by process {pid} ({command})"
+
+
+def lock_timed_out(path, pid, command, waited, applied):
+    """The failure when lock_timeout is spent; `applied` says what this run did before it (empty: nothing)."""
+    done = f"Already applied: {applied}" if applied else "Nothing was applied"
+    return (
+        f"lock_timeout: the package manager's lock {path} is still held by process {pid} ({command})"
+        f" after {waited} s. {done}"
+    )
 
 
 def installed(dpkg_output):

@@ -9,6 +9,7 @@ evaluated (the local address unknown, a listener that does not parse) is a reaso
 
 import fnmatch
 import ipaddress
+import posixpath
 
 # Public key type -> the signature algorithms a client can use with it.
 _KEY_ALGORITHMS = {
@@ -261,6 +262,83 @@ def _pam(eff, facts):
     return []
 
 
+def strict_modes_paths(real_path, real_home):
+    """The paths sshd's safe_path() (misc.c) checks for a keys file, in its order: the file itself, then each
+    directory above it, up to and including the home when the file lies below it, else up to /.
+
+    Both are canonical paths (realpath); real_home is None when the home has none (sshd then walks to /).
+    """
+    paths, current = [real_path], real_path
+    while True:
+        current = posixpath.dirname(current)
+        paths.append(current)
+        if current == real_home or current in ("/", "."):
+            return paths
+
+
+def _insecure(entry, user, uid):
+    """(why, the fix) when sshd finds one path unsafe for the user (name, uid), else None.
+
+    Debian's secure_permissions() (misc.c with user-group-modes.patch): owned by root or the user, not
+    world-writable, and group-writable only when the group is the user's alone.
+    """
+    mode, owner = entry["mode"], entry["uid"]
+    if owner not in (0, uid):
+        return (
+            f"is owned by {entry.get('owner') or 'uid ' + str(owner)}, neither {user} nor root",
+            f"chown {user}",
+        )
+    if mode & 0o002:
+        return f"is world-writable (mode {mode:04o})", "chmod o-w"
+    if not mode & 0o020:
+        return None
+    group = entry.get("group")
+    if group is None:
+        return f"is group-writable (mode {mode:04o}) and its group {entry['gid']} does not exist", "chmod g-w"
+    # The group must have exactly one member: accounts whose primary group it is must all be the user,
+    # and its member list (gr_mem) may only name the path's owner.
+    alone = all(member == uid for member in group["primary"]) and entry.get("owner") is not None
+    members = len(group["primary"])
+    if group["members"]:
+        members += 1
+        alone = alone and group["members"] == [entry.get("owner")]
+    if alone and members:
+        return None
+    return f"is group-writable (mode {mode:04o}) by group {group['name']}, not {user}'s alone", "chmod g-w"
+
+
+def strict_modes_problem(key_file, user, uid):
+    """What sshd's StrictModes check says of one keys file (facts: canonical path, status of each path
+    strict_modes_paths() names), or None when it passes. sshd stops at the first problem; so does this."""
+    if key_file.get("real") is None:
+        return f"{key_file['path']} has no canonical path (realpath fails)"
+    for index, entry in enumerate(key_file["chain"]):
+        if entry.get("kind") is None:
+            return f"{entry['path']} cannot be read"
+        if index == 0 and entry["kind"] != "file":
+            return f"{entry['path']} is not a regular file"
+        insecure = _insecure(entry, user, uid)
+        if insecure:
+            why, fix = insecure
+            return f"{entry['path']} {why} ({fix} {entry['path']})"
+    return None
+
+
+def _strict_modes(eff, facts):
+    """With StrictModes yes sshd ignores a keys file when it, or a directory above it up to the home, is
+    writable by others or owned by someone else: the user's keys there stop working at the next login."""
+    if not eff.flag("strictmodes") or not eff.flag("pubkeyauthentication"):
+        return []
+    user, problems = facts["user"], []
+    for key_file in facts.get("key_files") or []:
+        problem = strict_modes_problem(key_file, user, facts["uid"])
+        if problem:
+            problems.append(
+                f"StrictModes yes: {problem}: sshd would refuse {user}'s keys in {key_file['path']}"
+            )
+    return problems
+
+
 def check(eff, facts):
     """Reasons this configuration would lock the connecting user out (empty: safe)."""
     return (
@@ -269,6 +347,7 @@ def check(eff, facts):
         + _root(eff, facts)
         + _pam(eff, facts)
         + _authentication(eff, facts)
+        + _strict_modes(eff, facts)
         + _session(eff, facts)
         + _algorithms(eff, facts)
     )
