@@ -11,6 +11,8 @@ import hashlib
 import re
 import struct
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
+
 KEY_TYPES = frozenset(
     {
         "ssh-ed25519",
@@ -123,6 +125,44 @@ def _blob_type(blob):
     return raw[4 : 4 + length].decode("ascii", "replace")
 
 
+# sshd's authorized_keys options (sshd(8) AUTHORIZED_KEYS FILE FORMAT, OpenSSH 9.2 to 10.0): sshd refuses a
+# line with any other, so the module must not count such a line as a key that logs in.
+OPTIONS = frozenset(
+    {
+        "agent-forwarding", "cert-authority", "command", "environment", "expiry-time", "from",
+        "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-user-rc", "no-x11-forwarding",
+        "no-touch-required", "permitlisten", "permitopen", "port-forwarding", "principals", "pty",
+        "restrict", "tunnel", "user-rc", "verify-required", "x11-forwarding",
+    }
+)  # fmt: skip
+VALUED_OPTIONS = frozenset(
+    {"command", "environment", "expiry-time", "from", "permitlisten", "permitopen", "principals", "tunnel"}
+)
+_OPTION = re.compile(r'([A-Za-z0-9-]+)(="(?:[^"\\]|\\.)*")?')
+
+
+def _check_options(options):
+    """Each comma-separated option one sshd knows, its value (if any) double-quoted."""
+    position = 0
+    while position < len(options):
+        match = _OPTION.match(options, position)
+        if not match:
+            raise InvalidKeyError("the options field is not name or name=\"value\" options separated by ','")
+        name = match.group(1).lower()
+        if name not in OPTIONS:
+            raise InvalidKeyError(f"the option {match.group(1)!r} is not one sshd accepts")
+        if (name in VALUED_OPTIONS) != bool(match.group(2)):
+            need = "needs a value" if name in VALUED_OPTIONS else "takes no value"
+            raise InvalidKeyError(f"the option {match.group(1)!r} {need}")
+        position = match.end()
+        if position < len(options):
+            if options[position] != ",":
+                raise InvalidKeyError("the options must be separated by ','")
+            position += 1
+            if position == len(options):
+                raise InvalidKeyError("the options end with ','")
+
+
 def parse_key(line):
     """One public key line (optionally with options and a comment) -> PublicKey, or InvalidKeyError."""
     text = line.strip()
@@ -130,6 +170,11 @@ def parse_key(line):
         raise InvalidKeyError("empty line or comment, not a key")
     if "\n" in text or "\r" in text:
         raise InvalidKeyError("a key must be a single line")
+    # sshd reads the file by line feeds only, the module's own parser by str.splitlines(): a form feed or a
+    # U+2028 in a comment would make a second "key" that only the module sees. (Tabs separate fields.)
+    bad = text_checks.control_character(text, multiline=True)
+    if bad:
+        raise InvalidKeyError(f"the control character {bad} is not allowed in a key line")
     tokens = _tokens(text)
     for index, token in enumerate(tokens):
         if token in KEY_TYPES:
@@ -144,6 +189,8 @@ def parse_key(line):
             options = " ".join(tokens[:index])
             if index > 1:
                 raise InvalidKeyError("options must be one comma-separated field before the key type")
+            if options:
+                _check_options(options)
             return PublicKey(token, blob, " ".join(tokens[index + 2 :]), options)
     raise InvalidKeyError("no known key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*) in the line")
 

@@ -208,22 +208,116 @@ def _count(value, option):
     return number
 
 
-def _text(value, option, multiline=False):
-    """A scalar or (for multi-line options) a list of scalars, without line breaks that could inject."""
+# How fail2ban reads its files (Python's configparser as fail2ban sets it up): a ';' at the start of a value
+# or after a blank starts a comment; a continuation line that starts with '#' or ';' is a comment line;
+# an empty one is an empty line of the value; '%' interpolates ('%(name)s') and must otherwise be '%%'.
+_INLINE_COMMENT = re.compile(r"(^|\s);")
+_PERCENT = re.compile(r"%(?:%|\([A-Za-z0-9_./-]+\)s)|(%)")
+_INTERPOLATION = re.compile(r"%\([A-Za-z0-9_./-]+\)s")
+
+# Options whose value is data, not a command or a pattern: each reaches an action's shell command
+# (iptables -I <chain> ... --dports <port>, sendmail ... <dest>) or names a file, so each must be the
+# one word it claims to be. A value of another shape is refused by name, never quoted: fail2ban's
+# action templates put it into the shell line unquoted.
+_ACTION_PARAMS = r"(\[[A-Za-z0-9_.,:=/@ \"+*<>-]*\])?"
+_WORD = r"[A-Za-z0-9_.-]+"
+SHAPES = {
+    # One element of the comma-separated list (a port, a service name or a range a:b).
+    "port": (
+        re.compile(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)?"),
+        "a port, a service name or a range such as 1000:2000",
+    ),
+    "protocol": (
+        re.compile(r"[a-z0-9-]+(,[a-z0-9-]+)*"),
+        "a protocol such as tcp, or a comma-separated list",
+    ),
+    "chain": (re.compile(r"[A-Za-z0-9_.-]{1,64}"), "a chain name (letters, digits, '_', '.', '-')"),
+    "mta": (re.compile(_WORD), "an action name (letters, digits, '_', '.', '-')"),
+    "destemail": (re.compile(r"[A-Za-z0-9._+-]+(@[A-Za-z0-9.-]+)?"), "an e-mail address"),
+    "sender": (re.compile(r"[A-Za-z0-9._+-]+(@([A-Za-z0-9.-]+|<fq-hostname>))?"), "an e-mail address"),
+    "banaction": (re.compile(_WORD + _ACTION_PARAMS), "an action name with optional [parameters]"),
+    "banaction_allports": (re.compile(_WORD + _ACTION_PARAMS), "an action name with optional [parameters]"),
+    "action": (
+        re.compile(_WORD + _ACTION_PARAMS),
+        "%(name)s or an action name with optional [parameters]"
+        ' (letters, digits, blanks and _ . , : = / @ " + * < > -)',
+    ),
+    "filter": (re.compile(_WORD + _ACTION_PARAMS), "a filter name with optional [parameters]"),
+    "backend": (re.compile(_WORD + _ACTION_PARAMS), "a backend with optional [parameters]"),
+    "logpath": (
+        re.compile(r"(/[^\s\"'\\;#%]*|%\([A-Za-z0-9_.-]+\)s)( (head|tail))?"),
+        "an absolute path (globs allowed), or %(name)s, optionally followed by ' head' or ' tail'",
+    ),
+    "ignoreip": (re.compile(r"[^\s,;#\"'\\\x00-\x1f\x7f]+"), "one address, network or host name"),
+    "usedns": (re.compile(r"yes|no|warn|raw"), "yes, no, warn or raw"),
+    "mode": (re.compile(_WORD), "a mode name"),
+    "logencoding": (re.compile(_WORD), "an encoding name such as utf-8 or auto"),
+    "logtimezone": (re.compile(r"[A-Za-z0-9:+/_-]+"), "a time zone such as UTC or UTC+0200"),
+    "allowipv6": (re.compile(r"auto|yes|no|true|false|on|off|0|1"), "auto, yes or no"),
+    "skip_if_nologs": (re.compile(r"[A-Za-z0-9]+"), "true or false"),
+    "bantime.multipliers": (re.compile(r"[0-9.]+( [0-9.]+)*"), "numbers separated by blanks"),
+    # fail2ban evaluates the formula with Python's eval: arithmetic on ban.Time, ban.Count, banFactor
+    # and math only (a '__' would reach Python's internals).
+    "bantime.formula": (re.compile(r"(?!.*__)[A-Za-z0-9_.*/+() -]+"), "an arithmetic formula (no '__')"),
+}
+
+
+_INTERPOLATING_SHAPES = frozenset({"action", "banaction", "banaction_allports", "filter", "backend"})
+
+
+def check_value(text, option, continuation=False):
+    """One line of an option's value as fail2ban will read it back: JailError names option otherwise."""
+    if "\n" in text or "\r" in text:
+        raise JailError(f"{option}: line breaks are not allowed (give a list for several lines)")
+    bad = text_checks.control_character(text)
+    if bad:
+        raise JailError(f"{option}: the control character {bad} is not allowed")
+    if _INLINE_COMMENT.search(text):
+        raise JailError(
+            f"{option}: {text!r} has a ';' at its start or after a blank, where fail2ban's files start"
+            " a comment"
+        )
+    if continuation and (not text or text[0] in "#;"):
+        raise JailError(
+            f"{option}: {text!r}: a line after the first may not be empty or start with '#' or ';' "
+            "(fail2ban would read a blank or a comment line)"
+        )
+    if any(match.group(1) for match in _PERCENT.finditer(text)):
+        raise JailError(
+            f"{option}: {text!r} has a '%' that fail2ban would interpolate: write '%%' (or %(name)s)"
+        )
+
+
+def _shape(option, text, where):
+    shape = SHAPES.get(option)
+    if shape is None:
+        return
+    pattern, what = shape
+    # %(name)s stands for another option's value (checked where that one is set): an action's parameters
+    # often name them (port="%(port)s", a secret's %(token)s).
+    text_shape = _INTERPOLATION.sub("x", text) if option in _INTERPOLATING_SHAPES else text
+    parts = text_shape.split(",") if option == "port" else [text_shape]
+    for part in parts:
+        if not pattern.fullmatch(part.strip() if option == "port" else part):
+            raise JailError(f"{where}: {text!r} is not {what}")
+
+
+def _text(value, option, multiline=False, shape=None):
+    """A scalar or (for multi-line options) a list of scalars, each line read back by fail2ban as given;
+    `shape`: the option whose data shape (SHAPES) each item must have."""
     items = value if isinstance(value, list) else [value]
     if len(items) > 1 and not multiline:
         raise JailError(f"{option}: expected a single value, got a list")
     out = []
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, (dict, list)) or item is None:
             raise JailError(f"{option}: expected text, got {item!r}")
-        text = str(item)
-        if "\n" in text or "\r" in text:
-            raise JailError(f"{option}: line breaks are not allowed (give a list for several lines)")
-        bad = text_checks.control_character(text)
-        if bad:
-            raise JailError(f"{option}: the control character {bad} is not allowed")
-        out.append(text.strip())
+        where = f"{option}[{index}]" if len(items) > 1 else option
+        text = str(item).strip()
+        check_value(text, where, continuation=index > 0)
+        if shape:
+            _shape(shape, text, where)
+        out.append(text)
     return out
 
 
@@ -263,13 +357,13 @@ def normalise_options(name, options):
                 raise JailError(f"{where}: must be greater than 0, got {value!r}")
             result[option] = _text(value, where)[0]
         elif option == "backend":
-            backend = _text(value, where)[0]
+            backend = _text(value, where, shape=option)[0]
             if backend.split("[", 1)[0] not in BACKENDS:
                 raise JailError(f"{where}: expected one of {', '.join(BACKENDS)}, got {backend!r}")
             result[option] = backend
         else:
             listable = option in _MULTILINE_OPTIONS + _SPACE_LIST_OPTIONS + _COMMA_LIST_OPTIONS
-            result[option] = _text(value, where, multiline=listable)
+            result[option] = _text(value, where, multiline=listable, shape=option)
     return result
 
 
@@ -323,6 +417,12 @@ def normalise_secrets(secrets, jail_names):
                 raise JailError(f"{where}: expected one line of text without surrounding blanks (not shown)")
             if text_checks.control_character(value):
                 raise JailError(f"{where}: a control character is not allowed (the value is not shown)")
+            if _INLINE_COMMENT.search(value):
+                # fail2ban would cut the value there; '%' is escaped when rendered, ';' cannot be.
+                raise JailError(
+                    f"{where}: a ';' at the start or after a blank starts a comment in fail2ban's files"
+                    " (the value is not shown)"
+                )
             result.setdefault(jail, {})[name] = value
     return result
 
@@ -436,8 +536,8 @@ def _ignore_list(admin_networks, extra):
     for where, values in (("admin_networks", admin_networks), ("ignoreip", extra)):
         for value in values or ():
             text = str(value).strip()
-            blank = any(c.isspace() for c in text) or text_checks.control_character(text)
-            if not text or blank or "," in text:
+            bad = text_checks.control_character(text) or "%" in text
+            if bad or not SHAPES["ignoreip"][0].fullmatch(text):
                 raise JailError(f"{where}: {value!r} is not a single address, network or host name")
             result.append(text)
     ordered = []

@@ -8,6 +8,7 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.guard import parse_listener, serves
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.moduli import filter_moduli
@@ -22,8 +23,6 @@ MODULI = "/etc/ssh/moduli"
 HOST_KEY = "/etc/ssh/ssh_host_{}_key"
 # What `sshd -T -C` is given: a name with a comma or a space would split the specification.
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
-# The drop-in's directory goes into the Include line of the main config: one word, no control characters.
-_PATH = re.compile(r"/[^\s\x00-\x1f\x7f]*")
 _UNIT = re.compile(r"[A-Za-z0-9:_.@-]+")
 
 
@@ -43,10 +42,12 @@ def check_params(p):
         commit_confirm.check_timeout(p["rollback_timeout"])
     except commit_confirm.TimeoutRefused as exc:
         raise PlanError(str(exc)) from None
-    if not (_PATH.fullmatch(p["path"]) and p["path"].endswith(".conf")):
-        raise PlanError(f"path: {p['path']!r} must be an absolute path ending in .conf, without spaces")
-    if not _PATH.fullmatch(p["main_config"]):
-        raise PlanError(f"main_config: {p['main_config']!r} must be an absolute path without spaces")
+    # The drop-in's directory is written into the main config's Include line: a quote or '#' there would
+    # change what sshd includes, so only plain paths.
+    if not (text_checks.plain_absolute_path(p["path"]) and p["path"].endswith(".conf")):
+        raise PlanError(f"path: {p['path']!r} must be a plain absolute path ending in .conf")
+    if not text_checks.plain_absolute_path(p["main_config"]):
+        raise PlanError(f"main_config: {p['main_config']!r} must be a plain absolute path")
     if not _UNIT.fullmatch(p["service"]):
         raise PlanError(f"service: {p['service']!r} is not a systemd unit name")
     if p["connecting_user"] is not None and not _USER.fullmatch(p["connecting_user"]):

@@ -102,3 +102,28 @@ def test_render_and_describe_file():
     assert one.blob not in view
     assert "SHA256:" in view
     assert "(unparsable line of 4 characters)" in view
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoNA3UeMJhUtM4NrCOe3/2yodrhUrBx80IK7XvupUQZ other"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("1 " + KEY, "the option '1' is not one sshd accepts"),
+        ("bogus " + KEY, "the option 'bogus' is not one sshd accepts"),
+        ("from " + KEY, "the option 'from' needs a value"),
+        ('no-pty="x" ' + KEY, "the option 'no-pty' takes no value"),
+        ("no-pty, " + KEY, "end with ','"),
+        (KEY + "\x0cssh-ed25519 AAAA", r"the control character '\\x0c'"),
+        (KEY + "\u2028" + KEY, r"the control character '\\u2028'"),
+    ],
+)
+def test_lines_sshd_would_refuse_or_read_otherwise_are_not_keys(line, message):
+    with pytest.raises(ak.InvalidKeyError, match=message):
+        ak.parse_key(line)
+
+
+def test_options_sshd_knows_are_kept():
+    key = ak.parse_key('from="10.0.0.0/8",No-Pty,command="/bin/sh -c \\"id\\"" ' + KEY)
+    assert key.options == 'from="10.0.0.0/8",No-Pty,command="/bin/sh -c \\"id\\""'

@@ -355,3 +355,63 @@ def test_bad_secrets_are_named_and_their_values_never_shown(secrets, named):
         j.validate({"sshd": {}}, secrets=secrets)
     assert str(caught.value).startswith(named), str(caught.value)
     assert "t0k3n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"port": "22;touch /tmp/x"}, r"^jails\.sshd\.port: '22;touch /tmp/x' is not a port"),
+        ({"port": "ssh,$(id)"}, r"^jails\.sshd\.port: 'ssh,\$\(id\)' is not a port"),
+        ({"protocol": "tcp' ; id; '"}, r"^jails\.sshd\.protocol: .* has a ';'"),
+        ({"protocol": "tcp'&id"}, r"^jails\.sshd\.protocol: .* is not a protocol"),
+        ({"chain": "INPUT -j ACCEPT"}, r"^jails\.sshd\.chain: 'INPUT -j ACCEPT' is not a chain name"),
+        ({"destemail": "root@x;id"}, r"^jails\.sshd\.destemail: 'root@x;id' is not an e-mail address"),
+        ({"mta": "sendmail|sh"}, r"^jails\.sshd\.mta: 'sendmail\|sh' is not an action name"),
+        ({"action": ['iptables[port="1`id`"]']}, r"^jails\.sshd\.action: .* is not %\(name\)s or an action"),
+        ({"ignoreip": ["10.0.0.0/8,0.0.0.0/0"]}, r"^jails\.sshd\.ignoreip: .* is not one address"),
+        (
+            {"failregex": ["^x <HOST> ;c"]},
+            r"^jails\.sshd\.failregex: .* has a ';' at its start or after a blank",
+        ),
+        ({"failregex": ["^x <HOST>", "#y"]}, r"^jails\.sshd\.failregex\[1\]: .* may not be empty or start"),
+        ({"failregex": ["^x <HOST>", ""]}, r"^jails\.sshd\.failregex\[1\]: .* may not be empty or start"),
+        (
+            {"failregex": ["100% <HOST>"]},
+            r"^jails\.sshd\.failregex: .* has a '%' that fail2ban would interpolate",
+        ),
+        ({"logpath": ["/var/log/a b.log"]}, r"^jails\.sshd\.logpath: .* is not an absolute path"),
+        ({"bantime.formula": "ban.Time.__class__"}, r"^jails\.sshd\.bantime\.formula: .* \(no '__'\)"),
+        ({"backend": "systemd[x];id"}, r"^jails\.sshd\.backend: .* is not a backend"),
+    ],
+)
+def test_values_fail2ban_or_its_actions_would_read_otherwise_are_refused(options, message):
+    with pytest.raises(j.JailError, match=message):
+        _build({"sshd": options})
+
+
+def test_accepted_shapes_render_unchanged():
+    (jail,) = _build(
+        {
+            "sshd": {
+                "port": "ssh,2222",
+                "sender": "fail2ban@<fq-hostname>",
+                "action": [
+                    "%(action_)s",
+                    'iptables-allports[name=x, blocktype="REJECT --reject-with tcp-reset"]',
+                ],
+                "logpath": ["%(sshd_log)s", "/var/log/auth*.log tail"],
+                "failregex": ["^100%% <HOST>$"],
+            }
+        }
+    )[0]
+    parsed = _parse(j.render_jail(jail))
+    assert parsed.get("sshd", "port") == "ssh,2222"
+    assert parsed.get("sshd", "action").split("\n")[1].startswith("iptables-allports[")
+    assert parsed.get("sshd", "failregex") == "^100%% <HOST>$"
+
+
+@pytest.mark.parametrize("value", ["pass ;word", ";pass", "x\u2028y"])
+def test_secret_values_that_fail2ban_would_cut_are_refused_unshown(value):
+    with pytest.raises(j.JailError, match=r"^secrets\.sshd\.token: ") as raised:
+        _build({"sshd": {}}, secrets={"sshd": {"token": value}})
+    assert value not in str(raised.value)

@@ -206,3 +206,72 @@ def test_match_criteria_refuse_control_characters_and_trailing_newlines(criteria
 def test_values_in_match_refuse_control_characters():
     with pytest.raises(RenderError, match=r"match\[0\]\.options: ForceCommand value 'true\\n'"):
         render({}, [{"criteria": "User a", "options": {"ForceCommand": "true\n"}}])
+
+
+@pytest.mark.parametrize(
+    ("options", "line"),
+    [
+        ({"Banner": "/etc/my banner"}, 'Banner "/etc/my banner"'),
+        ({"ChrootDirectory": "/srv/%u"}, "ChrootDirectory /srv/%u"),
+        ({"DenyUsers": ["alice", "#bob", "root"]}, 'DenyUsers alice "#bob" root'),
+        ({"AllowUsers": 'alice "x'}, 'AllowUsers alice "\\"x"'),
+        ({"AllowGroups": "admins  sftp"}, "AllowGroups admins sftp"),
+        ({"AcceptEnv": "LANG LC_*"}, "AcceptEnv LANG LC_*"),
+        ({"Banner": "=x"}, 'Banner "=x"'),
+        ({"Banner": "a\\b"}, 'Banner "a\\\\b"'),
+        (
+            {"KexAlgorithms": "curve25519-sha256,sntrup761x25519-sha512@openssh.com"},
+            "KexAlgorithms curve25519-sha256,sntrup761x25519-sha512@openssh.com",
+        ),
+        ({"ForceCommand": "internal-sftp -d '/srv/my dir'"}, "ForceCommand internal-sftp -d '/srv/my dir'"),
+        ({"Subsystem": ["sftp internal-sftp -l INFO"]}, "Subsystem sftp internal-sftp -l INFO"),
+    ],
+)
+def test_each_value_is_one_sshd_word_quoted_only_where_needed(options, line):
+    assert body(render(options)) == [line]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"AuthorizedKeysFile": ".ssh/%k"}, r"AuthorizedKeysFile value '\.ssh/%k' has '%k'"),
+        ({"ChrootDirectory": "/srv/100%"}, r"ChrootDirectory value '/srv/100%' has '%'"),
+        ({"ForceCommand": "echo 'a"}, "ForceCommand value .* has an unterminated quote"),
+        ({"ForceCommand": "=true"}, "ForceCommand value '=true' may not start with '='"),
+        ({"AuthorizedKeysCommand": "#x"}, "AuthorizedKeysCommand value '#x' may not start with '#'"),
+        ({"Subsystem": "sftp"}, "Subsystem value 'sftp' must be a name and a command"),
+        ({"Ciphers": ["aes256-ctr,3des-cbc"]}, "Ciphers item 'aes256-ctr,3des-cbc' holds a ','"),
+        ({"Banner": "/etc/issue\u2028PermitRootLogin yes"}, "Banner value .* contains the control character"),
+    ],
+)
+def test_values_sshd_would_read_otherwise_are_refused_by_name(options, message):
+    with pytest.raises(RenderError, match=message):
+        render(options)
+
+
+@pytest.mark.parametrize(
+    ("criteria", "line"),
+    [
+        ("group sftp", "Match Group sftp"),
+        ("User alice,!root  Address 10.0.0.0/8", "Match User alice,!root Address 10.0.0.0/8"),
+        ("all", "Match All"),
+        ("Invalid-User", "Match Invalid-User"),
+    ],
+)
+def test_match_criteria_render_canonical(criteria, line):
+    assert body(render({}, [{"criteria": criteria, "options": {"X11Forwarding": False}}]))[1] == line
+
+
+@pytest.mark.parametrize(
+    ("criteria", "message"),
+    [
+        ("User alice PermitRootLogin yes", "'PermitRootLogin' is not a Match criterion"),
+        ("User", "User needs a pattern"),
+        ('User "a b"', "the pattern '\"a' of User"),
+        ("User a=b", "the pattern 'a=b' of User"),
+        ("All User x", "All stands alone"),
+    ],
+)
+def test_match_criteria_are_criteria_and_patterns(criteria, message):
+    with pytest.raises(RenderError, match=r"match\[0\]\.criteria .*" + message):
+        render({}, [{"criteria": criteria, "options": {"X11Forwarding": False}}])
