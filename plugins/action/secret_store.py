@@ -13,21 +13,46 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import controller_store, policy
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import (
+    controller_store,
+    policy,
+    redact,
+)
 from ansible_collections.bulwark.hardening.plugins.plugin_utils import vault_file
 
 MODULE = "bulwark.hardening.secret_store"
 
 
+def _store_values(document):
+    for entry in document["secrets"].values():
+        if isinstance(entry, dict):
+            yield from (entry.get("versions") or {}).values()
+            yield entry.get("candidate")
+
+
 class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
+        redactor = redact.Redactor()
+        try:
+            result.update(self._run(task_vars, redactor))
+        except AnsibleActionFail as exc:
+            # What Ansible would make of it, with the store's values masked and marked as such: the role
+            # prints a failure's message only when it is.
+            result.update(failed=True, msg=redactor.scrub(str(exc)), redacted=True)
+        return redactor.scrub_data(result)
+
+    def _run(self, task_vars, redactor):
         args = dict(self._task.args)
         if args.get("backend") != "ansible_vault":
-            result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
-            return result
+            return self._execute_module(MODULE, module_args=args, task_vars=task_vars)
         try:
-            specs, _consumers = policy.normalise(args.get("secrets"), args.get("consumers"), "ansible_vault")
+            specs, _consumers = policy.normalise(
+                args.get("secrets"),
+                args.get("consumers"),
+                "ansible_vault",
+                directory=args.get("directory", policy.DEFAULT_DIRECTORY),
+            )
         except policy.SecretSpecError as exc:
             raise AnsibleActionFail(f"{exc}. Nothing was applied") from None
         path = args.get("store_file")
@@ -40,15 +65,17 @@ class ActionModule(ActionBase):
             document = controller_store.parse(vault_file.read(vault, path, "store_file"))
         except ValueError as exc:
             raise AnsibleActionFail(f"store_file: {path}: {exc}. Nothing was applied") from None
+        redactor.add(*_store_values(document))
         if not self._task.check_mode:
             drawn = controller_store.with_candidates(document, specs)
+            redactor.add(*_store_values(drawn))
             if drawn != document:
                 vault_file.write(
                     vault, path, controller_store.dumps(drawn), args.get("store_vault_id"), "store_vault_id"
                 )
                 document = drawn
         args["store_values"] = controller_store.values_for(document, specs)
-        result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
+        result = self._execute_module(MODULE, module_args=args, task_vars=task_vars)
         versions = result.pop("versions", None)
         if versions is None or self._task.check_mode:
             return result

@@ -24,6 +24,14 @@ description:
   - For a value C(NAME), each consumer directory gets C(NAME) (the active value) and C(NAME.accept) (the
     accepted values, one a line). For a key pair it gets C(NAME.key) (the active private key),
     C(NAME.pub) and C(NAME.jwks.json) (the accepted public keys, C(kid) = RFC 7638 thumbprint).
+    Two secrets whose files would meet in one directory (C(db) and C(db.accept), a key pair C(db) and a
+    value C(db.pub)), a consumer directory inside the store and consumers sharing a directory with
+    different groups are refused, naming both.
+  - No message carries a value. Every text the module returns (errors included) is scrubbed of every value
+    it has seen, whole, cut short or encoded (JSON, URL, base64, hex); an OpenBao or Vault error is reported
+    by its HTTP status and a reason, never by the server's text, which may echo the request. Stored
+    metadata in a shape or state the module does not know, a malformed answer of the server and a value
+    that does not match its recorded fingerprint fail naming the secret, before anything changes.
   - A password with C(postgresql) is a database login rotated without a failed query. PostgreSQL keeps one
     password per role, so two login roles, C(ROLE_a) and C(ROLE_b), members of the application role C(ROLE),
     take turns; each version belongs to the one the current version does not use. Dual-accept enables the new
@@ -55,6 +63,9 @@ options:
       - Consumer name to C(directory) (where its files go), C(group) (default C(root)), C(service) (a
         systemd unit) and C(action) (C(restart), the default with a service, C(reload) or C(none)).
       - A unit or group that does not exist on the host fails the module before anything changes.
+      - The directory may belong to the consumer's user, but none of its parents to anyone other than root,
+        nor be writable by a group or by everyone. Such a parent could be swapped for a link that sends the
+        secret elsewhere, so the module refuses it by name before anything changes.
     type: dict
     default: {}
   directory:
@@ -120,6 +131,8 @@ options:
     description:
       - Secrets to bring back to their previous version (both accepted for the overlap window). Idempotent
         while it stays set; the next rotation clears it.
+      - From C(stable), where the consumers accept the current version only, the previous version goes
+        through dual-accept first (every consumer accepts it again and reloads) and is then promoted.
     type: list
     elements: str
     default: []
@@ -196,6 +209,12 @@ problems:
   description: Secret names by problem kind, from RV(report).
   returned: always
   type: dict
+redacted:
+  description:
+    - Always C(true) in what the module (or its action plugin) returns: its texts went through the
+      redaction. The secrets role prints a failure's message only when it is set.
+  returned: always
+  type: bool
 """
 
 import json
@@ -204,18 +223,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-try:
-    import hvac
-    import hvac.exceptions
-except ImportError:  # needed with backend vault only; the module says so by name
-    hvac = None
-
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.secrets import (
     generate,
     policy,
     postgresql,
+    redact,
     report,
     rotation,
 )
@@ -246,13 +260,15 @@ class FilesStore:
         try:
             return json.loads(text)
         except ValueError:
-            raise files.HostError(f"{self._path(name, 'meta.json')} is not valid JSON") from None
+            raise files.HostError(
+                f"{name}: {self._path(name, 'meta.json')} is not valid JSON: the store is damaged"
+            ) from None
 
     def value(self, name, entry):
         path = self._path(name, f"v{entry['version']}")
         value = files.read(path)
         if value is None:
-            raise files.HostError(f"{path} is missing: the store is damaged")
+            raise files.HostError(f"{name}: {path} is missing: the store is damaged")
         return value
 
     def where(self, name, entry):
@@ -279,14 +295,36 @@ class FilesStore:
                 files.remove(self._path(name, leaf))
 
 
+# What a refusal of the server means, by hvac's exception: its own text is never shown, since a server or a
+# proxy may echo the request, and with it the value, in its error.
+VAULT_REFUSALS = {
+    "InvalidRequest": "HTTP 400, the server refused the request as invalid",
+    "Unauthorized": "HTTP 401, the token is not valid",
+    "Forbidden": "HTTP 403, the token's policy does not allow it",
+    "InvalidPath": "HTTP 404, no such path or mount",
+    "PreconditionFailed": "HTTP 412, a check-and-set condition failed",
+    "RateLimitExceeded": "HTTP 429, the server limits the rate of requests",
+    "InternalServerError": "HTTP 500, an internal error of the server",
+    "VaultNotInitialized": "HTTP 501, the server is not initialised",
+    "BadGateway": "HTTP 502, a proxy could not reach the server",
+    "VaultDown": "HTTP 503, the server is sealed or down",
+    "UnsupportedOperation": "the server does not support the operation",
+}
+
+
 class VaultStore:
     """OpenBao / Vault KV v2: <vault_path>/<name> holds the value, one KV version per version of the secret
     (the server keeps them, its audit device records each access); <vault_path>/<name>.meta the metadata.
+    Every error names the secret and what is wrong, never what the server said.
     """
 
     def __init__(self, params, check_mode):
-        if hvac is None:
-            raise policy.SecretSpecError("backend: vault needs python3-hvac on the host")
+        try:
+            import hvac  # noqa: PLC0415  (backend vault only: requests and hvac are slow to import)
+            import hvac.exceptions  # noqa: PLC0415
+        except ImportError:
+            raise policy.SecretSpecError("backend: vault needs python3-hvac on the host") from None
+        self.errors = hvac.exceptions
         for option in ("vault_url", "vault_token"):
             if not params[option]:
                 raise policy.SecretSpecError(f"{option}: required with backend vault")
@@ -298,7 +336,7 @@ class VaultStore:
     def check(self):
         try:
             authenticated = self.client.is_authenticated()
-        except (hvac.exceptions.VaultError, OSError) as exc:
+        except (self.errors.VaultError, OSError) as exc:
             raise files.HostError(f"vault_url: {type(exc).__name__} reaching the server") from None
         if not authenticated:
             raise policy.SecretSpecError("vault_token: the server refuses this token")
@@ -306,27 +344,66 @@ class VaultStore:
     def prepare(self):
         """Nothing to create: the KV v2 mount is the server's."""
 
-    def _read(self, path, version=None):
+    def _failed(self, name, doing, where, exc):
+        if isinstance(exc, self.errors.VaultError):
+            reason = VAULT_REFUSALS.get(type(exc).__name__, "an unexpected HTTP status")
+        else:
+            reason = f"{type(exc).__name__} reaching the server"
+        return files.HostError(f"{name}: vault: {doing} {self.mount}/{where} failed ({reason})")
+
+    def _malformed(self, name, doing, where, what):
+        return files.HostError(
+            f"{name}: vault: the server's answer to {doing} {self.mount}/{where} is not a KV v2 answer"
+            f" ({what}); is vault_url an OpenBao or Vault server and vault_mount a KV version 2 mount?"
+        )
+
+    def _read(self, name, doing, path, version=None):
+        """The `data` of a KV v2 read ({"data": {...}, "metadata": {...}}), None when there is none."""
         try:
-            return self.kv.read_secret_version(path=path, version=version, mount_point=self.mount)["data"]
-        except hvac.exceptions.InvalidPath:
+            answer = self.kv.read_secret_version(path=path, version=version, mount_point=self.mount)
+        except self.errors.InvalidPath:
             return None
-        except hvac.exceptions.VaultError as exc:
-            # The exception's text is the server's error list, never a value.
-            raise files.HostError(f"vault: reading {self.mount}/{path} failed: {exc}") from None
+        except (self.errors.VaultError, OSError, ValueError) as exc:
+            raise self._failed(name, doing, path, exc) from None
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+            what = "no data" if isinstance(answer, dict) else "not JSON"
+            raise self._malformed(name, doing, path, what)
+        if not isinstance(data.get("metadata"), dict):
+            raise self._malformed(name, doing, path, "no metadata")
+        return data
 
     def meta(self, name):
-        data = self._read(f"{self.path}/{name}.meta")
-        return None if data is None else json.loads(data["data"]["meta"])
+        where = f"{self.path}/{name}.meta"
+        data = self._read(name, "reading the metadata at", where)
+        if data is None:
+            return None
+        try:
+            return json.loads(data["data"]["meta"])
+        except (KeyError, TypeError, ValueError):
+            raise files.HostError(
+                f"{name}: vault: {self.mount}/{where} holds no metadata in JSON: the store is damaged"
+            ) from None
 
     def value(self, name, entry):
-        data = self._read(f"{self.path}/{name}", entry["stored_as"])
-        if data is None or data["metadata"].get("deletion_time"):
+        where = f"{self.path}/{name}"
+        version = entry.get("stored_as")
+        if isinstance(version, bool) or not isinstance(version, int):
             raise files.HostError(
-                f"vault: {self.mount}/{self.path}/{name} version {entry['stored_as']} is gone:"
+                f"{name}: the metadata of version {entry['version']} has no KV version (stored_as):"
                 " the store is damaged"
             )
-        return data["data"]["value"]
+        data = self._read(name, f"reading version {entry['version']} at", where, version)
+        if data is None or data["metadata"].get("deletion_time") or data["metadata"].get("destroyed"):
+            raise files.HostError(
+                f"{name}: vault: {self.mount}/{where} version {version} is gone: the store is damaged"
+            )
+        value = data["data"].get("value")
+        if not isinstance(value, str):
+            raise files.HostError(
+                f"{name}: vault: {self.mount}/{where} version {version} holds no value: the store is damaged"
+            )
+        return value
 
     def where(self, name, entry):
         return f"{self.mount}/{self.path}/{name}@{entry['stored_as']}", None
@@ -334,18 +411,26 @@ class VaultStore:
     def draw(self, spec):
         return generate.generate(spec)
 
-    def _write(self, path, data):
+    def _write(self, name, doing, path, data):
+        """The KV version the server gave what was written."""
         try:
             answer = self.kv.create_or_update_secret(path=path, secret=data, mount_point=self.mount)
-        except hvac.exceptions.VaultError as exc:
-            raise files.HostError(f"vault: writing {self.mount}/{path} failed: {exc}") from None
-        return answer["data"]["version"]
+        except (self.errors.VaultError, OSError, ValueError) as exc:
+            raise self._failed(name, doing, path, exc) from None
+        if not isinstance(answer, dict):
+            raise self._malformed(name, doing, path, "not JSON")
+        version = answer.get("data", {}).get("version") if isinstance(answer.get("data"), dict) else None
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise self._malformed(name, doing, path, "no version number")
+        return version
 
     def put_value(self, name, version, value):
-        return self._write(f"{self.path}/{name}", {"value": value})
+        return self._write(name, f"storing version {version} at", f"{self.path}/{name}", {"value": value})
 
     def put_meta(self, meta):
-        self._write(f"{self.path}/{meta['name']}.meta", {"meta": json.dumps(meta, sort_keys=True)})
+        name = meta["name"]
+        text = json.dumps(meta, sort_keys=True)
+        self._write(name, "writing the metadata at", f"{self.path}/{name}.meta", {"meta": text})
 
     def prune(self, name, keep):
         """The server keeps the versions (its max_versions decides how many)."""
@@ -404,8 +489,10 @@ STORES = {"files": FilesStore, "vault": VaultStore, "ansible_vault": ControllerS
 
 
 class Run:
-    def __init__(self, module, specs, consumers):
+    def __init__(self, module, specs, consumers, redactor=None):
         self.module = module
+        # Every value this run sees is given to it, so that no message can carry one.
+        self.redactor = redactor or redact.Redactor(supplied_values(module.params))
         self.check = module.check_mode
         self.specs = specs
         self.consumers = consumers
@@ -437,6 +524,12 @@ class Run:
                     raise policy.SecretSpecError(
                         f"consumers.{name}.service: {consumer['service']} does not exist on the host"
                     )
+            # Its files are written relative to a descriptor on it: none of its parents may be one a
+            # non-root user could swap for a link (the directory itself may be the consumer's).
+            try:
+                files.check_dir(consumer["directory"], owner=files.ANY_USER)
+            except files.HostError as exc:
+                raise files.HostError(f"consumers.{name}.directory: {exc}") from None
             for path in (consumer["directory"], os.path.dirname(consumer["directory"])):
                 if os.path.islink(path):
                     raise files.HostError(f"consumers.{name}.directory: {path} is a symbolic link")
@@ -450,8 +543,38 @@ class Run:
 
     # --- one secret ----------------------------------------------------------------------------------
 
+    def meta(self, name):
+        """The stored metadata of a declared secret (None: not generated yet), checked before any use."""
+        meta = self.store.meta(name)
+        if meta is None:
+            return None
+        rotation.check_meta(name, meta)
+        spec = self.specs[name]
+        if generate.is_key_pair(spec) != generate.is_key_pair({"type": meta["type"]}):
+            raise policy.SecretSpecError(
+                f"{name}: declared a {spec['type']}, stored as a {str(meta['type'])[:16]}: a key pair and a"
+                " value cannot turn into each other; declare the new one under another name"
+            )
+        return meta
+
     def values(self, name, meta):
-        return {entry["version"]: self.store.value(name, entry) for entry in rotation.entries(meta)}
+        """version -> value of the versions the metadata keeps, each checked against its fingerprint."""
+        spec = self.specs[name]
+        found = {}
+        for entry in rotation.entries(meta):
+            value = self.store.value(name, entry)
+            self.redactor.add(value)
+            try:
+                matches = generate.fingerprint(spec, value) == entry["fingerprint"]
+            except ValueError:  # a key that does not load
+                matches = False
+            if not matches:
+                raise files.HostError(
+                    f"{name}: the stored value of version {entry['version']} does not match its fingerprint"
+                    f" in the metadata: the store is damaged"
+                )
+            found[entry["version"]] = value
+        return found
 
     def record(self, meta):
         if not self.check:
@@ -545,20 +668,26 @@ class Run:
             entry, value = rotation.version_meta(spec, version, "(not generated in check mode)", now), None
         else:
             value = self.store.draw(spec)
+            self.redactor.add(value)
             entry = rotation.version_meta(spec, version, generate.fingerprint(spec, value), now)
         if "postgresql" in spec:
             entry["login"] = postgresql.next_login(spec, meta)
         return entry, value
 
     def step(self, spec, meta, step, now, *, new=None, reason=None):
+        back_to = meta["previous"]["version"] if meta["previous"] else None
         meta = rotation.advance(meta, step, now, spec, new)
         version = {"stage": meta["next"], "revoke": meta["previous"]}.get(step, meta["current"])["version"]
+        if step == "rollback":
+            version = back_to
+            if meta["state"] == "dual":  # from stable: consumers accept it again before it is promoted
+                reason = f"accept versions {rotation.accepted(meta)} first"
         words = {
             "stage": f"stage version {version} ({reason})",
             "accept": f"accept versions {rotation.accepted(meta)}",
             "promote": f"promote version {version}",
             "revoke": f"revoke version {version}",
-            "rollback": f"roll back to version {version}",
+            "rollback": f"roll back to version {version}" + (f" ({reason})" if reason else ""),
         }
         self.steps.append(f"{spec['name']}: {words[step]}")
         self.changed = True
@@ -596,20 +725,25 @@ class Run:
             mode = 0o600 if consumer["group"] == "root" else 0o640
             for leaf, content in sorted(contents.items()):
                 path = os.path.join(consumer["directory"], leaf)
-                if files.status(path) == ("file", mode, 0, gid) and files.read(path) == content:
+                where = {"anchor": consumer["directory"], "owner": files.ANY_USER}
+                found = files.status(path, **where)
+                if found == ("file", mode, 0, gid) and files.read(path, **where) == content:
                     continue
                 pending.add(name)
                 self.changed = True
                 if not self.check:
                     self.consumer_dir(consumer, gid)
-                    files.write(path, content, mode, 0, gid)
+                    files.write(path, content, mode, 0, gid, **where)
         return pending
 
     def psql(self, spec, sql):
         """psql as postgres on the host; the SQL (verifiers, never a password) on its input."""
+        self.redactor.add(*postgresql.verifiers_in(sql))  # psql may quote a statement in its error
         argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-A", "-t", "-F", postgresql.SEPARATOR]
         argv += ["-v", "ON_ERROR_STOP=1", "-p", str(spec["postgresql"]["port"]), "-d", "postgres"]
-        return self.runner.run(argv, data=sql, check=True, what=f"psql for {spec['name']}")[1]
+        out = self.runner.run(argv, data=sql, check=True, what=f"psql for {spec['name']}")[1]
+        self.redactor.add(*postgresql.verifiers_in(out))
+        return out
 
     def database_state(self, spec):
         if self.runner.which("psql") is None:
@@ -634,8 +768,8 @@ class Run:
         """A missing consumer directory is created root-owned for the group; an existing one is kept."""
         directory = consumer["directory"]
         if not os.path.isdir(directory):
-            os.makedirs(os.path.dirname(directory), mode=0o755, exist_ok=True)
-            files.directory(directory, 0o700 if consumer["group"] == "root" else 0o750, 0, gid)
+            mode = 0o700 if consumer["group"] == "root" else 0o750
+            files.directory(directory, mode, 0, gid, make_dirs=0o755, only_new=True)
 
     def reload(self, name):
         consumer = self.consumers[name]
@@ -656,7 +790,7 @@ class Run:
         values = self.values(spec["name"], meta)
         modes = dict(self.store.where(spec["name"], entry) for entry in rotation.entries(meta))
         for name in spec["consumers"]:
-            for leaf in rotation.deliverables(spec, meta, values, generate.public_pem, generate.jwks):
+            for leaf in rotation.file_names(spec).values():
                 path = os.path.join(self.consumers[name]["directory"], leaf)
                 modes[path] = files.mode_of(path)
         meets = generate.meets(spec, values[meta["current"]["version"]])
@@ -677,13 +811,112 @@ def summary(meta):
     }
 
 
+def supplied_values(params):
+    """The secret values the module is given (the token, the controller's store): masked like drawn ones."""
+    found = [params.get("vault_token")]
+    for entry in (params.get("store_values") or {}).values():
+        if isinstance(entry, dict):
+            found += [*(entry.get("versions") or {}).values(), entry.get("candidate")]
+    return [value for value in found if isinstance(value, str)]
+
+
+EXPECTED = (
+    policy.SecretSpecError,
+    rotation.StateError,
+    files.HostError,
+    postgresql.DatabaseError,
+)
+
+
+def apply(module, progress):
+    """The module's result, failures included, as a dict (not yet redacted)."""
+    params = module.params
+    now = time.time()
+    try:
+        specs, consumers = policy.normalise(
+            params["secrets"],
+            params["consumers"],
+            params["backend"],
+            params["rotate"],
+            params["rollback"],
+            directory=params["directory"],
+        )
+        compromised = policy.compromise_date(params["compromised_since"])
+        run = progress["run"] = Run(module, specs, consumers, progress["redactor"])
+        run.check_host()
+        metas = {name: run.meta(name) for name in specs}
+        # Check mode on a bare host predicts the generation; the role installs the library first.
+        if generate.serialization is None and (not module.check_mode or any(metas.values())):
+            raise policy.SecretSpecError("python3-cryptography is not installed on the host")
+        found = [run.report(spec, metas[name], now, compromised) for name, spec in specs.items()]
+    except EXPECTED as exc:
+        return {"failed": True, "msg": f"{exc}. Nothing was applied"}
+    request = {
+        "rotate": set(params["rotate"]),
+        "rollback": set(params["rollback"]),
+        "all": params["rotate_all"],
+        "due": params["rotate_due"],
+        "compromised_since": compromised,
+    }
+    try:
+        run.store.prepare()
+        result = run.run(dict(metas), request, now)
+    except EXPECTED as exc:
+        return {
+            "failed": True,
+            "msg": f"{exc}. Steps done before the failure: {run.steps or 'none'}; a re-run resumes from them",
+            "changed": run.changed,
+            "steps": run.steps,
+        }
+    before = {name: summary(meta) for name, meta in metas.items() if meta}
+    after = {name: summary(meta) for name, meta in result.items()}
+    extra = {}
+    if params["backend"] == "ansible_vault":
+        extra["versions"] = {
+            name: {str(entry["version"]): entry["fingerprint"] for entry in rotation.entries(meta)}
+            for name, meta in result.items()
+        }
+    return {
+        **extra,
+        "changed": run.changed,
+        "secrets": after,
+        "steps": run.steps,
+        "reloaded": run.reloaded,
+        "report": found,
+        "problems": report.summary(found),
+        "diff": {
+            "before": json.dumps(before, indent=2, sort_keys=True) + "\n",
+            "after": json.dumps(after, indent=2, sort_keys=True) + "\n",
+            "before_header": f"{params['directory']} (metadata; values are never shown)",
+            "after_header": f"{params['directory']} (metadata; values are never shown)",
+        },
+    }
+
+
+def unexpected(exc, run):
+    """A failure nobody foresaw (a bug): a message without a traceback, which could carry a value."""
+    steps = run.steps if run else []
+    said = f"{type(exc).__name__}: {exc}"[:300]
+    where = (
+        f"Steps done before the failure: {steps}; a re-run resumes from them"
+        if steps
+        else "Nothing was applied"
+    )
+    return {
+        "failed": True,
+        "msg": f"secret_store failed unexpectedly ({said}); please report it. {where}",
+        "changed": bool(run and run.changed),
+        "steps": steps,
+    }
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             # Definitions (names, types, lengths), not values: the values never pass through options.
             "secrets": {"type": "list", "elements": "dict", "required": True, "no_log": False},
             "consumers": {"type": "dict", "default": {}},
-            "directory": {"type": "path", "default": "/etc/bulwark/secrets"},
+            "directory": {"type": "path", "default": policy.DEFAULT_DIRECTORY},
             "backend": {"type": "str", "default": "files", "choices": list(policy.BACKENDS)},
             # Given by the action plugin (backend ansible_vault): the controller's values for this host.
             "store_values": {"type": "dict", "no_log": True},
@@ -702,61 +935,18 @@ def main():
         },
         supports_check_mode=True,
     )
-    params = module.params
-    now = time.time()
+    progress = {"redactor": redact.Redactor(supplied_values(module.params)), "run": None}
     try:
-        specs, consumers = policy.normalise(
-            params["secrets"], params["consumers"], params["backend"], params["rotate"], params["rollback"]
-        )
-        compromised = policy.compromise_date(params["compromised_since"])
-        run = Run(module, specs, consumers)
-        run.check_host()
-        metas = {name: run.store.meta(name) for name in specs}
-        # Check mode on a bare host predicts the generation; the role installs the library first.
-        if generate.serialization is None and (not module.check_mode or any(metas.values())):
-            raise policy.SecretSpecError("python3-cryptography is not installed on the host")
-        found = [run.report(spec, metas[name], now, compromised) for name, spec in specs.items()]
-    except (policy.SecretSpecError, files.HostError, postgresql.DatabaseError) as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
-    request = {
-        "rotate": set(params["rotate"]),
-        "rollback": set(params["rollback"]),
-        "all": params["rotate_all"],
-        "due": params["rotate_due"],
-        "compromised_since": compromised,
-    }
-    try:
-        run.store.prepare()
-        result = run.run(dict(metas), request, now)
-    except (policy.SecretSpecError, files.HostError, postgresql.DatabaseError) as exc:
-        module.fail_json(
-            msg=f"{exc}. Steps done before the failure: {run.steps or 'none'}; a re-run resumes from them",
-            changed=run.changed,
-            steps=run.steps,
-        )
-    before = {name: summary(meta) for name, meta in metas.items() if meta}
-    after = {name: summary(meta) for name, meta in result.items()}
-    extra = {}
-    if params["backend"] == "ansible_vault":
-        extra["versions"] = {
-            name: {str(entry["version"]): entry["fingerprint"] for entry in rotation.entries(meta)}
-            for name, meta in result.items()
-        }
-    module.exit_json(
-        **extra,
-        changed=run.changed,
-        secrets=after,
-        steps=run.steps,
-        reloaded=run.reloaded,
-        report=found,
-        problems=report.summary(found),
-        diff={
-            "before": json.dumps(before, indent=2, sort_keys=True) + "\n",
-            "after": json.dumps(after, indent=2, sort_keys=True) + "\n",
-            "before_header": f"{params['directory']} (metadata; values are never shown)",
-            "after_header": f"{params['directory']} (metadata; values are never shown)",
-        },
-    )
+        result = apply(module, progress)
+    except Exception as exc:  # a bug: reported, redacted, instead of a traceback
+        result = unexpected(exc, progress["run"])
+    # Every text the module returns, messages and errors included, goes through the redaction;
+    # `redacted` tells the role its message may be shown.
+    result = progress["redactor"].scrub_data(result)
+    result["redacted"] = True
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,15 @@ def parse(text):
     document = json.loads(text)
     if not isinstance(document, dict) or not isinstance(document.get("secrets"), dict):
         raise ValueError("not a bulwark secrets store")
+    for name, entry in document["secrets"].items():
+        versions = entry.get("versions") if isinstance(entry, dict) else None
+        if not isinstance(versions, dict) or not all(
+            isinstance(number, str) and number.isdigit() and isinstance(value, str)
+            for number, value in versions.items()
+        ):
+            raise ValueError(f"{name}: versions is not a mapping of version numbers to values")
+        if entry.get("candidate") is not None and not isinstance(entry["candidate"], str):
+            raise ValueError(f"{name}: candidate is not a value")
     return document
 
 

@@ -10,13 +10,14 @@ Every error names the option (and index) and is raised before anything is read o
 
 import re
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.secrets.rotation import parse_time
+from ansible_collections.bulwark.hardening.plugins.module_utils.secrets.rotation import file_names, parse_time
 from ansible_collections.bulwark.hardening.plugins.module_utils.text import plain_absolute_path
 
 TYPES = ("password", "token", "symmetric", "rsa", "ed25519")
 # ansible_vault: the values in an ansible-vault file on the controller (the action plugin),
 # the metadata on the host.
 BACKENDS = ("files", "vault", "ansible_vault")
+DEFAULT_DIRECTORY = "/etc/bulwark/secrets"
 ALPHABETS = {
     "alphanumeric": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
     # URL-safe and shell-safe: a value that needs no quoting in a DSN, a header or an env file.
@@ -171,19 +172,24 @@ def normalise_postgresql(spec, kind, where):
     return {"role": role, "port": port}
 
 
-def normalise(secrets, consumers, backend="files", rotate=None, rollback=None):
-    """(secrets by name, consumers) for a module call, or SecretSpecError naming the option."""
+def normalise(secrets, consumers, backend="files", rotate=None, rollback=None, *, directory=None):
+    """(secrets by name, consumers) for a module call, or SecretSpecError naming the option.
+
+    directory: the store on the host (backends files and ansible_vault), which no consumer may write into.
+    """
     if backend not in BACKENDS:
         raise SecretSpecError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     consumers = normalise_consumers(consumers)
     if not isinstance(secrets, list):
         raise SecretSpecError("secrets: a list of secret definitions")
-    result = {}
+    result, indexes = {}, {}
     for index, spec in enumerate(secrets):
         secret = normalise_secret(spec, index, consumers)
         if secret["name"] in result:
             raise SecretSpecError(f"secrets[{index}].name: {secret['name']!r} is declared twice")
         result[secret["name"]] = secret
+        indexes[secret["name"]] = index
+    check_files(result, indexes, consumers, directory if backend != "vault" else None)
     for option, names in (("rotate", rotate or []), ("rollback", rollback or [])):
         if not isinstance(names, list):
             raise SecretSpecError(f"{option}: a list of secret names")
@@ -191,6 +197,53 @@ def normalise(secrets, consumers, backend="files", rotate=None, rollback=None):
             if name not in result:
                 raise SecretSpecError(f"{option}[{position}]: {name!r} is not a declared secret")
     return result, consumers
+
+
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def check_files(secrets, indexes, consumers, store=None):
+    """Every file a consumer gets has one writer: two secrets whose derived names meet in one directory
+    (`db` and `db.accept`, a key pair `db` and a value `db.pub`) would overwrite each other's file on
+    every run, reloading the consumers with the wrong content; a consumer file that is another's directory,
+    or a consumer directory inside the store, would damage what is there.
+    """
+    if store:
+        for name, consumer in consumers.items():
+            if _inside(consumer["directory"], store):
+                raise SecretSpecError(
+                    f"consumers.{name}.directory: {consumer['directory']} is inside the store ({store})"
+                )
+    writers = {}  # path -> (secret, consumer) that writes it
+    for name, secret in secrets.items():
+        for consumer in secret["consumers"]:
+            for leaf in file_names(secret).values():
+                path = f"{consumers[consumer]['directory']}/{leaf}"
+                other, by = writers.setdefault(path, (name, consumer))
+                if other != name:
+                    raise SecretSpecError(
+                        f"secrets[{indexes[name]}].name: {name!r} and secrets[{indexes[other]}].name"
+                        f" {other!r} both write {path} (consumers {by} and {consumer}); rename one of them"
+                    )
+                if consumers[by]["group"] != consumers[consumer]["group"]:
+                    raise SecretSpecError(
+                        f"consumers.{consumer}.group: consumers {by} and {consumer} share"
+                        f" {consumers[consumer]['directory']} with other groups, so {path} would change"
+                        " owner on every run; give them one group or their own directories"
+                    )
+    for path, (secret, by) in writers.items():
+        for name, consumer in sorted(consumers.items()):
+            if _inside(consumer["directory"], path):
+                raise SecretSpecError(
+                    f"consumers.{name}.directory: {consumer['directory']} is inside {path}, the file"
+                    f" {secret!r} gives consumer {by}"
+                )
+        if store and _inside(store, path):
+            raise SecretSpecError(
+                f"secrets[{indexes[secret]}].name: {secret!r} gives consumer {by} the file {path}, which is"
+                f" (or holds) the store ({store})"
+            )
 
 
 def compromise_date(text):

@@ -21,11 +21,13 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.secrets.rotation import accepted, entries
 
 ITERATIONS = 4096  # PostgreSQL's scram_iterations default
 SEPARATOR = "\t"
+_VERIFIER = re.compile(r"SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+")
 
 
 class DatabaseError(Exception):
@@ -57,6 +59,11 @@ def verifier(password, salt=None, iterations=ITERATIONS):
         return base64.b64encode(data).decode("ascii")
 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored)}:{b64(server)}"
+
+
+def verifiers_in(text):
+    """The SCRAM verifiers a text (SQL, psql's output) holds: not passwords, yet nothing to print."""
+    return _VERIFIER.findall(text)
 
 
 def matches(stored, password):

@@ -8,7 +8,9 @@ stable --stage--> staged --accept--> dual --promote--> promoted --(overlap elaps
 - promote: signers switch to the new version; the old one is still accepted until `revoke_after`.
 - revoke: consumers accept only the new version. The old one stays in the store (never distributed) so
   that a rollback can bring it back.
-- rollback: the previous version becomes current again, promoted, both accepted for the overlap.
+- rollback: the previous version becomes current again, promoted, both accepted for the overlap. From
+  stable, where consumers accept the current version only, it goes through dual-accept first (the
+  previous version staged back), so that no signer switches before every consumer accepts it.
 
 Every step is recorded in the metadata before its effects (files, reloads) happen, and those effects
 are a pure function of the metadata, so a run killed at any point resumes at the recorded step: it
@@ -20,6 +22,17 @@ import copy
 import datetime
 
 STATES = ("stable", "staged", "dual", "promoted")
+KEY_PAIRS = ("rsa", "ed25519")
+# What a state needs besides `current` (a damaged or foreign metadata file is refused, never guessed at).
+_NEEDS = {"staged": ("next",), "dual": ("next",), "promoted": ("previous", "revoke_after")}
+_META_KEYS = (
+    "name", "type", "consumers", "state", "latest",
+    "current", "next", "previous", "revoke_after", "rolled_back",
+)  # fmt: skip
+
+
+class StateError(ValueError):
+    """Stored metadata that the rotation cannot continue from; the message names the secret."""
 
 
 def iso(now):
@@ -93,6 +106,17 @@ def next_step(meta, now):
     return None
 
 
+def _promoted(current, previous, now, spec):
+    """Signers use `current`; `previous` is still accepted for the overlap."""
+    return {
+        "state": "promoted",
+        "current": current,
+        "previous": previous,
+        "next": None,
+        "revoke_after": now + spec["overlap"],
+    }
+
+
 def advance(meta, step, now, spec, new=None):
     """The metadata after `step` (a new dict); new is the version metadata that 'stage' stores."""
     result = copy.deepcopy(meta)
@@ -101,30 +125,23 @@ def advance(meta, step, now, spec, new=None):
     if step == "rollback":
         if meta["previous"] is None:
             raise ValueError(f"{meta['name']}: no previous version to roll back to")
-        result.update(
-            state="promoted",
-            current=meta["previous"],
-            previous=meta["current"],
-            next=None,
-            revoke_after=now + spec["overlap"],
-            rolled_back=True,
-        )
+        if state not in ("stable", "promoted"):
+            raise ValueError(f"{meta['name']}: cannot roll back in state {state}")
+        if state == "stable":
+            # Consumers accept the current version only: they accept the previous one again before any
+            # signer switches to it (the next round promotes it).
+            result.update(state="dual", next=meta["previous"], rolled_back=True)
+        else:
+            result.update(_promoted(meta["previous"], meta["current"], now, spec), rolled_back=True)
     elif allowed.get(step) != state:
         raise ValueError(f"{meta['name']}: cannot {step} in state {state}")
     elif step == "stage":
-        result.update(state="staged", next=new, latest=new["version"])
+        result.update(state="staged", next=new, latest=new["version"], rolled_back=False)
         return result  # consumers see nothing of a staged version
     elif step == "accept":
         result["state"] = "dual"
     elif step == "promote":
-        result.update(
-            state="promoted",
-            previous=meta["current"],
-            current=meta["next"],
-            next=None,
-            revoke_after=now + spec["overlap"],
-            rolled_back=False,
-        )
+        result.update(_promoted(meta["next"], meta["current"], now, spec))
     else:
         result.update(state="stable", revoke_after=None)
     result["consumers"] = list(spec["consumers"])
@@ -151,23 +168,90 @@ def kept(meta):
     return {entry["version"] for entry in entries(meta)}
 
 
+def file_names(spec):
+    """What each consumer directory gets of a secret, by role (the accepted values, the active one, ...).
+
+    The one derivation of these names: deliverables() writes them, the policy refuses two secrets whose
+    names meet in one directory. No step changes both the active value and the set of accepted ones
+    (dual-accept, then promote, then revoke), so the order of the writes never matters.
+    """
+    name = spec["name"]
+    if spec["type"] in KEY_PAIRS:
+        return {"accept": f"{name}.jwks.json", "active": f"{name}.key", "public": f"{name}.pub"}
+    names = {"accept": f"{name}.accept", "active": name}
+    if "postgresql" in spec:
+        names["pgpass"] = f"{name}.pgpass"
+    return names
+
+
 def deliverables(spec, meta, values, public_pem, jwks):
     """File name -> content for each consumer of the secret. values: version -> value text."""
-    name = spec["name"]
+    names = file_names(spec)
     active = values[meta["current"]["version"]]
     accept = [values[version] for version in accepted(meta)]
-    if spec["type"] in ("rsa", "ed25519"):
-        return {
-            f"{name}.key": active,
-            f"{name}.pub": public_pem(active),
-            f"{name}.jwks.json": jwks(accept),
-        }
-    result = {name: active + "\n", f"{name}.accept": "".join(value + "\n" for value in accept)}
+    if spec["type"] in KEY_PAIRS:
+        contents = {"accept": jwks(accept), "active": active, "public": public_pem(active)}
+    else:
+        contents = {"accept": "".join(value + "\n" for value in accept), "active": active + "\n"}
     if "postgresql" in spec:
         # libpq's password file: the active login role and its password in one file, read at once.
         port = spec["postgresql"]["port"]
-        result[f"{name}.pgpass"] = f"*:{port}:*:{meta['current']['login']}:{active}\n"
-    return result
+        contents["pgpass"] = f"*:{port}:*:{meta['current']['login']}:{active}\n"
+    return {names[role]: contents[role] for role in names}
+
+
+def check_meta(name, meta):
+    """The stored metadata of secret `name` if the rotation can continue from it; else StateError saying
+    what is wrong. An unknown state is refused: continuing from a guess could skip dual-accept."""
+
+    def damaged(what):
+        return StateError(f"{name}: the stored metadata {what}: the store is damaged")
+
+    if not isinstance(meta, dict):
+        raise damaged(f"is a {type(meta).__name__}, not a mapping")
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:
+        raise damaged(f"has no {', '.join(missing)}")
+    if meta["name"] != name:
+        raise damaged(f"names another secret ({str(meta['name'])[:64]!r})")
+    state = meta["state"]
+    if state not in STATES:
+        raise damaged(
+            f"has an unknown rotation state {str(state)[:32]!r} (known: {', '.join(STATES)}); refusing to"
+            " guess where the rotation stands"
+        )
+    for key in ("current", *_NEEDS.get(state, ())):
+        if meta[key] is None:
+            raise damaged(f"is in state {state} without {key}")
+    for key in ("current", "next", "previous"):
+        entry = meta[key]
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise damaged(f"{key} is a {type(entry).__name__}, not a mapping")
+        number = entry.get("version")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise damaged(f"{key}.version is not a version number")
+        for field in ("created", "expires", "fingerprint"):
+            if not isinstance(entry.get(field), str):
+                raise damaged(f"{key}.{field} is missing or not a text")
+        try:
+            parse_time(entry["created"])
+        except ValueError:
+            raise damaged(f"{key}.created is not a time") from None
+    latest = meta["latest"]
+    if isinstance(latest, bool) or not isinstance(latest, int) or latest < max(kept(meta)):
+        raise damaged("latest is not the highest version number")
+    if not isinstance(meta["rolled_back"], bool):
+        raise damaged("rolled_back is not true or false")
+    after = meta["revoke_after"]
+    if after is not None and (isinstance(after, bool) or not isinstance(after, (int, float))):
+        raise damaged("revoke_after is not a time")
+    for key in ("consumers", "reload_pending"):
+        names = meta.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(item, str) for item in names):
+            raise damaged(f"{key} is not a list of consumer names")
+    return meta
 
 
 def age_days(meta, now):

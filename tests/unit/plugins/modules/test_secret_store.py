@@ -56,7 +56,7 @@ def run(module):
     specs, consumers = policy.normalise(module.params["secrets"], module.params["consumers"])
     store = secret_store.Run(module, specs, consumers)
     store.check_host()
-    metas = {name: store.store.meta(name) for name in specs}
+    metas = {name: store.meta(name) for name in specs}
     request = {
         "rotate": set(module.params["rotate"]),
         "rollback": set(module.params["rollback"]),
@@ -162,7 +162,13 @@ def test_rollback_once_while_the_variable_stays_set(tmp_path):
     run(FakeModule(params(tmp_path)))
     run(FakeModule(params(tmp_path, rotate=["db"])))
     done, metas = run(FakeModule(params(tmp_path, rollback=["db"])))
-    assert done.steps[0] == "db: roll back to version 1"
+    # From stable, the consumers accept version 1 again (and reload) before it becomes the active one.
+    assert done.steps == [
+        "db: roll back to version 1 (accept versions [1, 2] first)",
+        "db: promote version 1",
+        "db: revoke version 2",
+    ]
+    assert reloads(done.module) == [["try-restart", "app.service"]] * 3
     assert (tmp_path / "app/secrets/db").read_text() == (tmp_path / "store/db/v1").read_text() + "\n"
     assert metas["db"]["rolled_back"] and metas["db"]["latest"] == 2
     again, _unused = run(FakeModule(params(tmp_path, rollback=["db"])))

@@ -118,7 +118,7 @@ def test_versions_grow_by_one_per_rotation_and_the_audit_log_holds_no_value(serv
         assert (metas["db"]["state"], metas["db"]["current"]["stored_as"]) == ("stable", 1 + rotation)
     # the previous version is still on the server, for a rollback
     back, metas = run(FakeModule(vault_params(tmp_path, url, rollback=["db"])))
-    assert back.steps[0] == "db: roll back to version 2"
+    assert back.steps[0] == "db: roll back to version 2 (accept versions [2, 3] first)"
     old = client.secrets.kv.v2.read_secret_version(path="lab/host1/db", version=2, mount_point="secret")
     assert (tmp_path / "app/secrets/db").read_text() == old["data"]["data"]["value"] + "\n"
 
