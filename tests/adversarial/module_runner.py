@@ -22,9 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests import collection_path
 
-collection_path.install()
+# A module on a host imports the collection as plain packages (AnsiballZ has no collection loader), and
+# the loader costs half a second a run: the kill-and-fail harnesses run modules hundreds of times.
+sys.path.insert(0, str(collection_path.COLLECTIONS))
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import (  # noqa: E402
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import (
     commands,
     commit_confirm,
     files,
