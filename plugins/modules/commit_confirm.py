@@ -13,6 +13,9 @@ description:
   - It wins an atomic rename against the host's rollback timer, stops the timer, and persists what the change
     staged (for the firewall, the files that load it at boot). A confirm that comes after the timer fired
     (or while its restore runs) fails as rolled back and persists nothing; a failed restore is reported.
+  - A confirmation whose persist fails (for example C(systemctl enable) of the boot unit) keeps the change,
+    fails naming the step (RV(state=persist-failed)), and is finished by the next confirmation or the next
+    run of the module that armed it. One that was interrupted (killed) is finished the same way.
   - The state lives in C(/var/lib/bulwark/commit-confirm/<concern>/), root-only.
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
@@ -52,7 +55,9 @@ confirmed:
   returned: always
   type: bool
 state:
-  description: The state found (none, armed, confirmed, restoring, rolled-back, restore-failed).
+  description:
+    - The state found (none, armed, confirmed, restoring, rolled-back, restore-failed), or C(persist-failed)
+      when the change was kept but persisting it failed.
   returned: always
   type: str
 """
@@ -73,10 +78,17 @@ def main():
     state, _unused = transaction.state()
     result = {"changed": False, "confirmed": False, "state": state}
     if module.check_mode:
-        result["changed"] = transaction.pending()
+        try:
+            predicted = transaction.predict()
+        except HostError as exc:
+            module.fail_json(msg=str(exc), **result)
+        result["changed"] = state in (commit_confirm.ARMED, commit_confirm.CONFIRMED) or predicted.changed
         module.exit_json(**result)
     try:
         result["confirmed"] = result["changed"] = transaction.confirm()
+    except commit_confirm.PersistFailed as exc:
+        # The change is kept (never undone now), but it is not what the host loads at boot: not "confirmed".
+        module.fail_json(msg=str(exc), **{**result, "changed": True, "state": commit_confirm.PERSIST_FAILED})
     except HostError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

@@ -318,9 +318,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_confirm import (
-    ARMED,
-    RESTORE_FAILED,
-    ROLLED_BACK,
     RestoredNow,
     RestoreFailed,
     RolledBack,
@@ -337,6 +334,8 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render impo
 CONCERN = "sshd"
 NOTHING = "Nothing was applied"
 VALIDATED = "sshd -t accepts the candidate configuration (validate_only: nothing was changed)"
+# sshd's change is its live files: a confirmation stages nothing to persist (commit-confirm's staged.json).
+PERSISTS_NOTHING = {"files": [], "commands": []}
 
 ARGUMENT_SPEC = {
     "options": {"type": "dict", "default": {}},
@@ -470,7 +469,8 @@ def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
 
 
 def user_facts(conn, eff, assume_groups):
-    """The connecting user's account, groups, password state and authorized key types."""
+    """The connecting user's account, groups, password state, authorized key types, and what sshd's
+    StrictModes check reads of each keys file that holds keys."""
     try:
         entry = pwd.getpwnam(conn["user"])
     except KeyError:
@@ -481,13 +481,50 @@ def user_facts(conn, eff, assume_groups):
             groups.append(grp.getgrgid(gid).gr_name)
         except KeyError:
             groups.append(str(gid))
-    keys = []
+    keys, key_files = [], []
     for path in plan.authorized_keys_paths(
         eff.words("authorizedkeysfile"), entry.pw_name, entry.pw_dir, entry.pw_uid
     ):
-        keys.extend(plan.key_types(files.read(path)))
+        found = plan.key_types(files.read(path))
+        keys.extend(found)
+        if found:
+            key_files.append({"path": path, "keys": len(found), **strict_modes_facts(path, entry.pw_dir)})
     shadow = plan.account(files.read("/etc/shadow"), entry.pw_name)
-    return {"uid": entry.pw_uid}, sorted(set(groups) | set(assume_groups)), shadow, keys
+    return {"uid": entry.pw_uid}, sorted(set(groups) | set(assume_groups)), shadow, keys, key_files
+
+
+def strict_modes_facts(path, home):
+    """The canonical path of a keys file and the status of each path sshd's safe_path() checks above it
+    (guard.strict_modes_paths), with the group's members where a path is group-writable."""
+
+    def canonical(name):
+        try:
+            return os.path.realpath(name, strict=True)
+        except OSError:
+            return None  # sshd's realpath() fails too: no home to stop at, or the keys file refused
+
+    real = canonical(path)
+    chain = []
+    for name in guard.strict_modes_paths(real, canonical(home)) if real else []:
+        status = files.status(name)
+        if status is None:
+            chain.append({"path": name, "kind": None})
+            break
+        kind, mode, uid, gid = status
+        entry = {"path": name, "kind": kind, "mode": mode, "uid": uid, "gid": gid, "owner": None}
+        try:
+            entry["owner"] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            pass
+        if mode & 0o020:
+            try:
+                group = grp.getgrgid(gid)
+                primary = [account.pw_uid for account in pwd.getpwall() if account.pw_gid == gid]
+                entry["group"] = {"name": group.gr_name, "primary": primary, "members": list(group.gr_mem)}
+            except KeyError:
+                entry["group"] = None
+        chain.append(entry)
+    return {"real": real, "chain": chain}
 
 
 def wait_for_listener(targets, timeout=10.0):
@@ -585,10 +622,11 @@ def run(module, runner, p):
     transaction = Transaction(runner, CONCERN)
     if module.check_mode:
         return predicted(transaction, result)
-    rolled_back = transaction.surface()
-    if rolled_back:
-        result["warnings"].append(
-            f"an earlier unconfirmed sshd change was rolled back by the host ({rolled_back})"
+    if settle(module, transaction):  # a leftover was finished: judge against what is live now
+        live = read_live(runner, p, keygen)
+        dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
+        result, want = judge(
+            module, runner, p, live, sshd=sshd, keygen=keygen, dropin=dropin, main=main, mode=mode
         )
     if not result["diff"]:
         return unchanged(transaction, p, result)
@@ -632,7 +670,9 @@ def judge(module, runner, p, live, *, sshd, keygen, dropin, main, mode):
         warnings.append(f"{unknown} unknown: the candidate was evaluated as {plan.check_spec(conn)}")
 
     eff = evaluate(runner, sshd, p, live, dropin_text=dropin, main_after=main, spec=plan.check_spec(conn))
-    entry, groups, shadow, keys = user_facts(conn, eff, p["assume_groups"] if module.check_mode else [])
+    entry, groups, shadow, keys, key_files = user_facts(
+        conn, eff, p["assume_groups"] if module.check_mode else []
+    )
     public = {path: files.read(path + ".pub") for path in eff.lines("hostkey")}
     host_keys = plan.host_key_types(eff.lines("hostkey"), public, live["remove"], regenerate)
     facts = plan.facts(
@@ -644,6 +684,7 @@ def judge(module, runner, p, live, *, sshd, keygen, dropin, main, mode):
         host_keys=host_keys,
         client_algorithms=p["client_algorithms"],
     )
+    facts["key_files"] = key_files  # for the StrictModes check
     refusals = guard.check(eff, facts)
     if refusals and p["guard"]:
         raise refused(
@@ -690,17 +731,31 @@ def judge(module, runner, p, live, *, sshd, keygen, dropin, main, mode):
     return result, want
 
 
+def rolled_back_warning(when):
+    return f"an earlier unconfirmed sshd change was rolled back by the host ({when})"
+
+
+def settle(module, transaction):
+    """Finish what an interrupted run left (a confirmation's persist, a cut-off restore, an arm that could
+    undo nothing) before anything new is armed, or fail naming it. True if the host was changed."""
+    try:
+        settled = transaction.settle()
+    except HostError as exc:
+        raise Failed(str(exc), changed=getattr(exc, "changed", False)) from None
+    for note in settled.notes + ([rolled_back_warning(settled.rolled_back)] if settled.rolled_back else []):
+        module.warn(note)
+    return settled.changed
+
+
 def predicted(transaction, result):
-    """Check mode: the change, and whether an earlier one still waits for its confirmation."""
-    state, detail = transaction.state()
-    if state == RESTORE_FAILED:
-        transaction.surface()
-    if state == ROLLED_BACK:
-        result["warnings"].append(
-            f"an earlier unconfirmed sshd change was rolled back by the host ({detail})"
-        )
+    """Check mode: the change, whether an earlier one still waits for its confirmation, and what the real
+    run finishes first (touching nothing)."""
+    settled = transaction.predict()
+    result["warnings"].extend(settled.notes)
+    if settled.rolled_back:
+        result["warnings"].append(rolled_back_warning(settled.rolled_back))
     result["pending"] = transaction.pending()
-    result["changed"] = result["changed"] or result["pending"]
+    result["changed"] = result["changed"] or result["pending"] or settled.changed
     return result
 
 
@@ -708,11 +763,10 @@ def unchanged(transaction, p, result):
     """Nothing more to change; a change still armed is reported so the role confirms it in a full window
     (an "ok" here would let the timer undo it later)."""
     if transaction.pending():
-        if transaction.state()[0] == ARMED:
-            try:
-                transaction.rearm(p["rollback_timeout"])
-            except RolledBack as exc:
-                raise Failed(nothing(exc, " now")) from None
+        try:
+            transaction.rearm(p["rollback_timeout"], PERSISTS_NOTHING)
+        except RolledBack as exc:
+            raise Failed(nothing(exc, " now")) from None
         result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
     return result
 
@@ -721,7 +775,7 @@ def commit(runner, p, live, transaction, *, result, want):
     """Arm BEFORE applying (restore the last confirmed files, kept root-only, and reload), apply, re-arm."""
     active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
     want["reload"] = p["reload"] and active
-    if transaction.state()[0] != ARMED:  # armed already: the restore of the last confirmed state stays
+    if not transaction.pending():  # armed already: the restore of the last confirmed state stays
         back_up(p, live)
     steps = plan.restore_steps(
         p["main_config"],
@@ -733,14 +787,14 @@ def commit(runner, p, live, transaction, *, result, want):
     )
     try:
         # The apply may take the listener wait (10 s) after a reload, and sshd -t before it.
-        transaction.arm(p["rollback_timeout"], steps, {"files": [], "commands": []}, apply_seconds=20)
+        transaction.arm(p["rollback_timeout"], steps, apply_seconds=20)
     except RestoredNow as exc:
         raise Failed(str(exc), changed=True, restored=True) from None
     except RestoreFailed as exc:
         raise Failed(str(exc), changed=True, restored=False) from None
     except RolledBack as exc:
         raise Failed(nothing(exc, " now")) from None
-    except HostError as exc:
+    except (HostError, ValueError) as exc:  # ValueError: a rollback without a step is never armed
         raise refused(f"cannot arm the rollback: {exc}") from None
 
     try:
@@ -750,7 +804,7 @@ def commit(runner, p, live, transaction, *, result, want):
         raise Failed(f"{exc}; {what}", **{**result, "changed": True, "restored": restored}) from None
     result["reloaded"] = want["reload"]
     try:
-        transaction.rearm(p["rollback_timeout"])
+        transaction.rearm(p["rollback_timeout"], PERSISTS_NOTHING)
     except HostError as exc:
         raise Failed(str(exc), **{**result, "changed": True}) from None
     result["pending"] = True

@@ -2,9 +2,11 @@
 
 A change is staged in a directory of its own (`<root>/<concern>/`, root-only):
 
-- `restore.sh`  the steps that put back what the change replaces, written BEFORE anything is applied;
+- `restore.sh`  the steps that put back what the change replaces, written BEFORE anything is applied
+  (never without a step: a rollback that restores nothing is refused by name, not armed);
 - `staged.json` what to persist once the change is confirmed: {"files": [[path, text, mode], ...],
-  "commands": [[argv...], ...]} (the boot configuration, enabling the unit that loads it, ...);
+  "commands": [[argv...], ...]} (the boot configuration, enabling the unit that loads it, ...), written
+  AFTER the apply, so that it always describes what is live;
 - one marker whose name is the state:
 
       armed --(confirm wins the rename)--> confirmed --(persisted)--> (none)
@@ -13,10 +15,21 @@ A change is staged in a directory of its own (`<root>/<concern>/`, root-only):
 The confirmation and the restore race for ONE atomic rename of `armed`: whoever renames it owns the
 outcome, so a confirm that comes while the timer's restore runs fails as rolled back and persists
 nothing, and a restore never undoes a change that was confirmed. The timer is a transient systemd
-unit that runs `restore.sh` once, `timeout` seconds after it was armed. A restore stops at its first
-failing step and records it (`restore-failed`: the step and its output); every later call surfaces it.
+unit that runs `restore.sh` once, `timeout` seconds after it was armed; restarting it starts a spare
+unit first, so that a run killed at any point leaves an applied change with a timer. A restore holds a
+lock on the directory while it runs; a `restoring` that nobody holds was cut off, and is run again from
+its first step. A restore stops at its first failing step and records it (`restore-failed`: the step and
+its output); every later call surfaces it. Only a restore whose every step ran and succeeded records
+`rolled-back`.
+
+What a killed or failed run leaves is settled by the next one (`settle`) before anything new is decided:
+a `confirmed` is persisted (or its failure named), a cut-off restore is finished, an `armed` whose
+restore script is missing or damaged is discarded (it could undo nothing) so that the live state is
+snapshotted anew, and strays are removed.
 """
 
+import collections
+import fcntl
 import json
 import os
 import re
@@ -28,6 +41,7 @@ from .files import HostError
 
 ROOT = "/var/lib/bulwark/commit-confirm"
 UNIT_PREFIX = "bulwark-rollback-"
+SPARE_SUFFIX = "-spare"
 _CONCERN = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 
 # States, as the marker files are named, and what each means to the operator.
@@ -39,7 +53,20 @@ NONE, ARMED, CONFIRMED, RESTORING, ROLLED_BACK, RESTORE_FAILED = (
     "rolled-back",
     "restore-failed",
 )
+# Reported by the confirmation when the change was kept but persisting it failed (not a marker).
+PERSIST_FAILED = "persist-failed"
 _MARKERS = (RESTORE_FAILED, RESTORING, ARMED, CONFIRMED, ROLLED_BACK)  # precedence when several exist
+# Left by a write or a restore that was killed between its temporary file and the rename.
+_STRAYS = (
+    "staged.json",
+    ".staged.json.bulwark-tmp",
+    ".restore.sh.bulwark-tmp",
+    ".armed.bulwark-tmp",
+    "restore-failed.tmp",
+    "rolled-back.tmp",
+)
+# How long a run waits for a restore that runs right now (a reload, nft -f) before it gives up.
+RESTORE_WAIT = 120
 
 
 # Every change is applied with commit-confirm: a shorter window than this is missed by a loaded host's
@@ -49,6 +76,10 @@ MIN_TIMEOUT = 5
 
 class TimeoutRefused(ValueError):
     """A rollback timeout below MIN_TIMEOUT; the message names the option."""
+
+
+class NothingToRestore(ValueError):
+    """A rollback without a step would record "rolled back" and restore nothing: it is never armed."""
 
 
 def check_timeout(value, option="rollback_timeout"):
@@ -77,6 +108,24 @@ class RestoreFailed(HostError):
     """The host tried to put the previous state back and a step failed: the host needs a person."""
 
 
+class PersistFailed(HostError):
+    """The change was confirmed and stays live, but what loads it at boot could not be persisted."""
+
+
+class Unsettled(HostError):
+    """What an interrupted run left could not be finished; nothing new may be armed over it.
+    `changed`: whether the host was changed on the way (a restore run again, some files persisted)."""
+
+    def __init__(self, msg, changed=False):
+        super().__init__(msg)
+        self.changed = changed
+
+
+# What settle() (or predict(), in check mode) found: warnings for the operator, the time of a finished
+# rollback (or None), and whether the host was (or would be) changed.
+Settled = collections.namedtuple("Settled", "notes rolled_back changed")
+
+
 def unit_name(concern):
     if not _CONCERN.fullmatch(concern or ""):
         raise ValueError(f"invalid commit-confirm concern name: {concern!r}")
@@ -84,33 +133,76 @@ def unit_name(concern):
 
 
 def render_restore(directory, steps):
-    """The restore script: claim the change by renaming `armed`, then each (what, argv) step in turn,
-    stopping at the first that fails with what failed recorded in `restore-failed`."""
+    """The restore script: take the directory's lock, claim the change by renaming `armed` (or finish a
+    restore that was cut off), then each (what, argv) step in turn, stopping at the first that fails with
+    what failed recorded in `restore-failed`; `rolled-back` only when every step succeeded.
+
+    NothingToRestore when there is no step: such a script could only claim to have rolled back."""
+    steps = list(steps or ())
+    if not steps:
+        raise NothingToRestore(
+            "the rollback has no step that restores anything: refusing to arm it (it would record"
+            " 'rolled back' and put nothing back)"
+        )
+    for what, argv in steps:
+        if not what or not argv or any("\n" in word or "\0" in word for word in [what, *argv]):
+            raise ValueError(f"restore step {what!r}: {argv!r} is empty or has a line break")
     q = shlex.quote
     lines = [
         "#!/bin/sh",
         "# bulwark.hardening commit-confirm: put back what an unconfirmed change replaced.",
         "set -u",
         f"dir={q(directory)}",
-        '# Whoever renames "armed" owns the outcome: a confirmation that got there first wins.',
-        'mv "$dir/armed" "$dir/restoring" 2>/dev/null || exit 0',
+        "# One restore at a time: the lock on the directory is held while the steps run (and by them).",
+        'exec 9<"$dir" || exit 1',
+        "if command -v flock >/dev/null; then flock -w 300 9 || exit 1; fi",
+        '# Whoever renames "armed" owns the outcome: a confirmation that got there first wins. A "restoring"',
+        "# that nobody holds the lock on was cut off before it recorded an outcome: run it again.",
+        'if ! mv "$dir/armed" "$dir/restoring" 2>/dev/null; then',
+        '  [ -e "$dir/restoring" ] || exit 0',
+        '  if [ -e "$dir/rolled-back" ] || [ -e "$dir/restore-failed" ]; then',
+        '    rm -f "$dir/restoring"; exit 0',
+        "  fi",
+        "fi",
+        "failed() {",
+        '  printf \'%s\\n%s\\n\' "$1" "$2" > "$dir/restore-failed.tmp"',
+        '  mv -f "$dir/restore-failed.tmp" "$dir/restore-failed"; rm -f "$dir/restoring"',
+        "  exit 1",
+        "}",
         "step() {",
         "  what=$1; shift",
-        '  if ! out=$("$@" 2>&1); then',
-        '    printf \'%s\\n%s\\n\' "$what" "$out" > "$dir/restore-failed.tmp"',
-        '    mv "$dir/restore-failed.tmp" "$dir/restore-failed"; rm -f "$dir/restoring"',
-        "    exit 1",
-        "  fi",
+        '  out=$("$@" 2>&1) || failed "$what" "$out"',
         "}",
     ]
-    for what, argv in steps:
-        lines.append(f"step {q(what)} {shlex.join(argv)}")
+    lines += [f"step {q(what)} {shlex.join(argv)}" for what, argv in steps]
     lines += [
-        'date -u +%FT%TZ > "$dir/rolled-back.tmp" && mv "$dir/rolled-back.tmp" "$dir/rolled-back"',
+        '{ date -u +%FT%TZ > "$dir/rolled-back.tmp" && mv -f "$dir/rolled-back.tmp" "$dir/rolled-back"; } ||',
+        '  failed "recording the rollback" "the steps ran, but rolled-back could not be written"',
         'rm -f "$dir/restoring" "$dir/staged.json"',
         "",
     ]
     return "\n".join(lines)
+
+
+def parse_restore(directory, text):
+    """The steps of a restore script exactly as render_restore(directory, steps) writes it, or None
+    (missing, damaged, without a step, or another directory's)."""
+    if not text:
+        return None
+    steps = []
+    for line in text.split("\n"):  # as sh reads it (str.splitlines also splits at \x85, \u2028, ...)
+        if line.startswith("step "):
+            try:
+                words = shlex.split(line[len("step ") :])
+            except ValueError:
+                return None
+            if len(words) < 2:
+                return None
+            steps.append((words[0], words[1:]))
+    try:
+        return steps if render_restore(directory, steps) == text else None
+    except ValueError:
+        return None
 
 
 class Transaction:
@@ -120,6 +212,7 @@ class Transaction:
         self.runner = runner
         self.concern = concern
         self.unit = unit_name(concern)
+        self.units = (self.unit, self.unit + SPARE_SUFFIX)
         self.dir = os.path.join(root, concern)
         self._root = root
 
@@ -135,8 +228,21 @@ class Transaction:
         return NONE, ""
 
     def staged(self):
+        """What the change staged to persist, or None (not staged yet, or damaged)."""
         text = files.read(self._path("staged.json"))
-        return json.loads(text) if text else None
+        try:
+            staged = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return staged if isinstance(staged, dict) else None
+
+    def restore_steps(self):
+        """The steps of the restore script on disk, or None if it is missing, damaged or has none."""
+        return parse_restore(self.dir, files.read(self._path("restore.sh")))
+
+    def pending(self):
+        """True while a change waits for its confirmation with a rollback that can undo it."""
+        return self.state()[0] == ARMED and self.restore_steps() is not None
 
     def surface(self, clear=True):
         """Fail on a restore that failed; return a finished rollback's time (cleared unless clear is
@@ -155,76 +261,225 @@ class Transaction:
             return detail
         return None
 
-    def arm(self, timeout, restore_steps, staged, apply_seconds=0):
+    # --- what an interrupted run left -------------------------------------------------------------
+
+    def predict(self):
+        """Check mode: what settle() would find and do, touching nothing (RestoreFailed as settle)."""
+        state, _unused = self.state()
+        notes = []
+        if state == RESTORING:
+            if self._restore_running():
+                notes.append(f"{self.concern}: a rollback is running on the host right now")
+            else:
+                notes.append(
+                    f"{self.concern}: a rollback was cut off before it finished; the next run finishes it"
+                )
+            return Settled(notes, None, True)
+        rolled_back = self.surface(clear=False)
+        if state == CONFIRMED:
+            notes.append(
+                f"{self.concern}: the last confirmed change was not persisted (its confirmation was"
+                " interrupted or its persist failed); the next run persists it"
+            )
+        elif state == ARMED and self.restore_steps() is None:
+            notes.append(self._unusable_note("the next run discards it"))
+        return Settled(notes, rolled_back, bool(notes))
+
+    def settle(self):
+        """Finish or clear what an interrupted run left, before anything new is decided.
+
+        Raises RestoreFailed (a restore failed: the host needs a person) or Unsettled (what was left
+        could not be finished: nothing new may be armed over it); both say what and that nothing new was
+        applied."""
+        notes, changed = [], False
+        state, _unused = self.state()
+        if state == RESTORING:
+            changed = self._finish_restore()
+            state, _unused = self.state()
+            if changed and state == ROLLED_BACK:
+                notes.append(
+                    f"{self.concern}: a rollback of an unconfirmed change had been cut off before it"
+                    " finished; it was run again to its end"
+                )
+        if state == RESTORE_FAILED:
+            try:
+                self.surface()
+            except RestoreFailed as exc:
+                exc.changed = changed
+                raise
+        if state == CONFIRMED:
+            try:
+                persisted = self._finish_confirm()
+            except PersistFailed as exc:
+                raise Unsettled(f"{exc}. Nothing new was applied", changed=True) from None
+            notes.append(
+                f"{self.concern}: the last confirmed change had not been persisted (its confirmation was"
+                " interrupted or its persist failed); it was persisted now"
+                if persisted
+                else f"{self.concern}: the last confirmation was interrupted after it persisted; finished now"
+            )
+            changed = True
+        if state == ARMED and self.restore_steps() is None:
+            self._stop_timers()
+            for name in (ARMED, "staged.json", "restore.sh"):
+                files.remove(self._path(name))
+            notes.append(self._unusable_note("it was discarded and the live state is snapshotted anew"))
+            changed = True
+        rolled_back = self.surface() if state == ROLLED_BACK else None
+        if state in (NONE, ROLLED_BACK):
+            for name in _STRAYS:
+                if os.path.lexists(self._path(name)):
+                    files.remove(self._path(name))
+        return Settled(notes, rolled_back, changed)
+
+    def _unusable_note(self, then):
+        return (
+            f"{self.concern}: an unconfirmed change was armed with a restore script that is missing, damaged"
+            f" or without a step ({self._path('restore.sh')}): it could undo nothing, so {then}"
+        )
+
+    def _restore_running(self):
+        """True while a restore script holds the directory's lock."""
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # no directory (nothing ever ran), or not root (check mode as another user)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the lock if it was taken
+        return False
+
+    def _finish_restore(self):
+        """A `restoring` found: wait for the restore that runs, or run again one that was cut off.
+        Returns True if it ran the restore here."""
+        deadline = time.monotonic() + RESTORE_WAIT
+        while self._restore_running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if self.state()[0] != RESTORING:
+            return False
+        if self._restore_running():
+            raise Unsettled(
+                f"{self.concern}: a rollback has been running on the host for more than {RESTORE_WAIT} s."
+                " Nothing new was applied; try again when it has finished"
+            )
+        if self.restore_steps() is None:
+            raise Unsettled(
+                f"{self.concern}: a rollback was cut off before it finished and its restore script"
+                f" ({self._path('restore.sh')}) is missing or damaged: the host is in an unknown state"
+                " and needs a person. Nothing new was applied. Fix it by hand, then remove"
+                f" {self._path(RESTORING)}",
+                changed=False,
+            )
+        rc, out, err = self.runner.run(["/bin/sh", self._path("restore.sh")])
+        state, _unused = self.state()
+        if state == RESTORING:
+            raise Unsettled(
+                f"{self.concern}: a rollback was cut off before it finished, and running it again did not"
+                f" finish it (rc={rc}: {(err or out or '').strip() or 'no output'}). Nothing new was applied"
+            )
+        return True
+
+    # --- arm, apply, re-arm, confirm, restore -----------------------------------------------------
+
+    def arm(self, timeout, restore_steps, apply_seconds=0):
         """Arm the rollback BEFORE the change is applied. Already armed (an unconfirmed change is
-        live): the restore of the last confirmed state is kept and only staged and the timer are new.
+        live): the restore of the last confirmed state is kept and only the timer is new.
         This first timer also covers the apply (apply_seconds: the most it may take), which rearm()
         follows with the controller's own window; it only fires if the module dies during the apply.
-        Returns True if a change was already armed. A HostError means nothing was armed; RestoredNow that
-        the earlier unconfirmed change could not be re-armed and was restored."""
-        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 5:
-            raise ValueError("rollback_timeout must be an integer of at least 5 seconds")
+        Returns True if a change was already armed. A HostError or ValueError (NothingToRestore: no
+        step) means nothing was armed; RolledBack that the armed change was rolled back meanwhile;
+        RestoredNow that the earlier unconfirmed change could not be re-armed and was restored."""
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < MIN_TIMEOUT:
+            raise ValueError(f"rollback_timeout must be an integer of at least {MIN_TIMEOUT} seconds")
         files.private_dir(self._root)
         files.private_dir(self.dir)
         state, _unused = self.state()
-        was_armed = state == ARMED
+        was_armed = self.pending()
         if was_armed:
-            self._stop_timer()
-            if self.state()[0] != ARMED:
-                raise RolledBack(self._rolled_back_message())
-        else:
-            for name in (CONFIRMED, ROLLED_BACK):
-                files.remove(self._path(name))
-            files.write(self._path("restore.sh"), render_restore(self.dir, restore_steps), 0o700)
-        files.write(self._path("staged.json"), json.dumps(staged, sort_keys=True), 0o600)
-        if not was_armed:
-            files.write(self._path(ARMED), time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()), 0o600)
-        try:
-            self._start_timer(timeout + apply_seconds)
-        except HostError as exc:
-            if was_armed:
+            try:
+                self._restart_timer(timeout + apply_seconds)
+            except HostError as exc:
                 # The unconfirmed change would stay live with no timer: put the last confirmed state back.
                 self.restore_now()
                 raise RestoredNow(
                     f"{self.concern}: could not re-arm the rollback of the unconfirmed change ({exc}); "
                     "the host restored the last confirmed state now"
                 ) from None
-            for name in (ARMED, "staged.json", "restore.sh"):  # nothing was applied: no marker may say so
+            if self.state()[0] != ARMED:
+                self._stop_timers()
+                raise RolledBack(self._rolled_back_message())
+            # Staged again after this apply: until then nothing may persist what is not live.
+            files.remove(self._path("staged.json"))
+            return True
+        if state == ROLLED_BACK and not restore_steps:
+            raise RolledBack(self._rolled_back_message())  # it was pending a moment ago
+        if state not in (NONE, ROLLED_BACK, ARMED):
+            raise Unsettled(f"{self.concern}: the state {state} was left by an earlier run; settle it first")
+        script = render_restore(self.dir, restore_steps)  # NothingToRestore before anything is touched
+        self._stop_timers()  # one left by a confirmation that was killed before it stopped it
+        for name in (ROLLED_BACK, "staged.json"):
+            if os.path.lexists(self._path(name)):
+                files.remove(self._path(name))
+        files.write(self._path("restore.sh"), script, 0o700)
+        files.write(self._path(ARMED), time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()), 0o600)
+        try:
+            self._start_timer(self.unit, timeout + apply_seconds)
+        except HostError:
+            for name in (ARMED, "restore.sh"):  # nothing was applied: no marker may say so
                 files.remove(self._path(name))
             raise
-        return was_armed
+        return False
 
-    def rearm(self, timeout):
-        """Restart the window after a (possibly slow) apply, so the controller's time to confirm counts
-        from now. A timer that fired during the apply means the host restored: RolledBack."""
-        self._stop_timer()
-        if self.state()[0] != ARMED:
-            raise RolledBack(self._rolled_back_message())
+    def rearm(self, timeout, staged=None):
+        """After a (possibly slow) apply: restart the window so that the controller's time to confirm
+        counts from now, then stage what the confirmation persists (`staged`; None keeps what is there).
+        A timer that fired during the apply means the host restored: RolledBack. A timer that cannot be
+        restarted (or staging that fails): the change is restored now, RestoredNow."""
         try:
-            self._start_timer(timeout)
+            self._restart_timer(timeout)
+            if self.state()[0] != ARMED:
+                self._stop_timers()
+                raise RolledBack(self._rolled_back_message())
+            if staged is not None:
+                files.write(self._path("staged.json"), json.dumps(staged, sort_keys=True), 0o600)
+        except RolledBack:
+            raise
         except HostError as exc:
             self.restore_now()
-            raise RolledBack(f"{self.concern}: could not re-arm the rollback ({exc}); restored") from None
+            raise RestoredNow(f"{self.concern}: could not re-arm the rollback ({exc}); restored") from None
 
     def restore_now(self):
-        """Run the restore here and now (a failed apply): returns ROLLED_BACK, or raises RestoreFailed."""
-        self._stop_timer()
-        self.runner.run(["/bin/sh", self._path("restore.sh")])
+        """Run the restore here and now (a failed apply): returns ROLLED_BACK, or raises RestoreFailed.
+        The timer stays armed until the restore has run, so a restore that cannot run still has it."""
+        rc, out, err = self.runner.run(["/bin/sh", self._path("restore.sh")])
         state, _unused = self.state()
+        if state in (ROLLED_BACK, RESTORE_FAILED):
+            self._stop_timers()
         if state == RESTORE_FAILED:
             self.surface()
+        if state != ROLLED_BACK:
+            raise RestoreFailed(
+                f"{self.concern}: the restore could not be run now (rc={rc}:"
+                f" {(err or out or '').strip() or 'no output'}; state {state}): the change stays live, and"
+                " the host's rollback timer undoes it when it fires unless it is confirmed"
+            )
         files.remove(self._path(ROLLED_BACK))
         return state
 
     def confirm(self):
         """Keep the change: win the rename, stop the timer, persist what was staged.
-        Returns True if something was confirmed, False if nothing was armed."""
+        Returns True if something was confirmed (or an interrupted confirmation finished), False if
+        nothing was armed. PersistFailed: the change is kept but persisting it failed (said by name)."""
+        staged = self.staged() is not None
         try:
             os.rename(self._path(ARMED), self._path(CONFIRMED))
         except FileNotFoundError:
             state, _unused = self.state()
             if state == RESTORING:
-                self._wait_restore()
+                self._finish_restore()
                 state, _unused = self.state()
             if state == RESTORE_FAILED:
                 self.surface()
@@ -232,17 +487,42 @@ class Transaction:
                 message = self._rolled_back_message()
                 files.remove(self._path(ROLLED_BACK))
                 raise RolledBack(message) from None
-            if state != CONFIRMED:  # CONFIRMED: persisting was interrupted last time; finish it
+            if state != CONFIRMED:
                 return False
-        self._stop_timer()
-        persist(self.runner, self.staged() or {})
-        files.remove(self._path("staged.json"))
-        files.remove(self._path(CONFIRMED))
+            self._finish_confirm()  # persisting was interrupted last time; finish it
+            return True
+        except OSError as exc:
+            raise HostError(
+                f"{self.concern}: the confirmation could not claim the change ({exc.strerror}): it stays"
+                " armed, and the host's timer undoes it unless a later confirmation gets through"
+            ) from None
+        if not staged:
+            self._stop_timers()
+            files.remove(self._path(CONFIRMED))
+            raise PersistFailed(
+                f"{self.concern}: the change was kept (its rollback is disarmed), but the run that applied it"
+                " was interrupted before it staged what loads it at boot: NOTHING was persisted. Run the"
+                " module again to persist it"
+            )
+        self._finish_confirm()
         return True
 
-    def pending(self):
-        """True while a change waits for its confirmation (armed, or confirmed but not yet persisted)."""
-        return self.state()[0] in (ARMED, CONFIRMED)
+    def _finish_confirm(self):
+        """The change is confirmed: stop the timers, persist what was staged, then forget both.
+        Returns whether something was staged."""
+        self._stop_timers()
+        staged = self.staged()
+        try:
+            persist(self.runner, staged or {})
+        except HostError as exc:
+            raise PersistFailed(
+                f"{self.concern}: the change was confirmed and stays live (its rollback is disarmed), but"
+                f" persisting it FAILED: {exc}. It is not what the host loads at boot; the next run of"
+                " commit_confirm or of the module persists it"
+            ) from None
+        files.remove(self._path("staged.json"))
+        files.remove(self._path(CONFIRMED))
+        return staged is not None
 
     def _rolled_back_message(self):
         when = (files.read(self._path(ROLLED_BACK)) or "").strip() or "just now"
@@ -251,18 +531,23 @@ class Transaction:
             "confirm it in time over a new connection: the previous state is live, nothing was persisted"
         )
 
-    def _wait_restore(self, limit=120):
-        deadline = time.monotonic() + limit
-        while self.state()[0] == RESTORING and time.monotonic() < deadline:
-            time.sleep(0.5)
+    def _restart_timer(self, timeout):
+        """Replace the running timer with one of `timeout` seconds, never leaving a moment without one:
+        the spare unit covers while the main one restarts."""
+        main, spare = self.units
+        self._stop_timer(spare)
+        self._start_timer(spare, timeout)
+        self._stop_timer(main)
+        self._start_timer(main, timeout)
+        self._stop_timer(spare)
 
-    def _start_timer(self, timeout):
+    def _start_timer(self, unit, timeout):
         self.runner.run(
             [
                 "systemd-run",
                 "--quiet",
                 "--collect",
-                f"--unit={self.unit}",
+                f"--unit={unit}",
                 f"--description=bulwark.hardening: undo the {self.concern} change unless the controller "
                 "confirms it",
                 f"--on-active={timeout}s",
@@ -274,9 +559,12 @@ class Transaction:
             what=f"arming the {self.concern} rollback timer",
         )
 
-    def _stop_timer(self):
+    def _stop_timer(self, *units):
         # Stopping a timer that is not there is not an error; a restore it started keeps running.
-        self.runner.run(["systemctl", "stop", f"{self.unit}.timer"])
+        self.runner.run(["systemctl", "stop", *(f"{unit}.timer" for unit in units)])
+
+    def _stop_timers(self):
+        self._stop_timer(*self.units)
 
 
 def persist(runner, staged):
