@@ -34,7 +34,10 @@ description:
     and enabling the boot unit) is persisted only when confirmed. If the rollback cannot be armed, nothing is
     applied. If an apply step fails, the host restores at once and the message says what was applied and what
     was restored. A run while an earlier change still waits for its confirmation reports C(changed=true) and
-    RV(pending=true) again, so that it is confirmed, never silently undone."
+    RV(pending=true) again, so that it is confirmed, never silently undone. What an interrupted run or
+    confirmation left is finished first (a confirmed change persisted, a rollback that was cut off run to its
+    end, an arm that could undo nothing discarded and the live firewall snapshotted anew), or the run fails
+    naming it; a rollback that would restore nothing is never armed."
   - "Check mode validates the candidate with C(nft -c) (nftables) or C(iptables-restore --test) (iptables)
     where the tools exist."
   - "Idempotent: the live owned table is read back in a canonical form (each rule carries an id in its
@@ -89,6 +92,8 @@ options:
       - Named address sets (name to a list of CIDRs/addresses, IPv4 and IPv6 mixed; any size,
         10,000 entries is normal). Overlapping entries are merged.
       - Rules refer to them as C(@name) in I(rules[].sources).
+      - A name is lowercase letters, digits and C(_), at most 24, starting with a letter; C(admin), C(rlssh)
+        and C(rl<n>) are reserved (the admin networks, the rate limits' meters).
     type: dict
     default: {}
   rules:
@@ -100,7 +105,13 @@ options:
         C(sources) (CIDRs, addresses, C(@set) names), C(destinations) (CIDRs), C(interface),
         C(direction) (C(in) default, C(out), C(routed) for forwarded traffic such as Docker's published ports,
         matched on the port the client asked for), C(action) (C(accept) default or C(drop)), C(comment),
-        C(rate_limit) (new connections per source, such as C(30/minute)) and C(burst) (default 5)."
+        C(rate_limit) (new connections per source, such as C(30/minute); at most 1000000/second) and C(burst)
+        (default 5, or what the rate earns in a day if that is less; at most that: iptables' hashlimit
+        overflows beyond)."
+      - "C(interface): an interface name (at most 15 of C(A-Z a-z 0-9 _ . @ -)), or a prefix ending in C(*)
+        that matches any suffix (C(eth*)), written C(\"eth*\") for nftables and C(eth+) for iptables and
+        ufw, and matched so by the lockout guard. iptables' own C(+) is refused: nftables reads it as a
+        plain character."
     type: list
     elements: dict
     default: []
@@ -127,7 +138,7 @@ options:
     type: str
     default: 10/minute
   ssh_burst:
-    description: Burst allowed above I(ssh_rate_limit).
+    description: Burst allowed above I(ssh_rate_limit) (at most what the rate earns in a day).
     type: int
     default: 5
   icmp_echo:
@@ -144,7 +155,7 @@ options:
     choices: [auto, "true", "false"]
     default: auto
   docker_interfaces:
-    description: Interfaces of Docker's bridges (wildcards allowed).
+    description: Interfaces of Docker's bridges, names or prefixes ending in C(*) as in I(rules[].interface).
     type: list
     elements: str
     default: [docker0, br-*]
@@ -154,8 +165,15 @@ options:
       - "nftables backend: a foreign table on the input or forward hook is deleted whole, and so is an
         iptables-nft table that only foreign rules fill (a typical iptables-persistent host). An iptables-nft
         table shared with Docker or fail2ban keeps their rules, loses the foreign rules that admit traffic,
-        and the drop policy of its input chains becomes accept (our table filters). The rollback restores
-        all of it as it was (iptables-nft's tables through C(iptables-nft-save)/C(iptables-nft-restore))."
+        and the drop policy of its input chains becomes accept (our table filters)."
+      - "The rollback puts back what the apply changed and removed, one object at a time, and leaves what
+        other owners added during the confirm window (a rule Docker adds to its chains, a table podman
+        creates): a purged table comes back unless it is there (an iptables-nft table its owner made anew
+        gets its saved chains and rules beside the owner's), a purged rule comes back after the nearest of
+        its former predecessors still there, a policy is set back; the owned table (nftables) or chains,
+        jumps, policies and C(bw-*) sets (iptables) are set to the snapshot. iptables-nft's rules come back
+        through C(iptables-nft-save)/C(iptables-nft-restore); a table shared with Docker or fail2ban that
+        iptables-nft cannot write back is not purged rule by rule (refused, naming it)."
       - "nftables and iptables backends: what was purged must not come back at boot. An enabled
         C(netfilter-persistent.service) (iptables-persistent), which would load its saved rules again beside
         ours, is disabled when the change is confirmed (not stopped; its files are left as they are);
@@ -455,8 +473,12 @@ class FirewallRun:
         """Run the apply steps; on a failure, the message says what ran before the failed step."""
         started = time.monotonic()
         for n, step in enumerate(self.plan.steps):
-            write_inputs([(step.path, step.text)])
-            rc, out, err = self.runner.run(step.argv)
+            try:
+                write_inputs([(step.path, step.text)])
+            except HostError as exc:  # a step whose input cannot be written failed like one that ran
+                rc, out, err = 1, "", str(exc)
+            else:
+                rc, out, err = self.runner.run(step.argv)
             if rc != 0:
                 done = [s.what for s in self.plan.steps[:n]]
                 applied = (
@@ -476,22 +498,29 @@ class FirewallRun:
                 self.fail(f"{step.what} refused the candidate: {(err or out).strip()}. Nothing was applied")
 
     def snapshot(self):
-        self.backend.snapshot(self.plan, self.opts)
+        try:
+            self.backend.snapshot(self.plan, self.opts)
+        except model.PolicyError as exc:  # the live state could not be saved for the rollback: not armed
+            text = str(exc)
+            self.fail(text if text.endswith("Nothing was applied") else f"{text}. Nothing was applied")
         write_inputs(self.plan.snapshot.items())
 
     def with_confirm(self, pending, timeout):
-        """Arm BEFORE applying, apply, re-arm: the window to confirm counts from the end of the apply."""
+        """Arm BEFORE applying, apply, re-arm: the window to confirm counts from the end of the apply.
+        `pending`: a change with a usable rollback is armed, whose restore (of the last confirmed state)
+        is kept; otherwise the live state is snapshotted and a rollback without a step is refused."""
         if not pending:
             self.snapshot()
         try:
             self.transaction.arm(
                 timeout,
-                self.plan.restore,
-                self.plan.boot,
+                [] if pending else self.plan.restore,
                 apply_seconds=self.backend.step_seconds * len(self.plan.steps),
             )
         except (commit_confirm.RestoredNow, commit_confirm.RestoreFailed) as exc:
             self.fail(f"{exc}. Nothing new was applied", changed=True)
+        except commit_confirm.RolledBack as exc:
+            self.fail(f"{exc}. Nothing new was applied: run it again")
         except (HostError, ValueError) as exc:
             if not pending:
                 for path in self.plan.snapshot:
@@ -505,41 +534,40 @@ class FirewallRun:
                 restored = [what for what, _argv in self.plan.restore]
             try:
                 self.transaction.restore_now()
-            except commit_confirm.RestoreFailed as exc:
+            except HostError as exc:
                 self.fail(msg + str(exc), changed=True)
             self.fail(
                 msg + "The host restored the previous firewall: " + "; ".join(restored) + ".",
                 changed=failed > 0 or pending,
                 restored=restored,
             )
-        self.transaction.rearm(timeout)
+        # Staged only now: the confirmation persists what is live, never what a killed apply left unapplied.
+        self.transaction.rearm(timeout, self.plan.boot)
         self.result.update(pending=True, rollback_timeout=timeout)
 
     def run(self):
         module, p = self.module, self.p
         try:
-            if module.check_mode:  # report a finished rollback, but leave its record for the real run
-                state, detail = self.transaction.state()
-                if state == commit_confirm.RESTORE_FAILED:
-                    self.transaction.surface()
-                rolled_back = detail if state == commit_confirm.ROLLED_BACK else None
-            else:
-                rolled_back = self.transaction.surface()
-        except HostError as exc:
-            self.fail(str(exc))
-        if rolled_back:
-            module.warn(
-                f"firewall: the previous change was rolled back by the host ({rolled_back}): the controller "
-                "did not confirm it in time over a new connection"
-            )
-        try:
             timeout = commit_confirm.check_timeout(p["rollback_timeout"])
         except commit_confirm.TimeoutRefused as exc:
             self.fail(f"{exc}. Nothing was applied")
         policy = self.policy()
-        self.opts = backends.Options(
-            p["purge"], p["persist_path"], p["state_dir"], self.lockout_packet(policy)
-        )
+        packet = self.lockout_packet(policy)
+        # What an interrupted run left is finished (or named) after the input was found good and before
+        # the live state is read for the plan; check mode only says what the real run will do about it.
+        try:
+            settled = self.transaction.predict() if module.check_mode else self.transaction.settle()
+        except HostError as exc:
+            self.fail(str(exc), changed=getattr(exc, "changed", False))
+        self.result["changed"] = settled.changed
+        for note in settled.notes:
+            module.warn(note)
+        if settled.rolled_back:
+            module.warn(
+                f"firewall: the previous change was rolled back by the host ({settled.rolled_back}): the "
+                "controller did not confirm it in time over a new connection"
+            )
+        self.opts = backends.Options(p["purge"], p["persist_path"], p["state_dir"], packet)
         try:
             self.plan = plan = self.backend.plan(policy, self.opts)
         except model.PolicyError as exc:
@@ -555,7 +583,7 @@ class FirewallRun:
             commit_confirm.staged_changes(plan.boot) or not self.backend.boot_enabled() or bool(plan.takeover)
         )
         self.result.update(
-            changed=plan.changed or boot_changed or pending,
+            changed=plan.changed or boot_changed or pending or settled.changed,
             foreign=plan.foreign,
             policy=policy.as_dict(),
             rules=len(nftables.lines(policy)),
@@ -572,7 +600,7 @@ class FirewallRun:
             if plan.changed:
                 self.check()
             module.exit_json(**self.result)
-        if not self.result["changed"]:
+        if not (plan.changed or boot_changed or pending):
             module.exit_json(**self.result)
         try:
             if not plan.changed and not pending:
@@ -582,6 +610,8 @@ class FirewallRun:
                 module.exit_json(**self.result)
             files.private_dir(p["state_dir"])
             self.with_confirm(pending, timeout)
+        except commit_confirm.RestoredNow as exc:
+            self.fail(str(exc), changed=True)
         except commit_confirm.RolledBack as exc:
             self.fail(
                 f"{exc} (the apply took longer than rollback_timeout, {timeout} s: raise it)", changed=True

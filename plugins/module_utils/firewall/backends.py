@@ -14,7 +14,7 @@ import collections
 import json
 import os
 
-from . import guard, hooks, iptables, managers, nftables, ufw
+from . import guard, hooks, iptables, managers, nftables, rollback, ufw
 from .model import PolicyError
 
 Step = collections.namedtuple("Step", "what argv path text")
@@ -208,6 +208,12 @@ class Nftables(Backend):
         plan.tools_installed = doc is not None
         live = nftables.read_live(doc or {"nftables": []})
         purge = live.foreign if opts.purge else []
+        odd = nftables.unwritable(purge)
+        if odd is not None:
+            raise BackendError(
+                f"purge: {odd.description.split(' (')[0]!r} has a name nft cannot read back as written, so "
+                "the purge cannot name it: remove it by hand, or set purge: false. Nothing was applied"
+            )
         if doc is not None:
             remaining = hooks.after_purge(hooks.chains(doc), [f.key for f in purge])
             hint = (
@@ -251,38 +257,93 @@ class Nftables(Backend):
         plan.facts["purge"] = [f.command for f in purge]
         self._live = live
         self._purge = purge
+        # The rules the purge deletes from tables shared with Docker or fail2ban, as iptables-nft writes
+        # them back: read now, so that a table it cannot write back is refused before anything (also in
+        # check mode).
+        chains = sorted({f.key[1:4] for f in purge if f.key[0] == "rule"})
+        tables = {key[:2]: self._iptables_save(*key[:2]) for key in chains}
+        self._chain_saves = {key: self._chain_save(key, tables[key[:2]]) for key in chains}
         return plan
 
     def snapshot(self, plan, opts):
+        """The rollback puts back the owned table and what the purge removed or changed, one object at a
+        time, and leaves what others add during the confirm window (see rollback)."""
         nft = self.which("nft")
         saved_owned = ""
         if self._live.owned_exists:
             saved_owned = self.run([nft, "list", "table", *OWNED], "saving table inet bulwark")
-        touched = sorted({f.key[1:3] for f in self._purge})
-        native, ipt = [], {}
-        for fam, table in touched:
-            save = self.which(f"{'ip6' if fam == 'ip6' else 'ip'}tables-nft-save")
-            saved = ""
-            if fam in ("ip", "ip6") and table in nftables.IPTABLES_TABLES and save:
-                # nft cannot write back what iptables-nft wrote (its xt matches): iptables-nft-save can,
-                # unless the table was written by nft itself ("incompatible"), which nft can write back
-                saved = self.run([save, "-t", table], f"saving the {fam} {table} table")
-            if f"*{table}" in saved.split():
-                ipt.setdefault(fam, []).append(saved)
+        script = rollback.Script(opts.state_dir, "firewall.rollback")
+        deleted = sorted({f.key[1:3] for f in self._purge if f.key[0] == "table"})
+        native, ipt_tables = [], []
+        for fam, table in deleted:
+            saved = self._iptables_save(fam, table)
+            if saved:
+                ipt_tables.append((fam, table, saved))
             else:
-                native.append(self.run([nft, "list", "table", fam, table], f"saving table {fam} {table}"))
-        rollback = os.path.join(opts.state_dir, "firewall.rollback.nft")
-        plan.snapshot = {rollback: nftables.restore_script(saved_owned, native)}
-        plan.restore = [
-            ("nft -f: the previous table inet bulwark and the foreign nftables tables", [nft, "-f", rollback])
-        ]
-        for fam, saves in sorted(ipt.items()):
-            path = os.path.join(opts.state_dir, f"firewall.rollback.{fam}tables")
-            plan.snapshot[path] = "".join(saves)
-            restore = self.which(f"{'ip6' if fam == 'ip6' else 'ip'}tables-nft-restore")
-            plan.restore.append(
-                (f"{os.path.basename(restore)}: the foreign {fam} tables as they were", [restore, path])
+                native.append(
+                    (fam, table, self.run([nft, "list", "table", fam, table], f"saving {fam} {table}"))
+                )
+        script.nft_tables(nft, nftables.restore_script(saved_owned), native)
+        for fam, table, saved in ipt_tables:
+            restore = self._iptables_tool(fam, "-restore")
+            script.iptables_nft_table(nft, restore, (fam, table), self._live.handles[(fam, table)], saved)
+        purged_rules = {}
+        for f in self._purge:
+            if f.key[0] == "rule":
+                purged_rules.setdefault(f.key[1:4], set()).add(f.key[4])
+        if purged_rules:
+            script.comment(
+                "the rules the purge deleted from tables shared with Docker or fail2ban, where they were"
             )
+        for (fam, table, chain), handles in sorted(purged_rules.items()):
+            rules = self._chain_saves[(fam, table, chain)]
+            tools = (self._iptables_tool(fam), self._iptables_tool(fam, "-restore"))
+            order = self._live.chain_rules.get((fam, table, chain), [])
+            for index, handle in enumerate(order):
+                if handle in handles:
+                    script.readd(tools, table, chain, rules, index)
+        for f in self._purge:
+            if f.key[0] == "policy":
+                script.nft_policy(nft, *f.key[1:4], "drop")
+        plan.snapshot = script.snapshot()
+        plan.restore = [
+            (
+                "the previous table inet bulwark, and what the purge removed or changed (what others added "
+                "since stays)",
+                script.argv(),
+            )
+        ]
+
+    def _iptables_tool(self, fam, suffix=""):
+        return self.which(f"{'ip6' if fam == 'ip6' else 'ip'}tables-nft{suffix}")
+
+    def _iptables_save(self, fam, table):
+        """`iptables-nft-save -t table`, or "" where iptables-nft cannot write the table back (not an
+        iptables table, iptables-nft not installed, or a table nft itself wrote: "incompatible")."""
+        save = self._iptables_tool(fam, "-save")
+        if fam not in ("ip", "ip6") or table not in nftables.IPTABLES_TABLES or not save:
+            return ""
+        saved = self.run([save, "-t", table], f"saving the {fam} {table} table")
+        return saved if f"*{table}" in saved.split() else ""
+
+    def _chain_save(self, key, saved):
+        """The rules of an iptables-nft chain (family, table, chain) as iptables-nft-save printed them
+        (saved; "CHAIN spec", in order), one for each rule `nft -j list ruleset` listed, or BackendError."""
+        fam, table, chain = key
+        if not saved:
+            raise BackendError(
+                f"purge: table {fam} {table} is shared with Docker or fail2ban, and iptables-nft cannot "
+                "write back the foreign rules the purge would remove (it is not installed, or nft itself "
+                "wrote rules there), so a rollback could not put them back without touching Docker's or "
+                "fail2ban's: remove them by hand, or set purge: false. Nothing was applied"
+            )
+        rules = iptables.parse_save(saved, table).rules.get(chain, [])
+        if len(rules) != len(self._live.chain_rules.get((fam, table, chain), [])):
+            raise BackendError(
+                f"the rules of chain {fam} {table} {chain} changed while the firewall read them; run again. "
+                "Nothing was applied"
+            )
+        return rules
 
 
 class Iptables(Backend):
@@ -308,6 +369,7 @@ class Iptables(Backend):
                 )
             self._ipset_saved = self.run([ipset, "save"], "ipset save")
             live_sets = iptables.parse_ipset_save(self._ipset_saved)
+        self._policy, self._live_sets = policy, live_sets
         candidate = iptables.sets_canonical(policy)
         current = iptables.live_sets_canonical(live_sets, policy)
         for fam in (4, 6):
@@ -376,20 +438,38 @@ class Iptables(Backend):
         return plan
 
     def snapshot(self, plan, opts):
+        """The rollback puts back the bw-* sets, bulwark's chains, jumps and policies, and the rules the
+        purge deleted, one at a time, and leaves what others add during the confirm window (see rollback)."""
         ipt = {4: self.which("iptables"), 6: self.which("ip6tables")}
         ipset = self.which("ipset")
         state = opts.state_dir
-        rb = {k: os.path.join(state, f"firewall.rollback.{k}") for k in ("ipset", "v4", "v6")}
-        plan.snapshot = {rb["ipset"]: iptables.ipset_rollback(self._ipset_saved)}
+        sets = os.path.join(state, "firewall.rollback.ipset")
+        plan.snapshot = {sets: iptables.ipset_rollback(self._ipset_saved)}
         plan.restore = [
-            ("ipset restore: the bw-* sets as they were", [ipset, "restore", "-exist", "-file", rb["ipset"]])
+            ("ipset restore: the bw-* sets as they were", [ipset, "restore", "-exist", "-file", sets])
         ]
         for fam in (4, 6):
-            plan.snapshot[rb[f"v{fam}"]] = self.run([f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
+            script = rollback.Script(state, f"firewall.rollback.v{fam}")
+            saved = self.run([f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
+            iptables.rollback(script, saved, ipt[fam], f"{ipt[fam]}-restore", opts.purge)
+            plan.snapshot.update(script.snapshot())
             plan.restore.append(
                 (
-                    f"iptables-restore: the IPv{fam} filter table as it was",
-                    [f"{ipt[fam]}-restore", rb[f"v{fam}"]],
+                    f"the IPv{fam} filter table: bulwark's chains, jumps and policies as they were, the "
+                    "purged rules back (what others added since stays)",
+                    script.argv(),
+                )
+            )
+        created = [
+            name for name, _family, _entries in iptables.ipsets(self._policy) if name not in self._live_sets
+        ]
+        if created:
+            path = os.path.join(state, "firewall.rollback.ipset-created")
+            plan.snapshot[path] = "".join(f"destroy {name}\n" for name in created)
+            plan.restore.append(
+                (
+                    "ipset destroy: the bw-* sets the apply created",
+                    [ipset, "restore", "-exist", "-file", path],
                 )
             )
         self.leftover_restore(plan, opts)

@@ -7,10 +7,9 @@ destinations, while the controller's interface or local address is unknown) is r
 could change the verdict: unknown means refuse.
 """
 
-import fnmatch
 import ipaddress
 
-from .model import PolicyError
+from .model import PolicyError, interface_matches
 
 
 class Refused(PolicyError):
@@ -45,7 +44,7 @@ def _rule_matches(policy, rule, addr, port, *, iface, local):
     if rule.interface:
         if not iface:
             unknown.append("interface unknown")
-        elif not fnmatch.fnmatchcase(iface, rule.interface):
+        elif not interface_matches(rule.interface, iface):
             return False
     if rule.destinations:
         if not local:

@@ -12,7 +12,6 @@ means refuse. In front of an accept it is taken as not matching, the cautious re
 """
 
 import collections
-import fnmatch
 import ipaddress
 
 from . import managers
@@ -98,6 +97,26 @@ def _port_in(port, value):
     return None
 
 
+def ifname_matches(value, name):
+    """Whether interface `name` matches an iifname string as `nft -j` prints it, read as nft reads it: a
+    backslash makes the next character plain ("eth\\*" is the name with a star), an unescaped trailing '*'
+    matches any suffix, and every other character (also '?', '[', '+') is itself."""
+    plain, wildcard, i = [], False, 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value):
+            plain.append(value[i + 1])
+            i += 2
+            continue
+        if char == "*" and i == len(value) - 1:
+            wildcard = True
+        else:
+            plain.append(char)
+        i += 1
+    text = "".join(plain)
+    return name.startswith(text) if wildcard else name == text
+
+
 def _element(left, value, pkt):
     """Whether the packet's field named by `left` equals `value`: True, False or None (cannot tell)."""
     if "meta" in left:
@@ -105,7 +124,8 @@ def _element(left, value, pkt):
         if key in ("iifname", "iif"):
             if pkt.interface is None or not isinstance(value, str):
                 return None
-            return fnmatch.fnmatchcase(pkt.interface, value.replace("\\*", "*"))
+            # iif names the interface itself (resolved to its index when the rule was added): no wildcard
+            return ifname_matches(value, pkt.interface) if key == "iifname" else value == pkt.interface
         if key == "l4proto":
             return value in _TCP
         if key == "nfproto":

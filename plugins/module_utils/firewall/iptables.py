@@ -44,8 +44,9 @@ class Line(_Line):
         return self.body
 
     def restore(self):
-        # iptables-restore knows double quotes only; the model keeps quotes and backslashes out of comments
-        comment = f"{self.id} {self.comment}".strip().replace("'", "")
+        # In double quotes, iptables-restore takes every character but '"' and '\\' as it is (a single quote
+        # too); the model keeps those two out of comments.
+        comment = f"{self.id} {self.comment}".strip()
         head, _unused, target = self.args.rpartition(" -j ")
         if not head and not self.args.startswith("-j "):
             head, target = self.args, ""
@@ -58,6 +59,11 @@ class Line(_Line):
 
     def canonical(self):
         return f"{self.chain}: {self.args}"
+
+
+def ifname(pattern):
+    """The model's interface (a trailing '*' matches any suffix) in iptables' syntax (a trailing '+')."""
+    return pattern[:-1] + "+" if pattern.endswith("*") else pattern
 
 
 def _ports(ports):
@@ -115,7 +121,7 @@ def rule_lines(index, rule, family):
     iface = ""
     if rule.interface:
         flag = "-o" if rule.direction == "out" else "-i"
-        iface = f"{flag} {rule.interface.replace('*', '+')}"
+        iface = f"{flag} {ifname(rule.interface)}"
     for pp in _proto_port(rule, rule.direction == "routed"):
         for addr in _addr_terms(rule, family):
             head = " ".join(x for x in (iface, pp, addr) if x)
@@ -179,9 +185,7 @@ def lines(policy, family):
         out.append(Line("forward", "-m conntrack --ctstate INVALID -j DROP", "invalid packets"))
         if policy.docker:
             for iface in policy.docker_interfaces:
-                out.append(
-                    Line("forward", f"-i {iface.replace('*', '+')} -j ACCEPT", "Docker containers going out")
-                )
+                out.append(Line("forward", f"-i {ifname(iface)} -j ACCEPT", "Docker containers going out"))
     for i, rule in enumerate(policy.rules):
         if rule.direction == "routed":
             out += rule_lines(i, rule, family)
@@ -200,12 +204,17 @@ def lines(policy, family):
     return out
 
 
+def _set_entries(nets):
+    """A hash:net set's entries: it takes prefixes of 1 to 32 (128) bits, so /0 goes in as its two halves."""
+    return [str(half) for n in nets for half in (n.subnets(new_prefix=1) if n.prefixlen == 0 else [n])]
+
+
 def ipsets(policy):
     """(name, family, entries) of every set, admin first."""
     out = []
     for name, (v4, v6) in {"admin": policy.admin, **policy.sets}.items():
-        out.append((set_name(name, 4), "inet", [str(n) for n in v4]))
-        out.append((set_name(name, 6), "inet6", [str(n) for n in v6]))
+        out.append((set_name(name, 4), "inet", _set_entries(v4)))
+        out.append((set_name(name, 6), "inet6", _set_entries(v6)))
     return out
 
 
@@ -274,7 +283,8 @@ def _is_coop(chain, spec):
     return any(managers.cooperating_interface(i) for i in ifaces)
 
 
-def parse_save(text):
+def parse_save(text, table_name="filter"):
+    """`iptables-save` output -> Saved, for one table (the filter table unless named)."""
     saved = Saved()
     table = None
     for raw in (text or "").splitlines():
@@ -282,7 +292,7 @@ def parse_save(text):
         if line.startswith("*"):
             table = line[1:]
             continue
-        if table != "filter":
+        if table != table_name:
             continue
         if line.startswith(":"):
             name, pol = line[1:].split()[:2]
@@ -293,14 +303,14 @@ def parse_save(text):
             chain, _unused, spec = line[3:].partition(" ")
             entry = f"{chain} {spec}"
             saved.rules.setdefault(chain, []).append(entry)
-            if chain in CHAINS.values():
+            if table_name == "filter" and chain in CHAINS.values():
                 rid = None
                 words = shlex.split(spec)
                 if "--comment" in words:
                     comment = words[words.index("--comment") + 1]
                     rid = comment.split()[0] if comment.startswith("bw:") else None
                 saved.owned.setdefault(chain, []).append(rid)
-            elif chain in ("INPUT", "FORWARD"):
+            elif table_name == "filter" and chain in ("INPUT", "FORWARD"):
                 words = spec.split()
                 target = words[words.index("-j") + 1] if "-j" in words else ""
                 if target in CHAINS.values() or _is_coop(chain, spec):
@@ -384,3 +394,41 @@ def ipset_rollback(ipset_save_text):
         if name.startswith("bw-") and not name.endswith(("-n", "-r")):
             out += [f"swap {name}-r {name}", f"destroy {name}-r"]
     return "\n".join(out) + "\n"
+
+
+def rollback(script, save_text, tool, restore, purge):
+    """The rollback of one family's apply (a rollback.Script): from `iptables-save -t filter` as it was
+    before the apply, bulwark's chains and the built-in chains' policies as they were (one transaction),
+    the jumps to our chains where they were, the foreign rules the purge deleted back where they were, and
+    our chains gone where the apply created them. Rules others added since stay."""
+    saved = parse_save(save_text)
+    existed = [chain for chain in CHAINS.values() if chain in saved.owned]
+    owned = ["*filter"]
+    owned += [f":{chain} {saved.policies.get(chain, 'ACCEPT')} [0:0]" for chain in BUILTIN.values()]
+    owned += [f":{chain} - [0:0]" for chain in existed]  # declared: flushed, then refilled as saved
+    owned += [f"-A {rule}" for chain in existed for rule in saved.rules.get(chain, [])]
+    owned.append("COMMIT")
+    script.comment("bulwark's chains and the built-in chains' policies as they were, in one transaction")
+    script.run(restore, "--noflush", script.file("owned", "\n".join(owned) + "\n"))
+    for key, builtin in BUILTIN.items():
+        jump = f"{builtin} -j {CHAINS[key]}"
+        rules = saved.rules.get(builtin, [])
+        if rules[:1] == [jump]:
+            continue  # the apply leaves a jump that comes first where it is
+        script.comment(f"the jumps from {builtin} to {CHAINS[key]} where they were")
+        script.run("unjump", tool, builtin, CHAINS[key])
+        for index, rule in enumerate(rules):
+            if rule == jump:
+                script.readd((tool, restore), "filter", builtin, rules, index)
+    if purge and saved.foreign:
+        script.comment("the rules the purge deleted, where they were")
+        for builtin in ("INPUT", "FORWARD"):
+            rules = saved.rules.get(builtin, [])
+            for index, rule in enumerate(rules):
+                if rule in saved.foreign:
+                    script.readd((tool, restore), "filter", builtin, rules, index)
+    created = [chain for chain in CHAINS.values() if chain not in existed]
+    if created:
+        script.comment("our chains that the apply created")
+        for chain in created:
+            script.run("unchain", tool, chain)

@@ -15,9 +15,18 @@ POLICIES = ("accept", "drop")
 # Every pattern is used with fullmatch: `$` would let a trailing newline through ("eth0\n").
 # Named sets of addresses; the name becomes part of nft set names (<name>_v4, <name>_v6).
 _SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,23}")
-_IFACE = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}\*?")
+# An interface name as the kernel takes it (at most 15 bytes; '.', '..', '/', ':' and spaces refused), in
+# characters every backend passes through as one token, with at most one wildcard: a trailing '*' matches
+# any suffix. Each backend writes it in its own syntax (nft "eth*", iptables and ufw eth+), and the lockout
+# guard matches it the same way (interface_matches). iptables' own '+' is refused: nftables reads it
+# literally, so one spelling would mean two things.
+_IFACE = re.compile(r"(?=.{1,15}\Z)[A-Za-z0-9_][A-Za-z0-9_.@-]*\*?")
 _RATE = re.compile(r"([1-9][0-9]{0,6})/(second|minute|hour|day)")
 _PORT = re.compile(r"[0-9]{1,5}")
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# iptables' hashlimit (the iptables backend's per-source limits) counts at most a million per second.
+MAX_RATE = 1_000_000
+DEFAULT_BURST = 5
 _RANGE = re.compile(r"([0-9]{1,5})\s*[-:]\s*([0-9]{1,5})")
 # nft keeps at most 128 bytes of a comment (measured: nft 1.0.6 and 1.1.3 refuse 129); the renderers put the
 # rule id and a space first ("bw:" and 10 hex digits), which leaves the operator's comment 114 bytes.
@@ -26,6 +35,8 @@ COMMENT_BYTES = 128 - len("bw:0123456789 ")
 # characters (bidirectional overrides, zero-width joiners) and the line and paragraph separators.
 _CONTROL = ("Cc", "Cf", "Zl", "Zp")
 RESERVED_SETS = ("admin",)
+# The per-source rate limits keep their meters in sets of the same table: rl<rule index>_v4/_v6, rlssh_v4/_v6.
+_METER_SET = re.compile(r"rl(ssh|[0-9]+)")
 
 # Well-known service names accepted instead of a port (minbase hosts have no /etc/services).
 SERVICES = {
@@ -133,11 +144,64 @@ def parse_port(value, where):
     return None  # unreachable
 
 
+def parse_interface(value, where):
+    """An interface name, or a prefix with a trailing '*' (any suffix) -> itself, or PolicyError."""
+    if not isinstance(value, str):
+        _fail(where, f"{value!r} is not an interface name")
+    if value.endswith("+"):
+        _fail(
+            where,
+            f"{value!r} ends in '+', iptables' wildcard, which nftables reads as a plain character: write "
+            f"{value[:-1] + '*'!r} (a trailing * matches any suffix on every backend)",
+        )
+    if not _IFACE.fullmatch(value):
+        _fail(
+            where,
+            f"{value!r} is not an interface name (at most 15 of A-Z a-z 0-9 _ . @ -, not starting with . "
+            "or -, optionally ending in * to match any suffix)",
+        )
+    return value
+
+
+def interface_matches(pattern, name):
+    """Whether interface `name` matches `pattern` as every backend's kernel match does: a trailing '*'
+    matches any suffix (nft's "eth*", iptables' eth+), anything else only the same name."""
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
 def parse_rate(value, where):
     """ "10/minute" -> "10/minute" (checked)."""
-    if not isinstance(value, str) or not _RATE.fullmatch(value.strip()):
+    match = _RATE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
         _fail(where, f"{value!r} is not a rate like 10/minute")
+    if int(match.group(1)) > MAX_RATE * _SECONDS[match.group(2)]:
+        _fail(
+            where,
+            f"{value!r} is faster than {MAX_RATE}/second, the most the iptables backend's hashlimit counts",
+        )
     return value.strip()
+
+
+def most_burst(rate):
+    """The largest burst a rate keeps exactly on every backend: what the rate earns in a day."""
+    count, unit = rate.split("/")
+    return int(count) * _SECONDS["day"] // _SECONDS[unit]
+
+
+def parse_burst(value, rate, where):
+    """A rate limit's burst: a packet count the rate earns within a day (iptables' hashlimit overflows
+    beyond that, refusing the rule or, worse, taking it with another burst)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100000:
+        _fail(where, f"{value!r} is not a packet count")
+    if value > most_burst(rate):
+        _fail(
+            where,
+            f"{value} packets at {rate} take more than a day to earn, more than the iptables backend's "
+            f"hashlimit counts: at most {most_burst(rate)}",
+        )
+    return value
 
 
 def _as_list(value, where):
@@ -271,8 +335,8 @@ def normalise_rule(raw, where, set_names):
     d4, d6 = collapse(destinations)
 
     iface = raw.get("interface")
-    if iface is not None and (not isinstance(iface, str) or not _IFACE.fullmatch(iface)):
-        _fail(f"{where}.interface", f"{iface!r} is not an interface name")
+    if iface is not None:
+        parse_interface(iface, f"{where}.interface")
     comment = raw.get("comment") or ""
     if not isinstance(comment, str) or '"' in comment or "\\" in comment:
         _fail(f"{where}.comment", "must be text without quotes or backslashes")
@@ -284,15 +348,12 @@ def normalise_rule(raw, where, set_names):
 
     rate = raw.get("rate_limit")
     burst = raw.get("burst")
+    if burst is not None and rate is None:
+        _fail(f"{where}.burst", "needs rate_limit")
     if rate is not None:
         rate = parse_rate(rate, f"{where}.rate_limit")
-        if burst is None:
-            burst = 5
-    if burst is not None:
-        if rate is None:
-            _fail(f"{where}.burst", "needs rate_limit")
-        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
-            _fail(f"{where}.burst", f"{burst!r} is not a packet count")
+        burst = min(DEFAULT_BURST, most_burst(rate)) if burst is None else burst
+        burst = parse_burst(burst, rate, f"{where}.burst")
     if rate is not None and action != "accept":
         _fail(f"{where}.rate_limit", "only accept rules are rate-limited")
     if rate is not None and direction != "in":
@@ -401,6 +462,11 @@ def normalise(options):
             )
         if name in RESERVED_SETS:
             _fail(f"sets.{name}", "is reserved (the admin networks)")
+        if _METER_SET.fullmatch(name):
+            _fail(
+                f"sets.{name}",
+                "is reserved (the per-source rate limits keep their meters as rl<n> and rlssh)",
+            )
         nets = [
             parse_network(n, f"sets.{name}[{i}]")
             for i, n in enumerate(_as_list(raw_sets[name], f"sets.{name}"))
@@ -443,18 +509,14 @@ def normalise(options):
         rate, burst = None, None
     else:
         rate = parse_rate(rate, "ssh_rate_limit")
-        if burst is None:
-            burst = 5
-        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
-            _fail("ssh_burst", f"{burst!r} is not a packet count")
+        burst = parse_burst(DEFAULT_BURST if burst is None else burst, rate, "ssh_burst")
     icmp_echo = options.get("icmp_echo", True)
     if not isinstance(icmp_echo, bool):
         _fail("icmp_echo", f"{icmp_echo!r} is not a boolean")
     docker = bool(options.get("docker", False))
     ifaces = _as_list(options.get("docker_interfaces") or ["docker0", "br-*"], "docker_interfaces")
     for i, iface in enumerate(ifaces):
-        if not isinstance(iface, str) or not _IFACE.fullmatch(iface):
-            _fail(f"docker_interfaces[{i}]", f"{iface!r} is not an interface name")
+        parse_interface(iface, f"docker_interfaces[{i}]")
     if docker and pol["default_routed"] == "accept":
         docker = False  # nothing to do: routed traffic is accepted anyway
 

@@ -8,6 +8,7 @@ chains). Anything else that admits traffic in the input or forward hook is forei
 
 import collections
 import ipaddress
+import re
 
 from . import managers
 from .lines import Line as _Line
@@ -41,6 +42,10 @@ IPV6_NEEDS = (
 DHCPV6_REQUESTS = "ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept"
 IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
 FILTER_HOOKS = ("input", "forward")
+# What nft reads back as a table or chain name (its scanner's "string"). The purge writes the names it found
+# into the apply's script and the rollback's: a name outside this (made through JSON or netlink) is refused.
+NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_./-]*")
+FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 _L4 = {"tcp": "tcp", "udp": "udp"}
 _L4NUM = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 
@@ -315,6 +320,8 @@ class Live:
         self.foreign = []  # Foreign objects that filter the input or forward hook
         self.cooperating = []  # descriptions
         self.tables = []  # (family, name)
+        self.handles = {}  # (family, name) -> the table's handle (a table made anew gets another)
+        self.chain_rules = {}  # (family, table, chain) -> the handles of its rules, in order
         self.backends = set()  # "iptables-nft" when its tables exist
 
 
@@ -363,6 +370,7 @@ def read_live(doc):
         if "table" in item:
             t = item["table"]
             live.tables.append((t["family"], t["name"]))
+            live.handles[(t["family"], t["name"])] = t.get("handle")
         if "chain" in item:
             c = item["chain"]
             chains[(c["family"], c["table"], c["name"])] = c
@@ -413,6 +421,7 @@ def read_live(doc):
         elif "rule" in item:
             r = item["rule"]
             fam, table, chain = r["family"], r["table"], r["chain"]
+            live.chain_rules.setdefault((fam, table, chain), []).append(r.get("handle"))
             if (fam, table) == (FAMILY, TABLE):
                 comment = r.get("comment", "")
                 rid = comment.split()[0] if comment.startswith("bw:") else None
@@ -459,6 +468,18 @@ def read_live(doc):
     return live
 
 
+def unwritable(foreign):
+    """The first Foreign whose family, names or rule handle nft would not read back as written, or None."""
+    for f in foreign:
+        family, *names = f.key[1:4] if f.key[0] != "table" else f.key[1:3]
+        handle = f.key[4] if f.key[0] == "rule" else 0
+        if family not in FAMILIES or not all(isinstance(n, str) and NAME.fullmatch(n) for n in names):
+            return f
+        if isinstance(handle, bool) or not isinstance(handle, int):
+            return f
+    return None
+
+
 def live_canonical(live, known):
     """The live owned table in canonical text. known maps rule ids to their canonical text (the candidate's
     and the last persisted script's); a rule the module did not write shows as such."""
@@ -491,15 +512,11 @@ def known_ids(policy, persisted_text=""):
     return known
 
 
-def restore_script(saved_owned, saved_foreign=()):
-    """Script that puts back the owned table as it was (saved_owned: `nft list table inet bulwark`
-    output, or "" when it did not exist) and the foreign tables the purge removed or changed (their
-    `nft list table` output), each replaced whole: the script is right whether the apply ran or not."""
+def restore_script(saved_owned):
+    """Script that puts back the owned table as it was (saved_owned: `nft list table inet bulwark` output,
+    or "" when it did not exist), replaced whole: right whether the apply ran or not. What the purge removed
+    comes back one object at a time (rollback.py), so that what others added meanwhile stays."""
     out = [HEADER, f"table {FAMILY} {TABLE} {{}}", f"delete table {FAMILY} {TABLE}"]
     if saved_owned.strip():
         out.append(saved_owned.strip())
-    for text in saved_foreign:
-        words = text.split()
-        if len(words) >= 3 and words[0] == "table":
-            out += [f"table {words[1]} {words[2]} {{}}", f"delete table {words[1]} {words[2]}", text.strip()]
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ UFW's own limit (6 new connections in 30 s per source) when ssh_rate_limit is se
 Loopback, established flows and the needed ICMP come from UFW's own before.rules.
 """
 
+from .iptables import ifname
 from .model import PolicyError
 
 UFW_DEFAULTS = {
@@ -126,7 +127,7 @@ def entries(policy):
             out.append(
                 Entry(fam, action=_ACTION[rule.action], proto=_proto(rule), dport=_ports(rule.ports),
                       dst=_addr(dst, fam), src=_addr(src, fam), direction=rule.direction,
-                      iface=rule.interface or "", comment=comment)
+                      iface=ifname(rule.interface or ""), comment=comment)
             )  # fmt: skip
     return out
 

@@ -1,9 +1,12 @@
 """The firewall module's commit-confirm sequence, with the host faked: arm before apply, a failed arm
 applies nothing, a failed step is restored and says what was applied, a re-run while armed is pending."""
 
+import json
+
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import backends
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm as cc
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 from ansible_collections.bulwark.hardening.plugins.modules import firewall
 
@@ -49,8 +52,10 @@ class FakeTransaction:
         self._pending = pending
         self.arm_error = arm_error
 
-    def surface(self):
-        return None
+    def settle(self):
+        return cc.Settled([], None, False)
+
+    predict = settle
 
     def state(self):
         return "none", ""
@@ -58,15 +63,15 @@ class FakeTransaction:
     def pending(self):
         return self._pending
 
-    def arm(self, timeout, restore, staged, apply_seconds=0):
+    def arm(self, timeout, restore, apply_seconds=0):
         applied = [argv for argv in self.module.ran if argv[0] in ("/usr/sbin/first", "/usr/sbin/second")]
         self.calls.append(("arm", timeout + apply_seconds, [w for w, _a in restore], applied))
         if self.arm_error:
             raise self.arm_error
         return self._pending
 
-    def rearm(self, timeout):
-        self.calls.append(("rearm", timeout))
+    def rearm(self, timeout, staged=None):
+        self.calls.append(("rearm", timeout, staged))
 
     def restore_now(self):
         self.calls.append(("restore_now",))
@@ -123,6 +128,7 @@ def test_the_rollback_is_armed_before_the_first_step_and_rearmed_after_the_last(
     assert (tmp_path / "snap").read_text() == "before\n"  # the restore's input is on disk before arming
     assert ["/usr/sbin/first"] in module.ran and ["/usr/sbin/second"] in module.ran
     assert not (tmp_path / "boot").exists()  # persisted by the confirmation only
+    assert tx.calls[1][2] == {"files": [[str(tmp_path / "boot"), "boot\n", 0o600]], "commands": [["true"]]}
 
 
 def test_a_rollback_that_cannot_be_armed_applies_nothing_and_says_so(tmp_path):
@@ -181,3 +187,82 @@ def test_check_mode_fails_when_nft_refuses_the_candidate(tmp_path):
     out, _module, _tx = run(tmp_path, results={"/usr/sbin/nft": 1}, check_mode=True)
     assert out.failed
     assert out.kw["msg"] == "nft -c refused the candidate: /usr/sbin/nft said no. Nothing was applied"
+
+
+# --- what an interrupted run left: the real protocol, with the host's commands faked ------------------
+
+
+def leftover(tmp_path, marker, staged=True):
+    """A real Transaction whose state is what a killed or failed confirmation left."""
+    root = tmp_path / "cc"
+    directory = root / "firewall"
+    directory.mkdir(parents=True)
+    (directory / "restore.sh").write_text(
+        cc.render_restore(str(directory), [("the first change's restore", ["/usr/sbin/nft", "-f", "x"])])
+    )
+    (directory / marker).write_text("2026-01-01T00:00:00Z\n")
+    if staged:
+        boot = [[str(tmp_path / "confirmed-boot"), "confirmed\n", 0o600]]
+        (directory / "staged.json").write_text(
+            json.dumps({"files": boot, "commands": [["systemctl", "enable", "nftables.service"]]})
+        )
+    return root
+
+
+def real_run(tmp_path, root, results=None, check_mode=False):
+    module = FakeModule(tmp_path, results or {})
+    module.check_mode = check_mode
+    fw = firewall.FirewallRun(module)
+    fw.transaction = cc.Transaction(fw.runner, "firewall", root=str(root))
+    fw.backend = FakeBackend(tmp_path)
+    with pytest.raises(Exit) as exc:
+        fw.run()
+    return exc.value, module, root / "firewall"
+
+
+def test_a_leftover_confirmation_is_persisted_then_the_change_snapshotted_and_armed_with_its_steps(tmp_path):
+    """The finding: `confirmed` left by a killed or failed persist made the next run skip the snapshot and
+    arm a rollback with no step, which the timer "performed" by restoring nothing."""
+    out, module, directory = real_run(tmp_path, leftover(tmp_path, "confirmed"))
+    assert not out.failed and out.kw["pending"] is True
+    assert (tmp_path / "confirmed-boot").read_text() == "confirmed\n"  # the interrupted persist, finished
+    assert ["systemctl", "enable", "nftables.service"] in module.ran
+    assert any("was persisted now" in w for w in module.warnings)
+    assert (tmp_path / "snap").read_text() == "before\n"  # snapshotted anew
+    steps = cc.parse_restore(str(directory), (directory / "restore.sh").read_text())
+    assert steps == [("put the table back", ["/usr/sbin/nft", "-f", str(tmp_path / "snap")])]
+    assert (directory / "armed").exists() and not (directory / "confirmed").exists()
+
+
+def test_a_leftover_confirmation_whose_persist_fails_again_is_named_and_nothing_new_is_applied(tmp_path):
+    out, module, directory = real_run(tmp_path, leftover(tmp_path, "confirmed"), results={"systemctl": 1})
+    assert out.failed and out.kw["changed"] is True
+    assert "persisting it FAILED: systemctl enable nftables.service failed" in out.kw["msg"]
+    assert out.kw["msg"].endswith("Nothing new was applied")
+    assert ["/usr/sbin/first"] not in module.ran and not (tmp_path / "snap").exists()
+    assert (directory / "confirmed").exists() and (directory / "staged.json").exists()
+
+
+def test_an_armed_change_whose_restore_has_no_step_is_discarded_and_snapshotted_anew(tmp_path):
+    root = leftover(tmp_path, "armed")
+    (root / "firewall" / "restore.sh").write_text("#!/bin/sh\nmv armed restoring || exit 0\n")
+    out, module, directory = real_run(tmp_path, root)
+    assert not out.failed and out.kw["pending"] is True
+    assert any("could undo nothing" in w for w in module.warnings)
+    assert (
+        cc.parse_restore(str(directory), (directory / "restore.sh").read_text())[0][0] == "put the table back"
+    )
+
+
+@pytest.mark.parametrize("marker", ["confirmed", "armed-without-restore"])
+def test_check_mode_predicts_a_leftover_and_touches_nothing(tmp_path, marker):
+    root = leftover(tmp_path, marker.split("-")[0])
+    if marker == "armed-without-restore":
+        (root / "firewall" / "restore.sh").unlink()
+    before = sorted((p.name, p.read_bytes()) for p in (root / "firewall").iterdir())
+    out, module, directory = real_run(tmp_path, root, check_mode=True)
+    assert not out.failed and out.kw["changed"] is True
+    assert module.warnings
+    assert sorted((p.name, p.read_bytes()) for p in directory.iterdir()) == before
+    assert not any(argv[0] in ("systemctl", "systemd-run", "/bin/sh") for argv in module.ran)
+    assert not (tmp_path / "confirmed-boot").exists()

@@ -174,3 +174,30 @@ def test_guard_names_services_and_rules_by_their_option():
     assert guard.check(p, "203.0.113.7", 22) == "services[1]"
     p = pol(ssh_port=2222, services=[80], rules=[{"port": 22}, {"port": 2222}])
     assert guard.check(p, "203.0.113.7", 2222) == "rules[1]"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("va*", "va3", True),
+        ("va*", "va", True),
+        ("va*", "v", False),
+        ("eth0", "eth0", True),
+        ("eth0", "eth00", False),
+        ("eth", "eth0", False),
+        ("eth.1*", "eth.10", True),
+        ("eth.1*", "ethx1", False),  # '.' is itself
+    ],
+)
+def test_the_guard_matches_an_interface_as_every_backends_kernel_does(pattern, name, matches):
+    """nft's "va*" and iptables' va+ both match any name starting with "va", and nothing else does."""
+    assert model.interface_matches(pattern, name) is matches
+    p = pol(
+        admin_networks=["10.0.0.0/8"],
+        rules=[{"port": 22, "interface": pattern, "action": "drop"}, {"port": 22}],
+    )
+    if matches:
+        with pytest.raises(guard.Refused, match=r"rules\[0\] drops it"):
+            guard.check(p, "203.0.113.7", 22, interface=name)
+    else:
+        assert guard.check(p, "203.0.113.7", 22, interface=name) == "rules[1]"

@@ -204,3 +204,37 @@ def test_jumps_are_followed_and_cooperating_chains_trusted():
     assert blocked(hooks.chains({"nftables": items})) == [
         ("ip t in", hooks.DROP, "rule handle 3 of chain sub drops it")
     ]
+
+
+IIFNAME = {"meta": {"key": "iifname"}}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("va*", "va3", True),  # nft's wildcard: a trailing unescaped star, any suffix
+        ("va*", "va", True),
+        ("va*", "v", False),
+        ("va\\*", "va3", False),  # as `nft -j` prints "va\*": a star, literally
+        ("va\\*", "va*", True),
+        ("v?*", "va3", False),  # '?' and '[' are themselves, not glob patterns
+        ("v[a]*", "va3", False),
+        ("v+", "va3", False),  # '+' is iptables' wildcard, not nft's
+        ("v+", "v+", True),
+        ("a\\\\b", "a\\b", True),
+        ("eth0", "eth0", True),
+        ("eth0", "eth00", False),
+    ],
+)
+def test_interface_names_are_matched_as_nft_matches_them(pattern, name, matches):
+    assert hooks.ifname_matches(pattern, name) is matches
+    pkt = hooks.packet("172.30.2.1", "172.30.2.20", 22, interface=name)
+    chains = _chain([[_m(IIFNAME, pattern), {"drop": None}]])
+    assert bool(blocked(chains, pkt)) is matches
+
+
+def test_iif_names_one_interface_without_wildcard():
+    pkt = hooks.packet("172.30.2.1", "172.30.2.20", 22, interface="va3")
+    iif = {"meta": {"key": "iif"}}
+    assert blocked(_chain([[_m(iif, "va*"), {"drop": None}]]), pkt) == []
+    assert blocked(_chain([[_m(iif, "va3"), {"drop": None}]]), pkt) != []

@@ -157,3 +157,28 @@ def test_ipset_rollback_puts_back_only_our_sets():
         "swap bw-office-4-r bw-office-4",
         "destroy bw-office-4-r",
     ]
+
+
+def test_a_wildcard_interface_is_written_with_iptables_plus():
+    p = pol(rules=[{"port": 80, "interface": "va*"}, {"port": 81, "interface": "eth0"}], docker=True)
+    args = [ln.args for ln in iptables.lines(p, 4)]
+    assert "-i va+ -p tcp --dport 80 -j ACCEPT" in args and "-i eth0 -p tcp --dport 81 -j ACCEPT" in args
+    assert "-i br-+ -j ACCEPT" in args and "-i docker0 -j ACCEPT" in args
+
+
+def test_a_comment_keeps_its_single_quote():
+    [line] = [
+        ln
+        for ln in iptables.lines(pol(rules=[{"port": 80, "comment": "an app's port"}]), 4)
+        if "80" in ln.args
+    ]
+    assert line.restore().endswith(f'-m comment --comment "{line.id} an app\'s port" -j ACCEPT')
+
+
+def test_a_whole_address_family_goes_into_a_hash_net_set_as_its_two_halves():
+    sets = dict(
+        (name, entries)
+        for name, _family, entries in iptables.ipsets(pol(admin_networks=["0.0.0.0/0", "::/0"]))
+    )
+    assert sets["bw-admin-4"] == ["0.0.0.0/1", "128.0.0.0/1"]
+    assert sets["bw-admin-6"] == ["::/1", "8000::/1"]

@@ -228,7 +228,7 @@ def test_control_characters_are_refused_in_every_value(opts, message):
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"interface": "eth0\n"}, r"^rules\[0\]\.interface: 'eth0\\n' is not an interface name$"),
+        ({"interface": "eth0\n"}, r"^rules\[0\]\.interface: 'eth0\\n' is not an interface name \("),
         ({"port": "80-81\n"}, None),  # stripped, then the whole value matched: a range
     ],
 )
@@ -270,3 +270,72 @@ def test_comments_are_limited_in_utf8_bytes_as_nft_counts_them():
     assert str(exc.value) == "rules[0].comment: is 116 bytes in UTF-8; nft keeps 114 of the operator's"
     with pytest.raises(model.PolicyError, match=r"^rules\[0\]\.comment: is 115 bytes"):
         pol(rules=[{"comment": "x" * 115}])
+
+
+@pytest.mark.parametrize(
+    "name", ["eth0", "va*", "br-*", "eth0.100", "w@t", "abcdefghijklmno", "abcdefghijklmn*", "_x"]
+)
+def test_interface_names_every_backend_writes_as_one_token(name):
+    assert pol(rules=[{"port": 80, "interface": name}]).rules[0].interface == name
+    assert pol(docker=True, docker_interfaces=[name]).docker_interfaces == (name,)
+
+
+def test_iptables_wildcard_is_refused_naming_the_spelling_every_backend_reads():
+    with pytest.raises(model.PolicyError) as exc:
+        pol(rules=[{"port": 80}, {"port": 22, "interface": "v+", "action": "drop"}])
+    assert str(exc.value) == (
+        "rules[1].interface: 'v+' ends in '+', iptables' wildcard, which nftables reads as a plain "
+        "character: write 'v*' (a trailing * matches any suffix on every backend)"
+    )
+    with pytest.raises(model.PolicyError, match=r"^docker_interfaces\[1\]: 'br\+' ends in '\+'"):
+        pol(docker=True, docker_interfaces=["docker0", "br+"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abcdefghijklmnop",  # 16: longer than the kernel's names
+        "abcdefghijklmno*",  # 16 with the wildcard: nft and iptables refuse it
+        "*",  # "any interface" is no interface option at all
+        "eth*0",  # the wildcard only trails
+        "eth0:1",  # an alias, not an interface (the kernel refuses ':')
+        ".",
+        "..",
+        "-j",  # would read as an option of iptables or ufw
+        ".eth0",
+        "e+th",
+        "eth 0",
+        "eth/0",
+        'eth0"',
+        "",
+    ],
+)
+def test_interface_names_no_backend_takes_as_one_name_are_refused(name):
+    with pytest.raises(model.PolicyError, match=r"^rules\[0\]\.interface: "):
+        pol(rules=[{"port": 80, "interface": name}])
+
+
+@pytest.mark.parametrize("name", ["rl0", "rl12", "rlssh"])
+def test_set_names_of_the_rate_limit_meters_are_reserved(name):
+    with pytest.raises(model.PolicyError, match=rf"^sets\.{name}: is reserved \(the per-source rate limits"):
+        pol(sets={name: ["10.0.0.0/8"]})
+    assert set(pol(sets={"rlx": ["10.0.0.0/8"], "rl0a": ["10.0.0.0/8"]}).sets) == {"rlx", "rl0a"}
+
+
+def test_rates_and_bursts_are_held_to_what_every_backend_counts_exactly():
+    assert pol(rules=[{"port": 80, "rate_limit": "1000000/second", "burst": 100000}]).rules[0].burst == 100000
+    with pytest.raises(model.PolicyError, match=r"^rules\[0\]\.rate_limit: '1000001/second' is faster than"):
+        pol(rules=[{"port": 80, "rate_limit": "1000001/second"}])
+    with pytest.raises(model.PolicyError) as exc:
+        pol(rules=[{"port": 80, "rate_limit": "2/day", "burst": 3}])
+    assert str(exc.value) == (
+        "rules[0].burst: 3 packets at 2/day take more than a day to earn, more than the iptables backend's "
+        "hashlimit counts: at most 2"
+    )
+    assert pol(rules=[{"port": 80, "rate_limit": "1/second", "burst": 86400}]).rules[0].burst == 86400
+    # the default burst (5) is held to the rate; one the operator gives is refused by name
+    assert pol(rules=[{"port": 80, "rate_limit": "1/day"}]).rules[0].burst == 1
+    with pytest.raises(model.PolicyError, match=r"^ssh_burst: 5 packets at 1/day take more than a day"):
+        pol(ssh_restricted=False, ssh_rate_limit="1/day", ssh_burst=5)
+    with pytest.raises(model.PolicyError, match=r"^ssh_rate_limit: '9999999/second' is faster than"):
+        pol(ssh_restricted=False, ssh_rate_limit="9999999/second")

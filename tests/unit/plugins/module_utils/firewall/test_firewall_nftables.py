@@ -292,9 +292,8 @@ def test_known_ids_read_the_persisted_script():
 
 def test_restore_script_rebuilds_what_was_saved():
     saved = "table inet bulwark {\n\tchain input {\n\t}\n}\n"
-    script = nftables.restore_script(saved, ["table inet hole {\n}\n"])
+    script = nftables.restore_script(saved)
     assert script.index("delete table inet bulwark") < script.index("table inet bulwark {\n")
-    assert "table inet hole" in script
     empty = nftables.restore_script("")
     assert empty.rstrip().endswith("delete table inet bulwark")
 

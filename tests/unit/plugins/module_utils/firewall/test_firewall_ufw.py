@@ -183,3 +183,9 @@ def test_icmp_echo_off_is_refused():
 def test_rules_are_named_after_the_services():
     with pytest.raises(model.PolicyError, match=r"^rules\[0\]\.rate_limit"):
         ufw.refuse(pol(services=[80, 443], rules=[{"port": 81, "rate_limit": "1/second"}]), {})
+
+
+def test_a_wildcard_interface_is_written_as_ufw_passes_it_to_iptables():
+    [entry, _v6] = ufw.entries(pol(rules=[{"port": 22, "interface": "eth*"}]))[1:]
+    assert entry.args()[:4] == ["allow", "in", "on", "eth+"]
+    assert " 0.0.0.0/0 in_eth+ comment=" in entry.tuple()
