@@ -24,6 +24,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import 
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import files as baseline_files
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import packages as baseline_packages
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import services as baseline_services
+from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import settings as baseline_settings
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import jail
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model as firewall
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
@@ -79,6 +80,10 @@ def _baseline_files(args):
 
 def _baseline_packages(args):
     baseline_packages.validate(args.get("present", []), args.get("absent", []), args.get("upgrade", "none"))
+    baseline_packages.validate_times(
+        args.get("cache_valid_time", baseline_packages.CACHE_VALID_TIME),
+        args.get("lock_timeout", baseline_packages.LOCK_TIMEOUT),
+    )
 
 
 def _baseline_services(args):
@@ -112,11 +117,14 @@ def _secrets(args):
         args.get("backend", "files"),
         args.get("rotate"),
         args.get("rollback"),
+        directory=args.get("directory", secrets.DEFAULT_DIRECTORY),
     )
     secrets.compromise_date(args.get("compromised_since"))
 
 
 def _overlay(args):
+    # Every state: the interface and the key directory name files on the host (absent removes one).
+    mesh.host_options(args)
     if args.get("state") != "present":  # a host outside the group only has its interface removed
         return
     settings = {key: args[key] for key in OVERLAY_SETTINGS if key in args}
@@ -147,7 +155,7 @@ CHECKS = {
         (
             "packages.yml",
             "bulwark.hardening.baseline_packages",
-            ("present", "absent", "upgrade"),
+            ("present", "absent", "upgrade", "cache_valid_time", "lock_timeout"),
             _baseline_packages,
         ),
         ("files.yml", "bulwark.hardening.baseline_files", ("files",), _baseline_files),
@@ -176,7 +184,7 @@ CHECKS = {
         (
             "main.yml",
             "bulwark.hardening.secret_store",
-            ("secrets", "consumers", "backend", "rotate", "rollback", "compromised_since"),
+            ("secrets", "consumers", "backend", "rotate", "rollback", "compromised_since", "directory"),
             _secrets,
         )
     ],
@@ -184,12 +192,15 @@ CHECKS = {
         ("mesh.yml", OVERLAY, ("state", "name", "members", "key_dir", *OVERLAY_SETTINGS), _overlay),
     ],
 }
+# role -> the pure check of the variables its templates render (they reach no module as options).
+ROLE_VARIABLE_CHECKS = {"bootstrap": baseline_settings.validate}
 # The pure validators' own error types: anything else is a bug, not bad input.
 INPUT_ERRORS = (
     accounts.AdminSpecError,
     baseline_files.BaselineSpecError,
     baseline_packages.PackageSpecError,
     baseline_services.ServiceSpecError,
+    baseline_settings.SettingsError,
     commit_confirm.TimeoutRefused,
     baseline.SysctlSpecError,
     firewall.PolicyError,
@@ -278,6 +289,12 @@ class ActionModule(ActionBase):
             problem = _text_problem(name, value)
             if problem:
                 errors.append(f"{role}: {name}: {problem}")
+        if not errors and role in ROLE_VARIABLE_CHECKS:
+            # Variables the role's templates write into other programs' files (no module sees them).
+            try:
+                ROLE_VARIABLE_CHECKS[role](values)
+            except INPUT_ERRORS as exc:
+                errors.append(f"{role}: {exc}")
         if errors:
             return errors, []  # the modules' checks would only repeat these
         checked = []

@@ -211,7 +211,7 @@ problems:
   type: dict
 redacted:
   description:
-    - Always C(true) in what the module (or its action plugin) returns: its texts went through the
+    - Always C(true) in what the module (or its action plugin) returns, since its texts went through the
       redaction. The secrets role prints a failure's message only when it is set.
   returned: always
   type: bool
