@@ -205,13 +205,17 @@ options:
     type: int
     default: 60
   persist_path:
-    description: Where the confirmed policy is saved; C(/etc/nftables.conf) is made to include it.
+    description:
+      - Where the confirmed policy is saved; C(/etc/nftables.conf) is made to include it.
+      - A plain absolute path (letters, digits and C(. _ @ + -) in its names, no C(.) or C(..) component);
+        anything else is refused before any change.
     type: path
     default: /etc/bulwark/firewall.nft
   state_dir:
     description:
       - Where the candidate scripts and the rollback snapshot are kept (root-only). The commit-confirm state
         itself is in C(/var/lib/bulwark/commit-confirm/firewall/).
+      - A plain absolute path, as O(persist_path).
     type: path
     default: /var/lib/bulwark
 requirements:
@@ -363,6 +367,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host import comm
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
+from ansible_collections.bulwark.hardening.plugins.module_utils.text import plain_path
 
 CONCERN = "firewall"
 # The policy as the model takes it; `docker` (auto/true/false) is resolved on the host below.
@@ -549,8 +554,13 @@ class FirewallRun:
         module, p = self.module, self.p
         try:
             timeout = commit_confirm.check_timeout(p["rollback_timeout"])
+            # persist_path is named in /etc/nftables.conf's include and state_dir in the rollback script.
+            for option in ("persist_path", "state_dir"):
+                p[option] = plain_path(p[option], option)
         except commit_confirm.TimeoutRefused as exc:
             self.fail(f"{exc}. Nothing was applied")
+        except ValueError as exc:
+            self.fail(str(exc))
         policy = self.policy()
         packet = self.lockout_packet(policy)
         # What an interrupted run left is finished (or named) after the input was found good and before

@@ -48,6 +48,9 @@ def check_params(p):
         raise PlanError(f"path: {p['path']!r} must be a plain absolute path ending in .conf")
     if not text_checks.plain_absolute_path(p["main_config"]):
         raise PlanError(f"main_config: {p['main_config']!r} must be a plain absolute path")
+    # The backups are named in the rollback's restore script and written as root.
+    if not text_checks.plain_absolute_path(p["backup_dir"]):
+        raise PlanError(f"backup_dir: {p['backup_dir']!r} must be a plain absolute path")
     if not _UNIT.fullmatch(p["service"]):
         raise PlanError(f"service: {p['service']!r} is not a systemd unit name")
     if p["connecting_user"] is not None and not _USER.fullmatch(p["connecting_user"]):

@@ -266,3 +266,24 @@ def test_check_mode_predicts_a_leftover_and_touches_nothing(tmp_path, marker):
     assert sorted((p.name, p.read_bytes()) for p in directory.iterdir()) == before
     assert not any(argv[0] in ("systemctl", "systemd-run", "/bin/sh") for argv in module.ran)
     assert not (tmp_path / "confirmed-boot").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("persist_path", '/etc/bulwark/fw.nft"\ninclude "/tmp/evil.nft'),
+        ("persist_path", "/etc/bulwark/../../tmp/fw.nft"),
+        ("state_dir", "/var/lib/bulwark;touch /tmp/x"),
+    ],
+)
+def test_a_path_that_is_not_plain_is_refused_before_anything_runs(tmp_path, option, value):
+    module = FakeModule(tmp_path, {})
+    module.params[option] = value
+    fw = firewall.FirewallRun(module)
+    fw.transaction = FakeTransaction()
+    fw.backend = FakeBackend(tmp_path)
+    with pytest.raises(Exit) as exc:
+        fw.run()
+    assert exc.value.failed and exc.value.kw["msg"].startswith(f"{option}: ")
+    assert exc.value.kw["msg"].endswith("Nothing was applied")
+    assert module.ran == [] and fw.transaction.calls == []
