@@ -368,7 +368,7 @@ def main():
             "preshared_key_store": {"type": "str", "no_log": False},
             "preshared_key_values": {"type": "dict", "no_log": True},
             "rotate": {"type": "bool", "default": False},
-            "key_dir": {"type": "str", "default": mesh.DEFAULT_KEY_DIR},
+            "key_dir": {"type": "str", "default": mesh.DEFAULT_KEY_DIR, "no_log": False},
             "handshake_timeout": {"type": "int", "default": 10},
         },
         required_if=[("state", "present", ("name", "cidr", "members"))],

@@ -110,12 +110,14 @@ class Netns:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _netns_dir():
-    """`ip netns` keeps its names in /run/netns: a tmpfs of this mount namespace, not the machine's."""
-    os.makedirs("/run/netns", exist_ok=True)
-    sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "bulwark-netns", "/run/netns"])
+def _private_run():
+    """A /run of the suite's own (a tmpfs of this mount namespace): `ip netns` keeps its names there, and no
+    module under test sees the machine's runtime state (its Docker socket, its daemons' pid files)."""
+    sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "bulwark-run", "/run"])
+    for directory in ("/run/netns", "/run/sshd", "/run/lock"):
+        os.makedirs(directory, mode=0o755, exist_ok=True)
     yield
-    sh(["umount", "-l", "/run/netns"], check=False)
+    sh(["umount", "-l", "/run"], check=False)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host import (
 )
 
 OPS_LOG = os.environ.get("BULWARK_OPS_LOG")
-FAULT_KIND, _, FAULT_AT = (os.environ.get("BULWARK_FAULT") or "").partition(":")
+FAULT_KIND, _SEPARATOR, FAULT_AT = (os.environ.get("BULWARK_FAULT") or "").partition(":")
 FAULT_AT = int(FAULT_AT) if FAULT_AT else 0
 _count = 0
 _depth = 0

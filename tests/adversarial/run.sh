@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec unshare --mount --net --fork --propagation private -- \
-  sh -c 'ip link set lo up && exec "$@"' sh "${PYTEST:-.venv/bin/pytest}" -q -p no:cacheprovider tests/adversarial "$@"
+  sh -c 'ip link set lo up && exec "$@"' sh "${PYTEST:-.venv/bin/pytest}" -q -p no:cacheprovider --durations=10 tests/adversarial "$@"

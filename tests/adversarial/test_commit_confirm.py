@@ -90,7 +90,7 @@ class Worker:
         etc, var = root / "etc", root / "var"
         shutil.copytree("/etc", etc, symlinks=True)
         var.mkdir()
-        self.namespaces = [Netns(f"adv{os.getpid()}-{next(_names)}") for _ in range(2)]
+        self.namespaces = [Netns(f"adv{os.getpid()}-{next(_names)}") for _side in range(2)]
         self.host = Host(self.namespaces[0], etc, var)
         self.controller = self.namespaces[1]
         n = next(_names)
@@ -107,7 +107,7 @@ class Worker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(50):
+        for _attempt in range(50):
             if self.reachable():
                 break
         assert self.reachable(), "the listener must answer before anything is judged"

@@ -27,7 +27,7 @@ def pair(netns, link, state_root):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(50):
+    for _attempt in range(50):
         if controller.connects(HOST, PORT, timeout=0.2):
             break
     assert controller.connects(HOST, PORT), "the listener must answer before anything is judged"

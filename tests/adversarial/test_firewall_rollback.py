@@ -235,7 +235,7 @@ def test_a_rollback_after_a_failed_apply_puts_back_exactly_what_was_there(
     # starts, as this host's does, from a rolled-back change (the protocol's state shared by both).
     twin = new_host()
     run_all(twin, setup)
-    for _ in range(2):
+    for _attempt in range(2):
         ops = apply(run_module, fake_systemd, twin, backend).ops
         fire(fake_systemd, twin)
     step = next(int(line.split("\t")[0]) for line in ops if failing_step in line)

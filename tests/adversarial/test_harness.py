@@ -52,7 +52,7 @@ def test_a_link_carries_traffic_between_namespaces(netns, link):
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if controller.connects("10.231.0.1", 8008):
                 break
         assert controller.connects("10.231.0.1", 8008)

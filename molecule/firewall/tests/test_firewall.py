@@ -491,9 +491,12 @@ def test_without_purge_a_foreign_chain_that_drops_the_controller_is_refused_by_n
 
 
 def test_arm_failure_applies_nothing_and_says_changed_false(persistent):
-    """The rollback cannot be armed (its timer's unit name is taken): nothing is applied."""
+    """The rollback cannot be armed (a running service holds its unit's name): nothing is applied.
+
+    A leftover timer of that name is the module's own (a killed run's) and is stopped before arming; a
+    running service of the name cannot be replaced, so systemd-run refuses the timer."""
     before = persistent.run("nft list tables; nft list table inet bulwark").stdout
-    taken = "systemd-run --unit=bulwark-rollback-firewall --on-active=300 /bin/true"
+    taken = "systemd-run --unit=bulwark-rollback-firewall /bin/sleep 300"
     assert persistent.run(taken).rc == 0
     try:
         result = converge("fw-persistent", {"firewall_services": [8080, 7070]})
@@ -502,7 +505,7 @@ def test_arm_failure_applies_nothing_and_says_changed_false(persistent):
         assert "Nothing was applied" in result.stdout
         assert "changed=0" in result.stdout
     finally:
-        persistent.run("systemctl stop bulwark-rollback-firewall.timer")
+        persistent.run("systemctl stop bulwark-rollback-firewall.service")
     assert persistent.run("nft list tables; nft list table inet bulwark").stdout == before
 
 
