@@ -151,8 +151,10 @@ options:
         group filters (Match blocks included, C(LocalAddress) and C(LocalPort) too), root login, C(UsePAM no)
         while the user's password is locked (C(!) in C(/etc/shadow)), no usable authentication method,
         unsatisfiable C(AuthenticationMethods), C(ForceCommand), no host key usable with C(HostKeyAlgorithms),
-        algorithms disjoint from O(client_algorithms). What it cannot evaluate (the connection unknown) is
-        refused too.
+        algorithms disjoint from O(client_algorithms), and C(StrictModes yes) while the connecting user's
+        keys file, C(~/.ssh), home or a directory above them is owned by another user or writable by others
+        (sshd's own C(safe_path) check, with Debian's one-member group rule). What it cannot evaluate (the
+        connection unknown) is refused too.
       - V(false) is the emergency override, and for tests; commit-confirm still applies.
     type: bool
     default: true
