@@ -23,7 +23,7 @@ if grep -E '(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.ansible|\.venv|\.lab
 fi
 # Every module, role, playbook and the metadata of this tree are in it.
 expected=(MANIFEST.json FILES.json README.md LICENSE CHANGELOG.rst meta/runtime.yml tests/unit/conftest.py
-  tests/collection_path.py)
+  tests/collection_path.py tests/module_runner.py)
 while IFS= read -r path; do expected+=("$path"); done < <(
   cd "$root" && git ls-files -co --exclude-standard -- 'plugins/*.py' 'roles/*' 'playbooks/*.yml' | sort
 )

@@ -244,7 +244,7 @@ def run_module(tmp_path):
     """run_module(name, args, ns=None, env=None, check_mode=False, fault=None) -> ModuleRun.
 
     Runs plugins/modules/NAME as Ansible would on a host (inside ns when given). fault: "kill:N" or "fail:N"
-    (module_runner.py); ModuleRun.ops lists the host operations done, to enumerate kill points.
+    (tests/module_runner.py); ModuleRun.ops lists the host operations done, to enumerate kill points.
     """
     counter = itertools.count()
 
@@ -260,7 +260,7 @@ def run_module(tmp_path):
         environ.pop("BULWARK_FAULT", None)
         if fault:
             environ["BULWARK_FAULT"] = fault
-        argv = [sys.executable, str(HERE / "module_runner.py"), name, str(args_file)]
+        argv = [sys.executable, str(HERE.parent / "module_runner.py"), name, str(args_file)]
         done = sh(ns.argv(argv) if ns else argv, check=False, env=environ)
         try:
             result = json.loads(done.stdout) if done.stdout.strip() else None

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[4]
-RUNNER = ROOT / "tests/adversarial/module_runner.py"
+RUNNER = ROOT / "tests/module_runner.py"
 TOKEN = "bulwark-fake-token-0123456789"  # noqa: S105  (the fake server's, for these tests only)
 
 

@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests import collection_path
 
 # A module on a host imports the collection as plain packages (AnsiballZ has no collection loader), and
