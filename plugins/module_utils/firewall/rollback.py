@@ -107,10 +107,20 @@ class Script:
         """One `nft -f` transaction: the owned table as it was (owned_script, always), and each native
         table the purge deleted [(family, name, saved text)] that is not there."""
         self.comment("table inet bulwark as it was, and each table the purge deleted that is not back")
-        self.lines += ["{", f"  cat {q(self.file('nft', owned_script))}"]
-        for n, (family, name, text) in enumerate(deleted_tables):
+        owned = self.file("nft", owned_script)
+        tables = [
+            (family, name, self.file(f"table{n}.nft", text))
+            for n, (family, name, text) in enumerate(deleted_tables)
+        ]
+        # sh has no pipefail: a `cat` that fails below would feed nft less and the load would still succeed
+        for path in [owned] + [path for _family, _name, path in tables]:
+            self.lines.append(
+                f"[ -r {q(path)} ] || {{ echo rollback snapshot missing: {q(path)} >&2; exit 1; }}"
+            )
+        self.lines += ["{", f"  cat {q(owned)}"]
+        for family, name, path in tables:
             probe = shlex.join([nft, "list", "table", family, name])
-            self.lines.append(f"  {probe} >/dev/null 2>&1 || cat {q(self.file(f'table{n}.nft', text))}")
+            self.lines.append(f"  {probe} >/dev/null 2>&1 || cat {q(path)}")
         self.lines.append(f"}} | {q(nft)} -f /dev/stdin")
 
     def iptables_nft_table(self, nft, restore, table, handle, saved):
@@ -132,7 +142,8 @@ class Script:
         """A base chain's policy as it was, if the chain is there."""
         probe = shlex.join([nft, "list", "chain", family, table, chain])
         fix = shlex.join([nft, f"chain {family} {table} {chain} {{ policy {policy}; }}"])
-        self.lines.append(f"{probe} >/dev/null 2>&1 && {fix}")
+        # not `probe && fix`: a false probe on the script's last line would be its exit status (a failure)
+        self.lines.append(f"if {probe} >/dev/null 2>&1; then {fix}; fi")
 
     # --- iptables ---------------------------------------------------------------------------------
 

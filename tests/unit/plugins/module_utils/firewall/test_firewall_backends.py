@@ -302,8 +302,8 @@ def test_nftables_rollback_puts_back_each_purged_rule_of_a_shared_table_and_its_
         "'-p tcp -m tcp --dport 23 -j DROP' '-s 198.51.100.0/24 -j ACCEPT'\n"
     ) in script
     assert script.endswith(
-        "/usr/sbin/nft list chain ip filter INPUT >/dev/null 2>&1 && "
-        "/usr/sbin/nft 'chain ip filter INPUT { policy drop; }'\n"
+        "if /usr/sbin/nft list chain ip filter INPUT >/dev/null 2>&1; then "
+        "/usr/sbin/nft 'chain ip filter INPUT { policy drop; }'; fi\n"
     )
     assert "-restore /" not in script and "delete table" not in script  # nothing of the table is replaced
 

@@ -4,12 +4,14 @@ The behaviour on a real kernel (Docker's additions kept, the purge put back) is 
 tests/adversarial/test_firewall_rollback.py; here the script's text and its position logic.
 """
 
+import os
 import shlex
 import subprocess
 
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import rollback
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm as cc
 
 HOSTILE = '-s 203.0.113.9/32 -m comment --comment "it\\\'s $(reboot) `id`; x" -j ACCEPT'
 
@@ -111,3 +113,71 @@ def test_a_rule_that_is_there_is_not_put_back_twice(fake_iptables):
     # two identical rules were purged, one is back: the second goes back after the first
     twice = ["INPUT -j DOCKER-USER", f"INPUT {HOSTILE}", f"INPUT {HOSTILE}"]
     assert fake_iptables(now[:3], twice, 2) == f"*filter\n-I INPUT 3 {HOSTILE}\nCOMMIT\n"
+
+
+# --- the script's exit status is the restore's outcome -------------------------------------------------
+
+
+@pytest.fixture
+def fake_nft(tmp_path):
+    """A stand-in nft: `nft -f FILE` records what it loaded and succeeds (as the real one does on empty
+    input), `nft list ...` succeeds only for the tables and chains named in the file `live`."""
+    nft = tmp_path / "nft"
+    (tmp_path / "live").write_text("")
+    nft.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -f ]; then cat "$2" >> {tmp_path}/loaded; exit 0; fi\n'
+        f'if [ "$1" = list ]; then shift; grep -qxF -e "$*" {tmp_path}/live; exit; fi\n'
+        f'printf "%s\\n" "$*" >> {tmp_path}/changed\n'
+    )
+    nft.chmod(0o755)
+    return str(nft)
+
+
+def _write(script, skip=()):
+    for path, text in script.snapshot().items():
+        if any(path.endswith(suffix) for suffix in skip):
+            if os.path.exists(path):
+                os.remove(path)
+        else:
+            with open(path, "w") as handle:
+                handle.write(text)
+
+
+def test_a_missing_snapshot_file_fails_the_script_and_the_restore_is_recorded_as_failed(tmp_path, fake_nft):
+    # under sh without pipefail only nft's status counted: `cat` of a missing file fed nft nothing, nft
+    # succeeded and the host recorded "rolled-back" with table inet bulwark not restored
+    for missing in ("/rb.nft", "/rb.table0.nft"):
+        script = rollback.Script(str(tmp_path), "rb")
+        script.nft_tables(fake_nft, "table inet bulwark {}\n", [("inet", "gone", "table inet gone {\n}\n")])
+        _write(script, skip=[missing])
+        done = subprocess.run(script.argv(), capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "missing" in done.stderr, missing
+        assert not (tmp_path / "loaded").exists()  # nothing was loaded in part
+
+        state = tmp_path / "cc"
+        state.mkdir(exist_ok=True)
+        (state / "armed").write_text("")
+        (state / "restore.sh").write_text(cc.render_restore(str(state), [("the firewall", script.argv())]))
+        assert subprocess.run(["/bin/sh", str(state / "restore.sh")], check=False).returncode == 1
+        assert sorted(os.listdir(state)) == ["restore-failed", "restore.sh"]
+        os.remove(state / "restore-failed")
+
+    _write(script)  # every file there: one load, the owned table and the table that is gone
+    done = subprocess.run(script.argv(), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "loaded").read_text() == "table inet bulwark {}\ntable inet gone {\n}\n"
+
+
+def test_a_policy_whose_chain_is_gone_is_not_a_failure(tmp_path, fake_nft):
+    # the policy line is the script's last: a false probe there was the script's exit status, and the host
+    # recorded "restore-failed" (needs a person) for a restore that was complete
+    script = rollback.Script(str(tmp_path), "rb")
+    script.nft_tables(fake_nft, "table inet bulwark {}\n", [])
+    script.nft_policy(fake_nft, "ip", "filter", "INPUT", "drop")
+    script.nft_policy(fake_nft, "ip", "filter", "FORWARD", "drop")
+    _write(script)
+    (tmp_path / "live").write_text("chain ip filter INPUT\n")  # FORWARD vanished in the window
+    done = subprocess.run(script.argv(), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "changed").read_text() == "chain ip filter INPUT { policy drop; }\n"

@@ -560,3 +560,20 @@ def test_parse_restore_reads_back_exactly_what_render_restore_wrote(steps):
 def test_a_restore_step_the_script_cannot_carry_is_refused(step):
     with pytest.raises(ValueError):
         cc.render_restore("/x", [step])
+
+
+def test_a_failed_restore_that_cannot_be_recorded_leaves_restoring(world, monkeypatch):
+    # `mv ...; rm restoring` removed the only marker when the mv failed (disk full, read-only): a host
+    # half restored read as clean. `restoring` stays, and the next run finishes the restore.
+    tx, systemd, _live, _backup, _steps, tmp = world
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mv").write_text(
+        '#!/bin/sh\ncase "$*" in *restore-failed.tmp*) echo "No space left on device" >&2; exit 1 ;; esac\n'
+        'exec /bin/mv "$@"\n'
+    )
+    (bin_dir / "mv").chmod(0o755)
+    tx.arm(30, [("reload the ruleset", ["false"])])
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert systemd.fire().returncode == 1
+    assert tx.state()[0] == cc.RESTORING
