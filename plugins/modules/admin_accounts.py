@@ -204,7 +204,8 @@ def read_live(group):
     """Accounts, groups and authorized_keys files, read directly (no command needed).
 
     A ~/.ssh or key file that is a symbolic link is not read through; it is listed under "links"
-    and the plan refuses to write there.
+    and the plan refuses to write there. One that cannot be read safely (it became a link, is not a
+    regular file, is too large) is listed under "unreadable" with the reason: nothing of it is used.
     """
     memberships = {}
     group_exists = False
@@ -214,7 +215,7 @@ def read_live(group):
         for member in entry.gr_mem:
             memberships.setdefault(member, []).append(entry.gr_name)
     gid_names = {entry.gr_gid: entry.gr_name for entry in grp.getgrall()}
-    users, keys, keys2, links = {}, {}, {}, {}
+    users, keys, keys2, links, unreadable = {}, {}, {}, {}, {}
     for entry in pwd.getpwall():
         groups = list(memberships.get(entry.pw_name, []))
         if entry.pw_gid in gid_names:
@@ -233,8 +234,16 @@ def read_live(group):
         if link:
             links[entry.pw_name] = link
         elif os.path.isdir(ssh_dir):
-            keys[entry.pw_name] = files.read(paths[1])
-            text2 = files.read(paths[2])
+            # Relative to descriptors on the home and ~/.ssh: the account may swap in a link (to
+            # /etc/shadow) after the check above, and what is read here is written back to its file.
+            where = {"anchor": entry.pw_dir, "owner": entry.pw_uid}
+            try:
+                text = files.read(paths[1], **where)
+                text2 = files.read(paths[2], **where)
+            except files.HostError as exc:
+                unreadable[entry.pw_name] = str(exc)
+                continue
+            keys[entry.pw_name] = text
             if text2 is not None:
                 keys2[entry.pw_name] = text2
     return {
@@ -243,6 +252,7 @@ def read_live(group):
         "authorized_keys": keys,
         "authorized_keys2": keys2,
         "links": links,
+        "unreadable": unreadable,
     }
 
 
@@ -308,10 +318,13 @@ def write_keys(home, uid, gid, text):
     files.write(keys, text, mode=0o600, uid=uid, gid=gid, anchor=home, owner=uid)
 
 
-def check_key_dirs(result):
+def check_key_dirs(result, live):
     """Refuse, before anything changes, an account whose keys this run writes or removes below a home
-    that a user other than root or the account could change (its owner could swap ~/.ssh for a link)."""
+    that a user other than root or the account could change (its owner could swap ~/.ssh for a link),
+    or whose key files could not be read safely."""
     for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
+        if name in live.get("unreadable", {}):
+            raise files.HostError(f"account {name!r}: {live['unreadable'][name]}")
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
@@ -425,7 +438,7 @@ def main():
             connecting_key=params["connecting_key"],
             exclusive=params["exclusive"],
         )
-        check_key_dirs(result)
+        check_key_dirs(result, live)
     except (plan_mod.AdminSpecError, plan_mod.UnsafePathError, files.HostError) as exc:
         module.fail_json(msg=f"{exc}. Nothing was changed")
     except plan_mod.LockoutError as exc:

@@ -206,10 +206,17 @@ def _admins(sshd_text):
             continue
         ssh_dir = os.path.join(entry.pw_dir, ".ssh")
         keys = os.path.join(ssh_dir, "authorized_keys")
+        # The account owns its ~/.ssh: read as the host layer writes there, never through a link it
+        # swaps in, never a FIFO or a huge file. What cannot be read so is reported, not evaluated.
+        try:
+            keys_text, keys_error = files.read(keys, anchor=entry.pw_dir, owner=entry.pw_uid), None
+        except files.HostError as exc:
+            keys_text, keys_error = None, str(exc)
         admins.append({
             "name": name,
             "uid": entry.pw_uid,
-            "authorized_keys": files.read(keys),
+            "authorized_keys": keys_text,
+            "keys_error": keys_error,
             "keys_status": files.status(keys),
             "ssh_dir_status": files.status(ssh_dir),
         })  # fmt: skip

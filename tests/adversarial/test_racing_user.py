@@ -381,7 +381,44 @@ def test_admin_accounts_refuses_a_home_whose_parent_a_user_owns_by_name(
     assert snapshot(canary / ".ssh") == before, "root wrote a key file through the user's link"
     for done in runs:
         assert done.result is not None and done.result.get("failed"), done
-        assert done.result["msg"].startswith(f"{users} belongs to nobody (uid 65534), not root"), done
+        # read_live already meets the parent (the keys are read the safe way): refused naming both.
+        assert done.result["msg"].startswith(
+            f"account 'nobody': {users} belongs to nobody (uid 65534), not root"
+        ), done
         assert done.result["msg"].endswith("Nothing was changed"), done
     assert os.listdir(ssh_dir) == ["authorized_keys"]
     assert Path(ssh_dir, "authorized_keys").read_text() == ""
+
+
+def test_admin_accounts_never_reads_root_only_files_through_an_authorized_keys_the_user_swaps(
+    private_path, run_module, passwd, tmp_path
+):
+    """The user swaps its authorized_keys for a link to a root-only file, as fast as it can. Not exclusive,
+    a key file's other lines are kept and written back to the user's own file: the root-only content must
+    never get there, nor into the result. (Probabilistic: the old code was caught in most runs of it; the
+    unit tests in test_admin_accounts.py pin the swap deterministically.)"""
+    home = os.path.join(private_path("/home", copy=False), "nobody")
+    passwd("nobody", home=home, login="/bin/bash")
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:CANARY-HASH:19000:0:99999:7:::\n")
+    os.chmod(shadow, 0o600)
+    owned_by_nobody(home)
+    ssh_dir = owned_by_nobody(os.path.join(home, ".ssh"), 0o700)
+    keys_file = os.path.join(ssh_dir, "authorized_keys")
+    Path(keys_file).write_text("# the user's own line\n")
+    os.chown(keys_file, NOBODY, NOGROUP)
+    keys, runs = _keys(tmp_path, 20), []
+    # As fast as it can: the module's own check (lstat) and its read (open) see independent states.
+    with RacingUser(keys_file, shadow, pace=0) as racer:
+        for key in keys:  # a new key each run, to be written
+            runs.append(run_module("admin_accounts", {**_admin_args(key), "exclusive": False}))
+    assert racer.swaps > 20, racer.swaps
+    for done in runs:
+        assert done.result is not None, done
+        assert "CANARY" not in repr(done.result), done
+        if done.result.get("failed"):
+            assert f"{keys_file} is a symbolic link" in done.result["msg"], done
+    if os.path.islink(keys_file):
+        os.unlink(keys_file)
+    assert "CANARY" not in Path(keys_file).read_text() if os.path.exists(keys_file) else True
+    assert Path(shadow).read_text().startswith("root:CANARY-HASH")

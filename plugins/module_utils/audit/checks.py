@@ -278,6 +278,9 @@ def _key_problems(admin):
         kind, mode, uid, _gid = found
         if kind == "link" or mode & 0o022 or uid not in (0, admin["uid"]):
             problems.append(f"{name}: {label} is a {kind}, mode {mode:04o}, owner uid {uid}")
+    if admin.get("keys_error"):  # a FIFO, a huge file, a link: what sshd reads there cannot be judged
+        problems.append(f"{name}: authorized_keys cannot be evaluated: {admin['keys_error']}")
+        return problems, f"{name}: authorized_keys unreadable"
     if text is None:
         return problems, f"{name}: no authorized_keys"
     keys, _other = authorized_keys.parse_file(text)

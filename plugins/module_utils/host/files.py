@@ -37,6 +37,8 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _LINK = object()  # _open_child found a symbolic link
 _MAX_LINKS = 40  # as the kernel's own limit on links followed in one lookup
+# The most an anchored read (a file in a place a user may own) takes into memory.
+MAX_ANCHORED_READ = 1024 * 1024
 
 
 def _trusted():
@@ -250,9 +252,17 @@ def read(path, binary=False, *, anchor=None, owner=None):
     finally:
         os.close(dir_fd)
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise HostError(f"{path} is not a regular file: refusing to read it")
-        data = handle.read()
+        # A user's file may be huge (or sparse): never pull more than the cap into memory.
+        if info.st_size > MAX_ANCHORED_READ:
+            raise HostError(
+                f"{path} is {info.st_size} bytes, more than {MAX_ANCHORED_READ}: refusing to read it"
+            )
+        data = handle.read(MAX_ANCHORED_READ + 1)
+        if len(data) > MAX_ANCHORED_READ:  # it grew after the fstat
+            raise HostError(f"{path} is more than {MAX_ANCHORED_READ} bytes: refusing to read it")
     return data if binary else data.decode("utf-8", errors="surrogateescape")
 
 
@@ -422,13 +432,18 @@ def _set_attributes_at(dir_fd, name, path, *, mode, uid, gid, directory):
             raise HostError(f"{path} is a symbolic link: refusing to change it") from None
         raise HostError(f"cannot open {path}: {exc.strerror}") from None
     try:
+        _apply_attributes(fd, path, mode, uid, gid)
+    finally:
+        os.close(fd)
+
+
+def _apply_attributes(fd, path, mode, uid, gid):
+    try:
         if uid != -1 or gid != -1:
             os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
     except OSError as exc:
         raise HostError(f"cannot set the mode and owner of {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def set_attributes(path, mode, uid=-1, gid=-1, directory=False, *, anchor=None, owner=None):
@@ -439,6 +454,24 @@ def set_attributes(path, mode, uid=-1, gid=-1, directory=False, *, anchor=None, 
         _set_attributes_at(dir_fd, name, path, mode=mode, uid=uid, gid=gid, directory=directory)
     finally:
         os.close(dir_fd)
+
+
+def _set_new_directory_attributes(dir_fd, name, path, *, mode, uid, gid):
+    """Give the directory this process just made its mode and owner, after checking that the entry is
+    still that directory: a user owning the parent could have swapped another one in since the mkdir."""
+    fd = _open_child(dir_fd, name, path, None, missing_ok=False)
+    if fd is _LINK:
+        raise HostError(f"{path} is a symbolic link: refusing to change it")
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or os.listdir(fd):
+            raise HostError(
+                f"{path} was replaced by another directory (owner {_user(info.st_uid)}) right after it was "
+                "created: refusing to change its mode and owner"
+            )
+        _apply_attributes(fd, path, mode, uid, gid)
+    finally:
+        os.close(fd)
 
 
 def directory(path, mode, uid=-1, gid=-1, *, anchor=None, make_dirs=None, owner=None, only_new=False):
@@ -454,6 +487,9 @@ def directory(path, mode, uid=-1, gid=-1, *, anchor=None, make_dirs=None, owner=
             created = False
         except OSError as exc:
             raise HostError(f"cannot create directory {path}: {exc.strerror}") from None
+        if created and only_new:
+            _set_new_directory_attributes(dir_fd, name, path, mode=mode, uid=uid, gid=gid)
+            return True
         if created or not only_new:
             _set_attributes_at(dir_fd, name, path, mode=mode, uid=uid, gid=gid, directory=True)
             return created

@@ -1,6 +1,7 @@
 """admin_accounts on a real directory tree: keys are never written through a link below the home."""
 
 import os
+import pwd
 
 import pytest
 
@@ -56,3 +57,47 @@ def test_is_link_sees_the_link_itself(tree):
     assert admin_accounts._is_link(str(home / ".ssh"))
     assert not admin_accounts._is_link(str(victim))
     assert not admin_accounts._is_link(str(home / "absent"))
+
+
+def _live_of_alice(home, monkeypatch):
+    """read_live with alice (this test's own uid) as the only account, her home at `home`."""
+    entry = pwd.struct_passwd(("alice", "x", os.getuid(), os.getgid(), "", str(home), "/bin/sh"))
+    monkeypatch.setattr(admin_accounts.pwd, "getpwall", lambda: [entry])
+    return admin_accounts.read_live("sshusers")
+
+
+def test_a_fifo_at_authorized_keys_does_not_hang_and_the_account_is_refused_by_name(tree, monkeypatch):
+    home, _victim = tree
+    (home / ".ssh").mkdir(mode=0o700)
+    os.mkfifo(home / ".ssh/authorized_keys")
+    live = _live_of_alice(home, monkeypatch)
+    assert "alice" not in live["authorized_keys"]
+    assert "authorized_keys is not a regular file" in live["unreadable"]["alice"]
+    with pytest.raises(files.HostError, match=r"account 'alice': .*authorized_keys is not a regular file"):
+        admin_accounts.check_key_dirs({"keys": {"alice": (None, KEYS)}, "remove_keys2": []}, live)
+
+
+def test_a_link_swapped_in_after_the_link_check_is_never_read_through(tree, monkeypatch):
+    home, victim = tree
+    (home / ".ssh").mkdir(mode=0o700)
+    (home / ".ssh/authorized_keys2").symlink_to(victim / "authorized_keys")
+    # The account swaps the link in between _is_link's look and the read.
+    monkeypatch.setattr(admin_accounts, "_is_link", lambda path: False)
+    live = _live_of_alice(home, monkeypatch)
+    assert "root's own key" not in repr(live)
+    assert "authorized_keys2 is a symbolic link" in live["unreadable"]["alice"]
+    with pytest.raises(
+        files.HostError,
+        match=r"account 'alice': .*authorized_keys2 is a symbolic link: refusing to read through it",
+    ):
+        admin_accounts.check_key_dirs({"keys": {}, "remove_keys2": ["alice"]}, live)
+
+
+def test_a_huge_sparse_authorized_keys_is_refused_without_reading_it(tree, monkeypatch):
+    home, _victim = tree
+    (home / ".ssh").mkdir(mode=0o700)
+    with open(home / ".ssh/authorized_keys", "wb") as handle:
+        handle.truncate(2 * 1024**3)
+    live = _live_of_alice(home, monkeypatch)
+    assert "alice" not in live["authorized_keys"]
+    assert "more than 1048576: refusing to read it" in live["unreadable"]["alice"]

@@ -202,6 +202,27 @@ def test_admin_keys_weak_and_writable():
     assert text("authorized_keys-rsa2048.pub").split()[1] not in found["evidence"]
 
 
+def test_admin_keys_that_cannot_be_read_safely_fail_naming_why():
+    """A FIFO or a huge file where sshd reads the keys is not 'no keys': the finding cannot pass."""
+    facts = stock_facts()
+    facts["admins"] = [
+        {
+            "name": "deploy",
+            "uid": 1000,
+            "authorized_keys": None,
+            "keys_error": "/home/deploy/.ssh/authorized_keys is not a regular file",
+            "keys_status": ("other", 0o600, 1000, 1000),
+            "ssh_dir_status": ("directory", 0o700, 1000, 1000),
+        }
+    ]
+    found = by_id(checks.account_findings(facts))["admin_keys"]
+    assert found["status"] == "fail"
+    assert (
+        "deploy: authorized_keys cannot be evaluated: /home/deploy/.ssh/authorized_keys is not a regular file"
+        in found["evidence"]
+    )
+
+
 def test_fail2ban_without_the_sshd_jail_fails():
     facts = stock_facts()
     facts["fail2ban"] = {

@@ -380,3 +380,31 @@ def test_check_dir_walks_as_far_as_the_path_exists(tmp_path):
             files.check_dir(str(tmp_path / "not/yet/there"))
     finally:
         os.chmod(tmp_path, 0o700)
+
+
+def test_an_anchored_read_refuses_a_huge_sparse_file_without_reading_it(tmp_path):
+    with open(tmp_path / "huge", "wb") as handle:
+        handle.truncate(2 * 1024**3)  # sparse: no disk used, 2 GiB if read
+    with pytest.raises(HostError, match=r"huge is 2147483648 bytes, more than 1048576: refusing to read it"):
+        files.read(str(tmp_path / "huge"), anchor=str(tmp_path))
+    (tmp_path / "small").write_bytes(b"k" * files.MAX_ANCHORED_READ)
+    assert len(files.read(str(tmp_path / "small"), anchor=str(tmp_path))) == files.MAX_ANCHORED_READ
+
+
+def test_directory_only_new_refuses_a_directory_swapped_in_right_after_its_mkdir(tmp_path, monkeypatch):
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(name, mode=0o777, *, dir_fd=None):
+        real_mkdir(name, mode, dir_fd=dir_fd)
+        # The parent's owner renames root's new directory away and puts one of its own in its place.
+        os.rename(name, "made", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        real_mkdir(name, 0o755, dir_fd=dir_fd)
+        os.close(os.open(f"{name}/theirs", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=dir_fd))
+
+    monkeypatch.setattr(files.os, "mkdir", mkdir_then_swap)
+    with pytest.raises(
+        HostError, match=r"\.ssh was replaced by another directory .* right after it was created"
+    ):
+        files.directory(str(tmp_path / ".ssh"), 0o700, anchor=str(tmp_path), only_new=True)
+    monkeypatch.undo()
+    assert files.mode_of(str(tmp_path / ".ssh")) == 0o755
