@@ -16,7 +16,9 @@ from ..text import control_character, plain_path
 _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,253}")
 # What Linux and wg-quick both take (wg-quick: [a-zA-Z0-9_=+.-]{1,15}; Linux: not "." or ".."): the name is
 # a file name under /etc/wireguard and a systemd instance name.
-_INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# As the firewall's rules name interfaces (model.parse_interface, no wildcard): the overlay's interface is
+# named in them, so a name the firewall would refuse is refused here, under the overlay's own option.
+_INTERFACE = re.compile(r"(?=.{1,15}\Z)[A-Za-z0-9_][A-Za-z0-9_.-]*")
 STATES = ("key", "present", "absent", "status")
 DEFAULT_INTERFACE = "wg0"
 DEFAULT_KEY_DIR = "/etc/bulwark/overlay"
@@ -88,7 +90,10 @@ def interface_name(value, where="bulwark_overlay_interface"):
     """The WireGuard interface's name, or MeshError: it names /etc/wireguard/<name>.conf and a unit."""
     _text(value, where)
     if not _INTERFACE.fullmatch(value) or value in (".", ".."):
-        _fail(where, f"{value!r} is not an interface name (up to 15 of A-Z a-z 0-9 _ . -)")
+        _fail(
+            where,
+            f"{value!r} is not an interface name (up to 15 of A-Z a-z 0-9 _ . -, not starting with . or -)",
+        )
     return value
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model as firewall_model
 from ansible_collections.bulwark.hardening.plugins.module_utils.overlay import mesh
 
 KEYS = {
@@ -302,6 +303,17 @@ def test_host_options_refuse_what_is_not_a_plain_path_or_name(options, message, 
 def test_the_interface_of_the_mesh_is_checked_the_same_way():
     with pytest.raises(mesh.MeshError, match=r"^bulwark_overlay_interface: '\.' is not an interface name"):
         mesh.build({**SETTINGS, "interface": "."}, members("a", "b"))
+
+
+@pytest.mark.parametrize("name", [".wg", "-wg", "wg+", "wg*", "wg0123456789abcd"])
+def test_an_interface_the_firewall_would_refuse_is_refused_under_the_overlays_option(name):
+    with pytest.raises(mesh.MeshError, match=r"^bulwark_overlay_interface: .* is not an interface name"):
+        mesh.interface_name(name)
+
+
+@pytest.mark.parametrize("name", ["wg0", "wg_mesh", "wg.1", "w-g", "0wg", "wg0123456789abc"])
+def test_an_interface_the_overlay_accepts_the_firewall_accepts_too(name):
+    assert mesh.interface_name(name) == firewall_model.parse_interface(name, "interface") == name
 
 
 @pytest.mark.parametrize("name", [".", "..", "a|b", "a b", "a/b"])
