@@ -75,7 +75,8 @@ def _check(fd, where, owners):
     else:
         return
     raise HostError(
-        f"{why}: another user could swap what is in it for a symbolic link; refusing to write below it"
+        f"{why}: another user could swap what is in it for a symbolic link;"
+        " refusing to read or write below it"
     )
 
 
