@@ -20,5 +20,8 @@ else
   grep -n -E -A 12 '^(fatal|failed): |^_{5,} .* _{5,}$|short test summary info' "$log" | head -n 200
   echo "the last lines of $log:"
   tail -n 25 "$log"
+  # CI shows only the end of the run's output: tests/stages.sh prints these names again, last.
+  { echo "molecule $name:"; grep -E '^(FAILED|ERROR) |^fatal: |^failed: ' "$log" | cut -c1-400 | head -n 10; } \
+    >>tests/output/failures.txt
   exit 1
 fi

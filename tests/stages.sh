@@ -5,6 +5,9 @@
 set -uo pipefail
 failed=()
 summary=()
+# The failing tests' names, which the parts append to: printed last, where CI's excerpt of the output shows them.
+mkdir -p tests/output
+rm -f tests/output/failures.txt
 for stage in "$@"; do
   start=$SECONDS
   echo "=== $stage"
@@ -23,6 +26,7 @@ done
 echo "=== stages"
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
+  [ -s tests/output/failures.txt ] && tail -n 30 tests/output/failures.txt
   echo "failed: ${failed[*]}"
   exit 1
 fi
