@@ -55,6 +55,15 @@ description:
     rules, a custom I(ssh_rate_limit), I(icmp_echo=false), Docker). Not atomic (one ufw command per rule)."
   - A host where another firewall manager is active (UFW enabled, firewalld running) is refused with a clear
     message instead of guessing.
+  - "Flows of sources that leave a list: every backend admits established flows before any allowlist, so a
+    source removed from a set (or from I(admin_networks), or from a rule's C(sources)) would keep its flow
+    for as long as it keeps sending. Right after the apply, in the same run, the module deletes the conntrack
+    entries of what it stops admitting, as narrowly as the list (source address or network, protocol,
+    destination port; C(conntrack -D), Debian's C(conntrack) package), never the controller's connection,
+    and reports them (RV(flows_to_delete), RV(flows_deleted)). A list open to every source is no allowlist
+    and deletes nothing. A C(conntrack) failure is a warning (RV(flows_failed)); the firewall change stays
+    applied. What the firewall admitted is recorded in I(state_dir)C(/firewall.admitted.json) for the
+    next run, which compares it (and the live sets) with the new policy."
 version_added: "0.1.0"
 author: bulwark.hardening maintainers (@bulwark-hardening)
 extends_documentation_fragment:
@@ -307,6 +316,24 @@ boot_disabled:
   type: list
   elements: str
   sample: ["netfilter-persistent.service"]
+flows_to_delete:
+  description:
+    - "The sources each list stops admitting (list in the operator's words, such as C(sets.overlay_peers),
+      C(admin_networks) or C(rules[2].sources)), whose conntrack entries are deleted right after the apply
+      (in check mode, would be)."
+  returned: when a list loses sources
+  type: dict
+  sample: {"sets.overlay_peers": ["198.51.100.7 udp port 51820"]}
+flows_deleted:
+  description: Conntrack entries deleted, per list.
+  returned: when a list lost sources and the change was applied
+  type: dict
+  sample: {"sets.overlay_peers": 1}
+flows_failed:
+  description: The conntrack deletions that failed, by list and filter (the firewall change stays applied).
+  returned: when a deletion failed
+  type: list
+  elements: str
 restored:
   description: What the host put back after a failed apply step (the restore steps, in order).
   returned: when an apply step failed
@@ -357,6 +384,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import (
     backends,
+    conntrack,
     guard,
     hooks,
     managers,
@@ -438,6 +466,10 @@ class FirewallRun:
         self.backend = backends.BACKENDS[self.p["backend"]](self.runner.run, self.runner.which, files.read)
         self.plan = None
         self.opts = None
+        self.options = None  # the policy's options as the model took them (recorded for the next run)
+        self.controller_flow = None  # (address, port) of the controller's connection, when known
+        self.flow_calls = []  # conntrack -D calls for the sources this run stops admitting
+        self.record = (None, None)  # what the last run recorded: (its options, what a rollback restores)
 
     def fail(self, msg, **extra):
         self.module.fail_json(msg=msg, **{**self.result, **extra})
@@ -455,6 +487,7 @@ class FirewallRun:
         options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
         docker_on = os.path.exists("/run/docker.sock") if p["docker"] == "auto" else p["docker"] == "true"
         options["docker"] = self.result["docker"] = docker_on
+        self.options = options
         try:
             return model.normalise(options)
         except model.PolicyError as exc:
@@ -464,8 +497,15 @@ class FirewallRun:
         """The packet the lockout guard follows through every table, or None with the guard off."""
         self.result["guard"] = "disabled"
         if not self.p["guard"]:
+            # Off, the guard admits anything; the flows deleted still never include the controller's.
+            address, port = self.p["controller_address"], self.p["controller_port"]
+            origin = None if address else ssh_origin()
+            if origin:
+                address, port = origin.address, port or origin.local_port
+            self.controller_flow = conntrack.controller(address, port, policy.ssh_port)
             return None
         address, port, local, interface = controller(self.module, self.runner)
+        self.controller_flow = conntrack.controller(address, port, policy.ssh_port)
         try:
             self.result["guard"] = guard.check(
                 policy, address, port, interface=interface, local_address=local
@@ -550,6 +590,72 @@ class FirewallRun:
         self.transaction.rearm(timeout, self.plan.boot)
         self.result.update(pending=True, rollback_timeout=timeout)
 
+    def record_path(self):
+        return os.path.join(self.p["state_dir"], "firewall.admitted.json")
+
+    def plan_flows(self, policy, settled):
+        """The sources this run stops admitting and the conntrack calls that delete their flows. Before:
+        the policy the last run recorded (or, after a rollback, what it restored) and the live sets."""
+        try:
+            self.record = conntrack.read_record(files.read(self.record_path()))
+        except HostError as exc:  # compared with the live sets only, and recorded anew
+            self.module.warn(f"firewall: the record of what the firewall admitted is unreadable ({exc})")
+        recorded = conntrack.recorded_policy(conntrack.recorded_before(self.record, settled.rolled_back))
+        before = conntrack.admissions(recorded) if recorded else []
+        live_sets = self.backend.live_sets(policy)
+        if live_sets is not None:
+            before += conntrack.admissions(conntrack.with_sets(policy, live_sets))
+        removals = conntrack.removed(before, conntrack.admissions(policy), self.controller_flow)
+        if not removals:
+            return
+        tool = self.runner.which("conntrack") or "conntrack"
+        try:
+            self.flow_calls = conntrack.calls(tool, removals, self.controller_flow)
+        except conntrack.ControllerFlow as exc:
+            self.fail(f"{exc}. Nothing was applied")
+        sources = conntrack.by_list(removals)
+        self.result["flows_to_delete"] = sources
+        self.result["diff"]["after"] += "".join(
+            f"conntrack: delete the flows of {what} ({where} no longer admits it)\n"
+            for where, whats in sources.items()
+            for what in whats
+        )
+
+    def finish_flows(self, pending, rolled_back):
+        """Right after the apply: delete the removed sources' flows (ct state established would admit
+        them for as long as they keep sending), then record what the firewall admits now. A failure is
+        reported by name and leaves the firewall change applied."""
+        if self.flow_calls:
+            deleted = dict.fromkeys(self.result["flows_to_delete"], 0)
+            failed = []
+            if not self.runner.which("conntrack"):
+                failed.append("conntrack is not installed (Debian's conntrack package)")
+            else:
+                for call in self.flow_calls:
+                    rc, _out, err = self.runner.run(call.argv)
+                    count, failure = conntrack.outcome(rc, err)
+                    deleted[call.list] += count
+                    if failure:
+                        failed.append(f"{call.list}: {' '.join(call.argv[1:])}: {failure}")
+            self.result["flows_deleted"] = deleted
+            if failed:
+                self.result["flows_failed"] = failed
+                self.module.warn(
+                    "firewall: the flows of sources this change stopped admitting were not all deleted, so "
+                    "they may still get through as established flows (the firewall change itself stays "
+                    "applied, it was not undone): " + "; ".join(failed)
+                )
+        text = conntrack.record_text(self.options, self.record, pending, bool(rolled_back))
+        try:
+            if files.read(self.record_path()) != text:
+                files.private_dir(self.p["state_dir"])
+                files.write(self.record_path(), text, 0o600)
+        except HostError as exc:  # the change is live: failing now would have it rolled back
+            self.module.warn(
+                f"firewall: could not record what the firewall admits ({exc}); the next run compares "
+                "the new policy with the live sets only"
+            )
+
     def run(self):
         module, p = self.module, self.p
         try:
@@ -606,20 +712,26 @@ class FirewallRun:
             },
             **plan.facts,
         )
+        self.plan_flows(policy, settled)
+        if self.flow_calls:
+            self.result["changed"] = True
         if module.check_mode:
             if plan.changed:
                 self.check()
             module.exit_json(**self.result)
-        if not (plan.changed or boot_changed or pending):
+        if not (plan.changed or boot_changed or pending or self.flow_calls):
             module.exit_json(**self.result)
         try:
             if not plan.changed and not pending:
                 # The live firewall already is the policy (the controller is connected through it): only
-                # what loads it at boot differs.
-                commit_confirm.persist(self.runner, plan.boot)
+                # what loads it at boot differs, or the flows a run cut off before deleting them remain.
+                if boot_changed:
+                    commit_confirm.persist(self.runner, plan.boot)
+                self.finish_flows(pending, settled.rolled_back)
                 module.exit_json(**self.result)
             files.private_dir(p["state_dir"])
             self.with_confirm(pending, timeout)
+            self.finish_flows(pending, settled.rolled_back)
         except commit_confirm.RestoredNow as exc:
             self.fail(str(exc), changed=True)
         except commit_confirm.RolledBack as exc:

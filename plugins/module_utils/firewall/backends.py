@@ -14,7 +14,7 @@ import collections
 import json
 import os
 
-from . import guard, hooks, iptables, managers, nftables, rollback, ufw
+from . import conntrack, guard, hooks, iptables, managers, nftables, rollback, ufw
 from .model import PolicyError
 
 Step = collections.namedtuple("Step", "what argv path text")
@@ -187,6 +187,11 @@ class Backend:
     def plan(self, policy, opts):
         raise NotImplementedError
 
+    def live_sets(self, policy):
+        """After plan: the live named sets {name: (v4, v6)} (what the firewall admits now, whatever the
+        last run recorded), or None where the backend has none to read back."""
+        return None
+
     def snapshot(self, plan, opts):
         """Fill plan.snapshot and plan.restore: what puts back everything the apply replaces."""
         raise NotImplementedError
@@ -264,6 +269,9 @@ class Nftables(Backend):
         tables = {key[:2]: self._iptables_save(*key[:2]) for key in chains}
         self._chain_saves = {key: self._chain_save(key, tables[key[:2]]) for key in chains}
         return plan
+
+    def live_sets(self, policy):
+        return conntrack.nft_live_sets(self._live.sets) if self._live.owned_exists else {}
 
     def snapshot(self, plan, opts):
         """The rollback puts back the owned table and what the purge removed or changed, one object at a
@@ -436,6 +444,9 @@ class Iptables(Backend):
                 Step("nft -f (delete table inet bulwark)", [self.which("nft"), "-f", path], path, text)
             )
         return plan
+
+    def live_sets(self, policy):
+        return conntrack.ipset_live_sets(self._live_sets, policy)
 
     def snapshot(self, plan, opts):
         """The rollback puts back the bw-* sets, bulwark's chains, jumps and policies, and the rules the
