@@ -180,24 +180,35 @@ sudoers_file:
   type: str
 """
 
-import grp
 import os
-import pwd
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import authorized_keys as ak
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as plan_mod
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import report
+from ansible_collections.bulwark.hardening.plugins.module_utils.accounts.spec import ARGUMENT_SPEC
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 
 
 def _is_link(path):
     try:
-        return stat.S_ISLNK(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
+        return (files.status(path) or (None,))[0] == "link"
+    except files.HostError:
+        return False  # nothing readable there (a home that is not a directory): no keys to read
+
+
+def read_memberships(group):
+    """({account: [names of its groups]}, whether `group` exists)."""
+    memberships, groups = {}, accounts.groups()
+    for entry in groups:
+        for member in entry.members:
+            memberships.setdefault(member, []).append(entry.name)
+    gid_names = {entry.gid: entry.name for entry in groups}
+    for entry in accounts.users():
+        if entry.gid in gid_names:
+            memberships.setdefault(entry.name, []).append(gid_names[entry.gid])
+    return memberships, any(entry.name == group for entry in groups)
 
 
 def read_live(group):
@@ -207,98 +218,43 @@ def read_live(group):
     and the plan refuses to write there. One that cannot be read safely (it became a link, is not a
     regular file, is too large) is listed under "unreadable" with the reason: nothing of it is used.
     """
-    memberships = {}
-    group_exists = False
-    for entry in grp.getgrall():
-        if entry.gr_name == group:
-            group_exists = True
-        for member in entry.gr_mem:
-            memberships.setdefault(member, []).append(entry.gr_name)
-    gid_names = {entry.gr_gid: entry.gr_name for entry in grp.getgrall()}
-    users, keys, keys2, links, unreadable = {}, {}, {}, {}, {}
-    for entry in pwd.getpwall():
-        groups = list(memberships.get(entry.pw_name, []))
-        if entry.pw_gid in gid_names:
-            groups.append(gid_names[entry.pw_gid])
-        users[entry.pw_name] = {
-            "uid": entry.pw_uid,
-            "home": entry.pw_dir,
-            "shell": entry.pw_shell,
+    memberships, group_exists = read_memberships(group)
+    live = {"users": {}, "group_exists": group_exists, "authorized_keys": {}, "authorized_keys2": {}}
+    live.update(links={}, unreadable={})
+    for entry in accounts.users():
+        groups = memberships.get(entry.name, [])
+        live["users"][entry.name] = {
+            "uid": entry.uid,
+            "home": entry.home,
+            "shell": entry.shell,
             "groups": groups,
         }
-        if not entry.pw_dir or entry.pw_dir == "/":
-            continue
-        ssh_dir = os.path.join(entry.pw_dir, ".ssh")
-        paths = [ssh_dir, os.path.join(ssh_dir, "authorized_keys"), os.path.join(ssh_dir, "authorized_keys2")]
-        link = next((path for path in paths if _is_link(path)), None)
-        if link:
-            links[entry.pw_name] = link
-        elif os.path.isdir(ssh_dir):
-            # Relative to descriptors on the home and ~/.ssh: the account may swap in a link (to
-            # /etc/shadow) after the check above, and what is read here is written back to its file.
-            where = {"anchor": entry.pw_dir, "owner": entry.pw_uid}
-            try:
-                text = files.read(paths[1], **where)
-                text2 = files.read(paths[2], **where)
-            except files.HostError as exc:
-                unreadable[entry.pw_name] = str(exc)
-                continue
-            keys[entry.pw_name] = text
-            if text2 is not None:
-                keys2[entry.pw_name] = text2
-    return {
-        "users": users,
-        "group_exists": group_exists,
-        "authorized_keys": keys,
-        "authorized_keys2": keys2,
-        "links": links,
-        "unreadable": unreadable,
-    }
+        if entry.home and entry.home != "/":
+            read_keys(entry, live)
+    return live
 
 
-def uid_min():
-    text = files.read("/etc/login.defs") or ""
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
-            return int(fields[1])
-    return 1000
-
-
-def account_view(live, names, group):
-    lines = []
-    for name in sorted(names):
-        user = live["users"].get(name)
-        if user is None:
-            lines.append(f"user {name}: absent\n")
-            continue
-        member = "yes" if group in user["groups"] else "no"
-        lines.append(f"user {name}: shell {user['shell']}, in {group}: {member}\n")
-    return "".join(lines)
-
-
-def planned_view(live, result, names, group):
-    after = {name: dict(user) for name, user in live["users"].items()}
-    for item in result["create"]:
-        after[item["name"]] = {"shell": item["shell"], "groups": list(item["groups"])}
-    for item in result["modify"]:
-        user = after[item["name"]]
-        user["shell"] = item.get("shell", user["shell"])
-        user["groups"] = user["groups"] + item.get("add_groups", [])
-    for name in result["remove"]:
-        after.pop(name, None)
-    for name in result.get("nologin", []):
-        after[name] = {**after[name], "shell": "/usr/sbin/nologin"}
-    return account_view({"users": after}, names, group)
-
-
-def key_changes(before, after):
-    before_keys = {k.identity: k for k in ak.parse_file(before)[0]}
-    after_keys = {k.identity: k for k in ak.parse_file(after)[0]}
-    return {
-        "added": [k.describe() for i, k in after_keys.items() if i not in before_keys],
-        "removed": [k.describe() for i, k in before_keys.items() if i not in after_keys],
-    }
+def read_keys(entry, live):
+    """The account's authorized_keys (and authorized_keys2) into live, or why they were not read."""
+    ssh_dir = os.path.join(entry.home, ".ssh")
+    paths = [ssh_dir, os.path.join(ssh_dir, "authorized_keys"), os.path.join(ssh_dir, "authorized_keys2")]
+    link = next((path for path in paths if _is_link(path)), None)
+    if link:
+        live["links"][entry.name] = link
+        return
+    if not files.is_dir(ssh_dir):
+        return
+    # Relative to descriptors on the home and ~/.ssh: the account may swap in a link (to /etc/shadow)
+    # after the check above, and what is read here is written back to its file.
+    where = {"anchor": entry.home, "owner": entry.uid}
+    try:
+        text, text2 = files.read(paths[1], **where), files.read(paths[2], **where)
+    except files.HostError as exc:
+        live["unreadable"][entry.name] = str(exc)
+        return
+    live["authorized_keys"][entry.name] = text
+    if text2 is not None:
+        live["authorized_keys2"][entry.name] = text2
 
 
 def run(runner, argv, ok=(0,)):
@@ -312,7 +268,7 @@ def write_keys(home, uid, gid, text):
     """~/.ssh/authorized_keys, owned by the account: made relative to descriptors on its home and ~/.ssh
     (which only root or the account may own), never through a link below the home."""
     ssh_dir = os.path.join(home, ".ssh")
-    if not os.path.lexists(ssh_dir):
+    if files.status(ssh_dir) is None:
         files.directory(ssh_dir, 0o700, uid, gid, anchor=home, owner=uid, only_new=True)
     keys = os.path.join(ssh_dir, "authorized_keys")
     files.write(keys, text, mode=0o600, uid=uid, gid=gid, anchor=home, owner=uid)
@@ -325,32 +281,28 @@ def check_key_dirs(result, live):
     for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
         if name in live.get("unreadable", {}):
             raise files.HostError(f"account {name!r}: {live['unreadable'][name]}")
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue  # made by this run: useradd makes its home
-        files.check_dir(os.path.join(entry.pw_dir, ".ssh"), anchor=entry.pw_dir, owner=entry.pw_uid)
+        entry = accounts.user(name)
+        if entry is not None:  # else made by this run: useradd makes its home
+            files.check_dir(os.path.join(entry.home, ".ssh"), anchor=entry.home, owner=entry.uid)
 
 
 def install_sudoers(runner, path, text):
-    """Validate the drop-in with visudo as a candidate sudo never reads (a dot in its name); install it."""
+    """Install the drop-in once visudo accepts it as written: the check runs on the temporary file
+    (a dot in its name: sudo never reads it), which only then replaces the live one."""
     visudo = runner.which("visudo")
     if not visudo:
         raise files.HostError("visudo not found: install sudo first, or sudo=false")
-    directory, name = os.path.split(path)
-    candidate = os.path.join(directory, f".{name}.candidate")
-    files.write(candidate, text, mode=0o440, uid=0, gid=0)
-    try:
+
+    def accepted(candidate):
         rc, out, err = runner.run([visudo, "-cf", candidate])
         if rc != 0:
             raise files.HostError(f"visudo rejected the sudoers drop-in, nothing installed: {err or out}")
-    finally:
-        files.remove(candidate)
-    files.write(path, text, mode=0o440, uid=0, gid=0)
+
+    files.write(path, text, mode=0o440, uid=0, gid=0, verify=accepted)
 
 
-def apply(runner, params, result, *, sudoers_text, done):
-    """Carry the plan out; `done` lists each step as it completes."""
+def apply_accounts(runner, params, result, done):
+    """Create the group and the users, modify and remove users; `done` lists each step as it completes."""
     group = params["group"]
     if result["group_create"]:
         run(runner, ["groupadd", group])
@@ -375,65 +327,37 @@ def apply(runner, params, result, *, sudoers_text, done):
         run(runner, ["pkill", "--signal", "KILL", "--uid", name], ok=(0, 1))
         run(runner, ["userdel"] + (["--remove"] if params["remove_home"] else []) + [name], ok=(0, 12))
         done.append(f"remove user {name}")
+
+
+def apply(runner, params, result, *, sudoers_text, done):
+    """Carry the plan out; `done` lists each step as it completes."""
+    apply_accounts(runner, params, result, done)
     for name, (_before, after) in sorted(result["keys"].items()):
-        entry = pwd.getpwnam(name)
-        write_keys(entry.pw_dir, entry.pw_uid, entry.pw_gid, after)
+        entry = accounts.user(name)
+        write_keys(entry.home, entry.uid, entry.gid, after)
         done.append(f"authorized_keys of {name}")
     for name in result["nologin"]:
         run(runner, ["usermod", "--shell", "/usr/sbin/nologin", name])
         done.append(f"nologin shell for {name}")
     for name in result["remove_keys2"]:
-        entry = pwd.getpwnam(name)
-        keys2 = os.path.join(entry.pw_dir, ".ssh", "authorized_keys2")
-        files.remove(keys2, anchor=entry.pw_dir, owner=entry.pw_uid)
+        entry = accounts.user(name)
+        files.remove(os.path.join(entry.home, ".ssh", "authorized_keys2"), anchor=entry.home, owner=entry.uid)
         done.append(f"remove {name}'s authorized_keys2")
     if sudoers_text is not None:
         install_sudoers(runner, params["sudoers_file"], sudoers_text)
         done.append(f"write {params['sudoers_file']}")
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "admins": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    # Public keys, not secrets: shown in results by fingerprint only.
-                    "ssh_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
-                    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-                    "shell": {"type": "str"},
-                    "sudo": {"type": "bool", "default": True},
-                },
-            },
-            "group": {"type": "str", "required": True},
-            "shell": {"type": "str", "default": "/bin/bash"},
-            "exclusive": {"type": "bool", "default": True},
-            "remove_home": {"type": "bool", "default": True},
-            "sudo": {"type": "bool", "default": True},
-            "sudo_nopasswd": {"type": "bool", "default": True},
-            "sudoers_file": {"type": "path", "default": "/etc/sudoers.d/bulwark-admins"},
-            "sudo_logfile": {"type": "str", "default": "/var/log/sudo.log"},
-            "sudo_use_pty": {"type": "bool", "default": True},
-            "system_accounts_nologin": {"type": "bool", "default": False},
-            "system_accounts_exempt": {"type": "list", "elements": "str", "default": []},
-            "connecting_user": {"type": "str"},
-            "connecting_key": {"type": "str", "no_log": False},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    group = params["group"]
-    runner = Runner(module)
+def planned(module, params):
+    """(admins, live, plan): the declared admins checked and the plan against the live accounts; fails
+    the module, naming why, before anything changes."""
     try:
         admins = plan_mod.validate_options(params)
-        live = read_live(group)
+        live = read_live(params["group"])
         result = plan_mod.plan(
             admins,
             live,
-            group,
+            params["group"],
             connecting_user=params["connecting_user"],
             connecting_key=params["connecting_key"],
             exclusive=params["exclusive"],
@@ -443,90 +367,45 @@ def main():
         module.fail_json(msg=f"{exc}. Nothing was changed")
     except plan_mod.LockoutError as exc:
         module.fail_json(msg=f"refusing to change anything: {exc}", lockout=True)
-
     result["nologin"] = []
     if params["system_accounts_nologin"]:
         exempt = {params["connecting_user"], *params["system_accounts_exempt"], *(a["name"] for a in admins)}
-        result["nologin"] = plan_mod.system_shells(live["users"], uid_min(), exempt)
+        uid_min = report.uid_min(files.read("/etc/login.defs"))
+        result["nologin"] = plan_mod.system_shells(live["users"], uid_min, exempt)
+    return admins, live, result
 
-    sudoers_before = sudoers_after = None
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params, runner = module.params, Runner(module)
+    group = params["group"]
+    admins, live, result = planned(module, params)
+    sudoers = None  # (path, before, after) when the drop-in changes
     if params["sudo"]:
-        sudoers_before = files.read(params["sudoers_file"])
-        sudoers_after = plan_mod.render_sudoers(
+        before = files.read(params["sudoers_file"])
+        after = plan_mod.render_sudoers(
             admins, params["sudo_nopasswd"], params["sudo_logfile"], params["sudo_use_pty"]
         )
-    actions = plan_mod.describe(result, group)
-    sudoers_changed = params["sudo"] and sudoers_before != sudoers_after
-    if sudoers_changed:
-        actions.append(f"write {params['sudoers_file']}")
-    changed = bool(actions)
-
-    touched = (
-        {i["name"] for i in result["create"]}
-        | {i["name"] for i in result["modify"]}
-        | set(result["remove"])
-        | set(result["nologin"])
-    )
-    diffs = []
-    if touched:
-        diffs.append(
-            {
-                "before_header": "accounts",
-                "after_header": "accounts",
-                "before": account_view(live, touched, group),
-                "after": planned_view(live, result, touched, group),
-            }
-        )
-    for name, (before, after) in sorted(result["keys"].items()):
-        diffs.append(
-            {
-                "before_header": f"{name}: authorized_keys",
-                "after_header": f"{name}: authorized_keys",
-                "before": ak.describe_file(before),
-                "after": ak.describe_file(after),
-            }
-        )
-    for name in result["remove_keys2"]:
-        diffs.append(
-            {
-                "before_header": f"{name}: authorized_keys2",
-                "after_header": f"{name}: authorized_keys2 (removed)",
-                "before": ak.describe_file(live["authorized_keys2"][name]),
-                "after": "",
-            }
-        )
-    if sudoers_changed:
-        diffs.append(
-            {
-                "before_header": params["sudoers_file"],
-                "after_header": params["sudoers_file"],
-                "before": sudoers_before or "",
-                "after": sudoers_after,
-            }
-        )
-
-    if changed and not module.check_mode:
+        sudoers = (params["sudoers_file"], before, after) if before != after else None
+    actions = plan_mod.describe(result, group) + ([f"write {params['sudoers_file']}"] if sudoers else [])
+    if actions and not module.check_mode:
         done = []
         try:
-            apply(runner, params, result, sudoers_text=sudoers_after if sudoers_changed else None, done=done)
+            apply(runner, params, result, sudoers_text=sudoers and sudoers[2], done=done)
         except (files.HostError, OSError) as exc:
             # Say what was applied before the failure: a run that stops half-way must not look untouched.
             msg = f"{exc}. Applied before the failure: {', '.join(done) or 'nothing'}"
             module.fail_json(msg=msg, changed=bool(done))
-
-    members = {name for name, user in live["users"].items() if group in user["groups"]}
-    members |= {i["name"] for i in result["create"]}
-    members |= {i["name"] for i in result["modify"] if group in i.get("add_groups", [])}
-    members -= set(result["remove"])
     module.exit_json(
-        changed=changed,
-        actions=actions,
-        group_members=sorted(members),
-        created=[i["name"] for i in result["create"]],
-        removed=list(result["remove"]),
-        key_changes={name: key_changes(b, a) for name, (b, a) in result["keys"].items()},
-        sudoers_file=params["sudoers_file"] if params["sudo"] else "",
-        diff=diffs,
+        changed=bool(actions),
+        diff=report.diffs(live, result, group, sudoers),
+        **report.exit_values(
+            live,
+            result,
+            group,
+            actions=actions,
+            sudoers_file=params["sudoers_file"] if params["sudo"] else "",
+        ),
     )
 
 

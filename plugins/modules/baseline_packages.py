@@ -172,11 +172,6 @@ def main():
         packages.validate_times(p["cache_valid_time"], p["lock_timeout"])
     except packages.PackageSpecError as exc:
         module.fail_json(msg=f"{exc}. Nothing was applied")
-    # apt and dpkg must never stop to ask (a conffile prompt, a debconf question). needrestart stays out of
-    # this transaction: restarting apt-listchanges.service from inside it waits for the dpkg lock apt holds,
-    # forever (seen on Debian 13); the handlers restart what bootstrap changes.
-    os.environ["DEBIAN_FRONTEND"] = "noninteractive"
-    os.environ["NEEDRESTART_SUSPEND"] = "1"
     runner = Runner(module)
     waiter = Waiter(p["lock_timeout"], lambda *holder: module.warn(packages.waiting_for_lock(*holder)))
     result = {"installed": [], "purged": [], "upgraded": [], "upgrade_checked": False, "cache_updated": False}
@@ -186,6 +181,7 @@ def main():
             ["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\n"],
             check=True,
             what="dpkg-query",
+            env=packages.APT_ENV,
         )[1]
         missing, remove = packages.plan(p["present"], p["absent"], packages.installed(dpkg))
         result["installed"], result["purged"] = missing, remove
@@ -220,7 +216,7 @@ def apt(runner, waiter, argv, locks, what):
     while True:
         waiter.wait(locks)
         try:
-            return runner.run(argv, check=True, what=what)[1]
+            return runner.run(argv, check=True, what=what, env=packages.APT_ENV)[1]
         except files.HostError as exc:
             if not packages.lock_failure(str(exc)):
                 raise
@@ -249,6 +245,7 @@ def upgrade(module, runner, waiter, result, check):
         packages.upgrade_argv(True, module.params["install_recommends"]),
         check=True,
         what="apt-get upgrade --simulate",
+        env=packages.APT_ENV,
     )[1]
     pending = packages.simulated(out)
     result["upgraded"] = pending["upgrade"] + [f"{name} (new dependency)" for name in pending["install"]]

@@ -192,9 +192,6 @@ backends:
 """
 
 import os
-import shutil
-import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -210,6 +207,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail im
     is_owned,
     secret_names,
 )
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.spec import ARGUMENT_SPEC
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
     missing_jails,
     parse_actions,
@@ -217,8 +215,11 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state i
     plan,
     reload_commands,
 )
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files, waits
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.sandbox import Sandbox
+
+DOCKER_SOCKETS = ("/run/docker.sock", "/var/run/docker.sock")
 
 
 def read_config(config_dir):
@@ -227,17 +228,15 @@ def read_config(config_dir):
     owned = {}
     modes = {}
     existing = set()
-    filter_dir = os.path.join(config_dir, "filter.d")
-    jail_dir = os.path.join(config_dir, "jail.d")
 
     def own(relpath):
         path = os.path.join(config_dir, relpath)
-        content = files.read(path) if os.path.isfile(path) else None
+        content = files.read(path) if files.is_file(path) else None
         if content is not None and is_owned(content):
             owned[relpath] = content
             modes[relpath] = files.mode_of(path)
 
-    for entry in sorted(os.listdir(filter_dir)) if os.path.isdir(filter_dir) else []:
+    for entry in files.names(os.path.join(config_dir, "filter.d")):
         base, ext = os.path.splitext(entry)
         if ext not in (".conf", ".local"):
             continue
@@ -245,7 +244,7 @@ def read_config(config_dir):
         existing.add(f"filter.d/{entry}")
         if ext == ".conf":
             own(f"filter.d/{entry}")
-    for entry in sorted(os.listdir(jail_dir)) if os.path.isdir(jail_dir) else []:
+    for entry in files.names(os.path.join(config_dir, "jail.d")):
         relpath = f"jail.d/{entry}"
         existing.add(relpath)
         if relpath.startswith(JAIL_PREFIX) and relpath.endswith(JAIL_SUFFIX):
@@ -275,15 +274,14 @@ def apply_files(config_dir, write, remove):
 
 
 def test_config(module, runner, client, config_dir, the_plan):
-    """Run fail2ban's own test mode on a temporary copy of the configuration with the new files."""
-    workdir = tempfile.mkdtemp(prefix="bulwark-fail2ban-")
+    """Run fail2ban's own test mode on a sandbox copy of the configuration with the new files."""
     try:
-        copy = os.path.join(workdir, "fail2ban")
-        shutil.copytree(config_dir, copy, symlinks=True)
-        apply_files(copy, the_plan.write, the_plan.remove)
-        rc, out, err = runner.run([client, "--logtarget", "STDERR", "-c", copy, "-t"])
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        with Sandbox("bulwark-fail2ban-") as box:
+            copy = box.copy_tree(config_dir, "fail2ban")
+            apply_files(copy, the_plan.write, the_plan.remove)
+            rc, out, err = runner.run([client, "--logtarget", "STDERR", "-c", copy, "-t"])
+    except files.HostError as exc:
+        module.fail_json(msg=f"{exc}. Nothing was changed")
     if rc != 0:
         lines = [line for line in (err + out).splitlines() if "ERROR" in line] or (err + out).splitlines()
         module.fail_json(
@@ -334,15 +332,12 @@ def enable_commands(runner, wanted):
 
 
 def wait_for_jails(runner, client, wanted, timeout):
-    deadline = time.monotonic() + timeout
-    running = None
-    while True:
-        running = server_jails(runner, client)
-        if running is not None and not missing_jails(wanted, running):
-            return running
-        if time.monotonic() >= deadline:
-            return running
-        time.sleep(0.5)
+    """The jails the server runs once every wanted one runs, or what it runs when the time is up."""
+    return waits.poll(
+        lambda: server_jails(runner, client),
+        lambda running: running is not None and not missing_jails(wanted, running),
+        timeout,
+    )
 
 
 def fail2ban_log_tail(runner):
@@ -358,48 +353,21 @@ def fail2ban_log_tail(runner):
     return lines
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "jails": {"type": "dict", "required": True},
-            "filters": {"type": "dict", "default": {}},
-            "firewall_backend": {
-                "type": "str",
-                "choices": ["nftables", "iptables", "ufw"],
-                "default": "nftables",
-            },
-            "admin_networks": {"type": "list", "elements": "str", "default": []},
-            "ignoreip": {"type": "list", "elements": "str", "default": []},
-            "secrets": {"type": "dict", "default": {}, "no_log": True},
-            "auth_log": {"type": "path", "default": "/var/log/auth.log"},
-            "config_dir": {"type": "path", "default": "/etc/fail2ban"},
-            "docker": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
-            "service_enabled": {"type": "bool", "default": True},
-            "verify_timeout": {"type": "int", "default": 30},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    config_dir = params["config_dir"]
-    runner = Runner(module)
-    client = runner.which("fail2ban-client")
-    installed = bool(client) and os.path.isdir(config_dir)
-    if not installed and not module.check_mode:
-        module.fail_json(
-            msg=f"fail2ban is not installed (no fail2ban-client or no {config_dir}); install it first"
-        )
-
-    filters, owned, modes, existing = read_config(config_dir) if installed else (set(), {}, {}, set())
+def host_facts(params, installed):
+    """(filters, owned, modes, existing) of the configuration and the HostFacts the jails are built for."""
+    config = read_config(params["config_dir"]) if installed else (set(), {}, {}, set())
     docker = params["docker"] == "always" or (
-        params["docker"] == "auto"
-        and any(os.path.exists(p) for p in ("/run/docker.sock", "/var/run/docker.sock"))
+        params["docker"] == "auto" and any(files.exists(path) for path in DOCKER_SOCKETS)
     )
-    host = HostFacts(filters=filters, journal_only=not os.path.exists(params["auth_log"]), docker=docker)
+    journal_only = not files.exists(params["auth_log"])
     # A bare host in check mode: the stock filters will come with the package, so none is reported missing.
-    if not installed:
-        host = HostFacts(
-            filters=filter_names(params["jails"]), journal_only=host.journal_only, docker=host.docker
-        )
+    filters = config[0] if installed else filter_names(params["jails"])
+    return config, HostFacts(filters=filters, journal_only=journal_only, docker=docker)
+
+
+def planned(module, params, installed):
+    """(jails, the plan of files): the declared jails built for this host; fails naming a bad option."""
+    (_filters, owned, modes, existing), host = host_facts(params, installed)
     try:
         jails, custom = build(
             params["jails"],
@@ -414,10 +382,13 @@ def main():
         foreign = {path for path in desired if path in existing and path not in owned}
         # A filter.d/<name>.local of someone else's would be read over the custom filter.
         foreign |= {f"filter.d/{name}.local" for name in custom if f"filter.d/{name}.local" in existing}
-        the_plan = plan(desired, owned, foreign, modes, secrets=secret_names(jails))
+        return jails, plan(desired, owned, foreign, modes, secrets=secret_names(jails))
     except JailError as error:
         module.fail_json(msg=f"{error}. Nothing was changed")
 
+
+def report(jails, the_plan, diff):
+    """The result before anything runs, and the enabled jails' names by filter (for the reloads)."""
     wanted = sorted(jail.name for jail in jails if jail.enabled)
     by_filter = {}
     for jail in jails:
@@ -432,18 +403,14 @@ def main():
         "commands": [],
         "backends": {jail.name: jail.options.get("backend", "default") for jail in jails if jail.enabled},
     }
-    if module._diff:
+    if diff:
         result["diff"] = the_plan.diffs()
+    return result, by_filter
 
-    if not installed:
-        result["changed"] = True
-        result["commands"] = enable_commands(runner, params["service_enabled"]) + start_commands(runner)
-        module.exit_json(**result)
 
-    running = server_jails(runner, client)
-    if the_plan.changed:
-        check_journal_support(module, runner, client, jails)
-        test_config(module, runner, client, config_dir, the_plan)
+def commands_for(runner, client, params, the_plan, *, by_filter, running, wanted):
+    """The commands that make the server run the new files (start, or reload what changed), after the
+    one that enables it at boot."""
     if running is None:
         commands = start_commands(runner)
     else:
@@ -451,37 +418,29 @@ def main():
     commands = [
         [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
     ]
-    commands = enable_commands(runner, params["service_enabled"]) + commands
-    result["commands"] = commands
-    result["changed"] = bool(the_plan.changed or commands)
-    if module.check_mode:
-        result["running_jails"] = running or []
-        module.exit_json(**result)
+    return enable_commands(runner, params["service_enabled"]) + commands
 
-    failure = None
+
+def apply(runner, params, the_plan, commands):
+    """Write the files and run the commands: what failed, or None."""
     try:
-        apply_files(config_dir, the_plan.write, the_plan.remove)
+        apply_files(params["config_dir"], the_plan.write, the_plan.remove)
     except files.HostError as exc:
-        failure = str(exc)
-    for command in commands if failure is None else []:
+        return str(exc)
+    for command in commands:
         rc, out, err = runner.run(command)
         if rc != 0:
-            failure = f"{' '.join(command)} failed (rc={rc}): {(err or out).strip()}"
-            break
-    running = wait_for_jails(runner, client, wanted, params["verify_timeout"]) if failure is None else None
-    if failure is None and running is not None and not missing_jails(wanted, running):
-        # A jail without a ban action would log bans and block nothing.
-        idle = [name for name in wanted if commands and not jail_actions(runner, client, name)]
-        if not idle:
-            result["running_jails"] = running
-            module.exit_json(**result)
-        failure = f"these jails run without any ban action: {idle}"
+            return f"{' '.join(command)} failed (rc={rc}): {(err or out).strip()}"
+    return None
 
-    # The server did not come up with every declared jail: put the previous files back and say why.
+
+def restore_and_fail(module, runner, client, params, the_plan, *, failure, running, result):
+    """The server did not come up with every declared jail: put the previous files back and say why."""
+    wanted = result["jails"]
     if the_plan.changed:
         restore_write = {path: content for path, content in the_plan.before.items() if content}
         restore_remove = [path for path in the_plan.write if not the_plan.before.get(path)]
-        apply_files(config_dir, restore_write, restore_remove)
+        apply_files(params["config_dir"], restore_write, restore_remove)
         for command in start_commands(runner) if running is None else [[client, "reload"]]:
             runner.run(command)
     if failure is None:
@@ -496,6 +455,50 @@ def main():
         + " fail2ban says: "
         + " | ".join(fail2ban_log_tail(runner)[-8:]),
         **{key: value for key, value in result.items() if key != "changed"},
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    runner = Runner(module)
+    client = runner.which("fail2ban-client")
+    installed = bool(client) and files.is_dir(params["config_dir"])
+    if not installed and not module.check_mode:
+        missing = f"no fail2ban-client or no {params['config_dir']}"
+        module.fail_json(msg=f"fail2ban is not installed ({missing}); install it first")
+    jails, the_plan = planned(module, params, installed)
+    result, by_filter = report(jails, the_plan, module._diff)
+    wanted = result["jails"]
+    if not installed:
+        result["changed"] = True
+        result["commands"] = enable_commands(runner, params["service_enabled"]) + start_commands(runner)
+        module.exit_json(**result)
+
+    running = server_jails(runner, client)
+    if the_plan.changed:
+        check_journal_support(module, runner, client, jails)
+        test_config(module, runner, client, params["config_dir"], the_plan)
+    commands = commands_for(
+        runner, client, params, the_plan, by_filter=by_filter, running=running, wanted=wanted
+    )
+    result["commands"] = commands
+    result["changed"] = bool(the_plan.changed or commands)
+    if module.check_mode:
+        result["running_jails"] = running or []
+        module.exit_json(**result)
+
+    failure = apply(runner, params, the_plan, commands)
+    running = wait_for_jails(runner, client, wanted, params["verify_timeout"]) if failure is None else None
+    if failure is None and running is not None and not missing_jails(wanted, running):
+        # A jail without a ban action would log bans and block nothing.
+        idle = [name for name in wanted if commands and not jail_actions(runner, client, name)]
+        if not idle:
+            result["running_jails"] = running
+            module.exit_json(**result)
+        failure = f"these jails run without any ban action: {idle}"
+    restore_and_fail(
+        module, runner, client, params, the_plan, failure=failure, running=running, result=result
     )
 
 

@@ -125,11 +125,8 @@ lines:
   elements: str
 """
 
-import glob
-import grp
 import json
 import os
-import pwd
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -145,7 +142,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.firewall.model i
     PolicyError,
     parse_network,
 )
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective
 
@@ -191,30 +188,28 @@ def _admins(sshd_text):
         groups.update(effective.parse(sshd_text).words("allowgroups"))
     names = set()
     for group in groups:
-        try:
-            entry = grp.getgrnam(group)
-        except KeyError:
+        entry = accounts.group(group)
+        if entry is None:
             continue
-        names.update(entry.gr_mem)
-        names.update(p.pw_name for p in pwd.getpwall() if p.pw_gid == entry.gr_gid)
-    names.update(p.pw_name for p in pwd.getpwall() if p.pw_uid == 0)
+        names.update(entry.members)
+        names.update(p.name for p in accounts.users() if p.gid == entry.gid)
+    names.update(p.name for p in accounts.users() if p.uid == 0)
     admins = []
     for name in sorted(names):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
+        entry = accounts.user(name)
+        if entry is None:
             continue
-        ssh_dir = os.path.join(entry.pw_dir, ".ssh")
+        ssh_dir = os.path.join(entry.home, ".ssh")
         keys = os.path.join(ssh_dir, "authorized_keys")
         # The account owns its ~/.ssh: read as the host layer writes there, never through a link it
         # swaps in, never a FIFO or a huge file. What cannot be read so is reported, not evaluated.
         try:
-            keys_text, keys_error = files.read(keys, anchor=entry.pw_dir, owner=entry.pw_uid), None
+            keys_text, keys_error = files.read(keys, anchor=entry.home, owner=entry.uid), None
         except files.HostError as exc:
             keys_text, keys_error = None, str(exc)
         admins.append({
             "name": name,
-            "uid": entry.pw_uid,
+            "uid": entry.uid,
             "authorized_keys": keys_text,
             "keys_error": keys_error,
             "keys_status": files.status(keys),
@@ -241,7 +236,7 @@ def _sshd_files():
             return
         found.append((path, text))
         for pattern in effective.includes(text):
-            for included in sorted(glob.glob(os.path.join(SSHD_DIR, pattern))):  # an absolute one stays
+            for included in files.matching(os.path.join(SSHD_DIR, pattern)):  # an absolute one stays
                 visit(included, depth + 1)
 
     visit(SSHD_CONFIG, 0)
@@ -250,12 +245,13 @@ def _sshd_files():
 
 def _groups_of_accounts():
     """{account: [names of its groups]}: its primary group and the groups that list it as a member."""
-    names = {g.gr_gid: g.gr_name for g in grp.getgrall()}
-    groups = {p.pw_name: [names[p.pw_gid]] if p.pw_gid in names else [] for p in pwd.getpwall()}
-    for entry in grp.getgrall():
-        for member in entry.gr_mem:
-            if member in groups and entry.gr_name not in groups[member]:
-                groups[member].append(entry.gr_name)
+    all_groups = accounts.groups()
+    names = {g.gid: g.name for g in all_groups}
+    groups = {p.name: [names[p.gid]] if p.gid in names else [] for p in accounts.users()}
+    for entry in all_groups:
+        for member in entry.members:
+            if member in groups and entry.name not in groups[member]:
+                groups[member].append(entry.name)
     return groups
 
 
@@ -305,7 +301,7 @@ def _secret_store():
     if found is None or found[0] != "directory":
         return None
     store = {"path": SECRET_STORE, "mode": found[1], "secrets": []}
-    for name in sorted(os.listdir(SECRET_STORE)):
+    for name in files.names(SECRET_STORE):
         directory = os.path.join(SECRET_STORE, name)
         if files.status(directory)[0] != "directory":
             continue
@@ -314,9 +310,36 @@ def _secret_store():
         except ValueError:
             meta = None
         modes = {os.path.join(directory, leaf): files.mode_of(os.path.join(directory, leaf))
-                 for leaf in sorted(os.listdir(directory))}  # fmt: skip
+                 for leaf in files.names(directory)}  # fmt: skip
         store["secrets"].append({"name": name, "meta": meta, "modes": modes})
     return store
+
+
+def _fail2ban(runner):
+    """Whether fail2ban is installed and answers, its status and each jail's."""
+    f2b = {"installed": runner.which("fail2ban-client") is not None, "jails": {}}
+    f2b["status"] = _run(runner, ["fail2ban-client", "status"])[0] if f2b["installed"] else None
+    f2b["active"] = f2b["status"] is not None
+    if f2b["status"]:
+        try:
+            for jail in fail2ban_state.parse_status(f2b["status"]):
+                f2b["jails"][jail] = _run(runner, ["fail2ban-client", "status", jail])[0] or ""
+        except ValueError:
+            pass  # the checks report the unreadable status
+    return f2b
+
+
+def _docker(runner):
+    """Docker's daemon.json and its containers' published ports, or None without Docker."""
+    if runner.which("dockerd") is None:
+        return None
+    daemon_json = files.read("/etc/docker/daemon.json")
+    try:
+        daemon = json.loads(daemon_json) if daemon_json else {}
+    except ValueError:
+        daemon = {}
+    ps = _run(runner, ["docker", "ps", "--format", "{{.Names}} {{.Ports}}"])[0] or ""
+    return {"daemon": daemon, "ps": ps}
 
 
 def gather(module, admin_networks=()):
@@ -329,27 +352,18 @@ def gather(module, admin_networks=()):
     facts["nft"] = json.loads(ruleset) if ruleset else None
     facts["listeners"] = _run(runner, ["ss", "-Htulnp"])[0] or ""
 
-    f2b = {"installed": runner.which("fail2ban-client") is not None, "jails": {}}
-    f2b["status"] = _run(runner, ["fail2ban-client", "status"])[0] if f2b["installed"] else None
-    f2b["active"] = f2b["status"] is not None
-    if f2b["status"]:
-        try:
-            for jail in fail2ban_state.parse_status(f2b["status"]):
-                f2b["jails"][jail] = _run(runner, ["fail2ban-client", "status", jail])[0] or ""
-        except ValueError:
-            pass  # the checks report the unreadable status
-    facts["fail2ban"] = f2b
+    facts["fail2ban"] = _fail2ban(runner)
 
     facts["sysctl"] = {key: _sysctl(key) for key in SYSCTL_KEYS}
     paths = set(SENSITIVE)
     for pattern in SENSITIVE_GLOBS:
-        paths.update(glob.glob(pattern))
+        paths.update(files.matching(pattern))
     statuses = {path: files.status(path) for path in sorted(paths)}
     facts["paths"] = {path: status for path, status in statuses.items() if status is not None}
-    facts["group_names"] = {str(g.gr_gid): g.gr_name for g in grp.getgrall()}
+    facts["group_names"] = {str(g.gid): g.name for g in accounts.groups()}
     shadow = files.read("/etc/shadow")
     facts["empty_passwords"] = None if shadow is None else parse.shadow_empty_passwords(shadow)
-    facts["accounts"] = [{"name": p.pw_name, "uid": p.pw_uid} for p in pwd.getpwall()]
+    facts["accounts"] = [{"name": p.name, "uid": p.uid} for p in accounts.users()]
     facts["admins"] = _admins(facts["sshd"])
     if facts["sshd"] is not None:
         _sshd_connections(runner, facts, sshd_files, admin_networks)
@@ -360,16 +374,7 @@ def gather(module, admin_networks=()):
     _rc, out, _err = runner.run(["systemctl", "is-active", *UNITS])
     facts["units"] = dict(zip(UNITS, out.split(), strict=False))
 
-    if runner.which("dockerd") is not None:
-        daemon_json = files.read("/etc/docker/daemon.json")
-        try:
-            daemon = json.loads(daemon_json) if daemon_json else {}
-        except ValueError:
-            daemon = {}
-        ps = _run(runner, ["docker", "ps", "--format", "{{.Names}} {{.Ports}}"])[0] or ""
-        facts["docker"] = {"daemon": daemon, "ps": ps}
-    else:
-        facts["docker"] = None
+    facts["docker"] = _docker(runner)
     facts["secrets"] = _secret_store()
     facts["wireguard"] = _run(runner, ["wg", "show", "all", "latest-handshakes"])[0]
     if facts["wireguard"] is not None and not facts["wireguard"].strip():

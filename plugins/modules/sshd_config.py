@@ -307,17 +307,11 @@ restored:
   type: bool
 """
 
-import grp
 import os
-import pwd
-import shutil
-import socket
-import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files, waits
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_confirm import (
     RestoredNow,
@@ -326,80 +320,18 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_conf
     Transaction,
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.keys import regenerate_host_key
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective, guard, plan
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.sandbox import Sandbox
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import decide, effective, guard, plan
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.decide import Failed, nothing, refused
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render import (
     include_line,
     replace_include,
 )
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.spec import ARGUMENT_SPEC
 
 CONCERN = "sshd"
-NOTHING = "Nothing was applied"
-VALIDATED = "sshd -t accepts the candidate configuration (validate_only: nothing was changed)"
-# sshd's change is its live files: a confirmation stages nothing to persist (commit-confirm's staged.json).
-PERSISTS_NOTHING = {"files": [], "commands": []}
-
-ARGUMENT_SPEC = {
-    "options": {"type": "dict", "default": {}},
-    "match": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "criteria": {"type": "str", "required": True},
-            "options": {"type": "dict", "required": True},
-        },
-    },
-    "path": {"type": "path", "default": "/etc/ssh/sshd_config.d/00-bulwark.conf"},
-    "main_config": {"type": "path", "default": "/etc/ssh/sshd_config"},
-    "remove_host_keys": {
-        "type": "list",
-        "elements": "str",
-        "default": [],
-        "choices": ["dsa", "ecdsa", "rsa", "ed25519"],
-    },
-    "rsa_host_key_bits": {"type": "int", "default": 0},
-    "moduli_min_bits": {"type": "int", "default": 0},
-    "connecting_user": {"type": "str"},
-    "connecting_from": {"type": "str"},
-    "local_address": {"type": "str"},
-    "local_port": {"type": "int"},
-    "assume_groups": {"type": "list", "elements": "str", "default": []},
-    "client_algorithms": {
-        "type": "dict",
-        "default": {},
-        # Algorithm names, not secrets ("key" in a name makes the sanity test ask).
-        "options": {
-            k: {"type": "list", "elements": "str", "no_log": False}
-            for k in ("kex", "ciphers", "macs", "host_key_algorithms")
-        },
-    },
-    "guard": {"type": "bool", "default": True},
-    "validate_only": {"type": "bool", "default": False},
-    "reload": {"type": "bool", "default": True},
-    "service": {"type": "str", "default": "ssh"},
-    "rollback_timeout": {"type": "int", "default": 60},
-    # Read by the action plugin on the controller (plugins/action/), which confirms; the module ignores it.
-    "reconnect_and_confirm": {"type": "bool", "default": False},
-    "mode": {"type": "str", "default": "0600"},
-    "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
-}
-
-
-class Failed(Exception):
-    """The run stops here; `result` says truthfully what happened on the host."""
-
-    def __init__(self, msg, **result):
-        super().__init__(msg)
-        self.result = {"changed": False, "refusals": [], **result}
-
-
-def nothing(msg, now=""):
-    return f"{str(msg).rstrip('.')}. {NOTHING}{now}"
-
-
-def refused(msg, **result):
-    return Failed(nothing(msg), **result)
 
 
 def read_live(runner, p, keygen):
@@ -408,12 +340,11 @@ def read_live(runner, p, keygen):
     if live["main"] is None:
         raise refused(f"main_config {p['main_config']} does not exist (is openssh-server installed?)")
     directory = os.path.dirname(p["path"])
-    live["others"] = [
-        (os.path.join(directory, name), files.read(os.path.join(directory, name)))
-        for name in (sorted(os.listdir(directory)) if os.path.isdir(directory) else [])
-        if name.endswith(".conf") and name != os.path.basename(p["path"])
-        and os.path.isfile(os.path.join(directory, name))
-    ]  # fmt: skip
+    others = [
+        os.path.join(directory, name)
+        for name in decide.other_dropins(files.names(directory), os.path.basename(p["path"]))
+    ]
+    live["others"] = [(path, files.read(path)) for path in others if files.is_file(path)]
     live["moduli"] = files.read(plan.MODULI) if p["moduli_min_bits"] else None
     live["remove"] = [
         f
@@ -424,146 +355,105 @@ def read_live(runner, p, keygen):
     live["rsa_bits"] = 0
     rsa_pub = plan.HOST_KEY.format("rsa") + ".pub"
     if p["rsa_host_key_bits"] and files.mode_of(rsa_pub) is not None:
-        rc, out, _unused = runner.run([keygen, "-lf", rsa_pub])
-        words = out.split()
-        live["rsa_bits"] = int(words[0]) if rc == 0 and words and words[0].isdigit() else 0
+        live["rsa_bits"] = decide.key_bits(*runner.run([keygen, "-lf", rsa_pub])[:2])
     live["modes"] = {path: files.mode_of(path) for path in (p["main_config"], p["path"])}
     return live
 
 
 def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
-    """`sshd -t` and `sshd -T -C spec` of the candidate, on a temporary copy of the configuration tree.
+    """`sshd -t` and `sshd -T -C spec` of the candidate, on a sandbox copy of the configuration tree.
 
     With spec None only `sshd -t`, and the effective configuration is not read.
     """
-    if not os.path.isdir("/run/sshd"):
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd -t needs it; ssh.service creates it too
+    files.runtime_dir("/run/sshd")  # sshd -t needs it; ssh.service creates it too
     dropin_dir = os.path.dirname(p["path"])
-    tmp = tempfile.mkdtemp(prefix="bulwark-sshd-")
-    try:
-        tmp_dir, tmp_main = os.path.join(tmp, "sshd_config.d"), os.path.join(tmp, "sshd_config")
+    with Sandbox("bulwark-sshd-") as box:
         for path, text in live["others"]:
-            files.write(os.path.join(tmp_dir, os.path.basename(path)), text, make_dirs=0o700, anchor=tmp)
-        files.write(
-            os.path.join(tmp_dir, os.path.basename(p["path"])), dropin_text, make_dirs=0o700, anchor=tmp
+            box.write(os.path.join("sshd_config.d", os.path.basename(path)), text)
+        box.write(os.path.join("sshd_config.d", os.path.basename(p["path"])), dropin_text)
+        tmp_dir = box.path("sshd_config.d")
+        tmp_main = box.write(
+            "sshd_config", replace_include(main_after, include_line(dropin_dir), include_line(tmp_dir))
         )
-        wanted = include_line(dropin_dir)
-        files.write(tmp_main, replace_include(main_after, wanted, include_line(tmp_dir)))
-
-        def untemp(text):
-            """Messages name the live files, not the temporary copies."""
-            return (text or "").strip().replace(tmp_dir, dropin_dir).replace(tmp_main, p["main_config"])
-
+        renames = {tmp_dir: dropin_dir, tmp_main: p["main_config"]}  # messages name the live files
         rc, out, err = runner.run([sshd, "-t", "-f", tmp_main])
         if rc != 0:
-            message = plan.quote_lines(untemp(err or out), p["path"], dropin_text)
+            message = plan.quote_lines(decide.untemp(err or out, renames), p["path"], dropin_text)
             raise refused(f"sshd -t rejects the candidate configuration: {message}")
         if spec is None:
             return None
         rc, out, err = runner.run([sshd, "-T", "-f", tmp_main, "-C", spec])
         if rc != 0:
-            raise refused(
-                f"sshd -T -C {spec} cannot evaluate the candidate configuration: {untemp(err or out)}"
-            )
+            why = decide.untemp(err or out, renames)
+            raise refused(f"sshd -T -C {spec} cannot evaluate the candidate configuration: {why}")
         return effective.parse(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def user_facts(conn, eff, assume_groups):
     """The connecting user's account, groups, password state, authorized key types, and what sshd's
     StrictModes check reads of each keys file that holds keys."""
-    try:
-        entry = pwd.getpwnam(conn["user"])
-    except KeyError:
-        raise refused(f"connecting_user {conn['user']!r} does not exist on the host") from None
-    groups = []
-    for gid in os.getgrouplist(entry.pw_name, entry.pw_gid):
-        try:
-            groups.append(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            groups.append(str(gid))
+    entry = accounts.user(conn["user"])
+    if entry is None:
+        raise refused(f"connecting_user {conn['user']!r} does not exist on the host")
     keys, key_files = [], []
     for path in plan.authorized_keys_paths(
-        eff.words("authorizedkeysfile"), entry.pw_name, entry.pw_dir, entry.pw_uid
+        eff.words("authorizedkeysfile"), entry.name, entry.home, entry.uid
     ):
         found = plan.key_types(files.read(path))
         keys.extend(found)
         if found:
-            key_files.append({"path": path, "keys": len(found), **strict_modes_facts(path, entry.pw_dir)})
-    shadow = plan.account(files.read("/etc/shadow"), entry.pw_name)
-    return {"uid": entry.pw_uid}, sorted(set(groups) | set(assume_groups)), shadow, keys, key_files
+            key_files.append({"path": path, "keys": len(found), **strict_modes_facts(path, entry.home)})
+    shadow = plan.account(files.read("/etc/shadow"), entry.name)
+    groups = sorted(set(accounts.group_names_of(entry)) | set(assume_groups))
+    return {"uid": entry.uid}, groups, shadow, keys, key_files
 
 
 def strict_modes_facts(path, home):
-    """The canonical path of a keys file and the status of each path sshd's safe_path() checks above it
-    (guard.strict_modes_paths), with the group's members where a path is group-writable."""
-
-    def canonical(name):
-        try:
-            return os.path.realpath(name, strict=True)
-        except OSError:
-            return None  # sshd's realpath() fails too: no home to stop at, or the keys file refused
-
-    real = canonical(path)
+    """The canonical path of a keys file and the status of each path sshd's safe_path() checks above it,
+    with the group's members where a path is group-writable."""
+    real = files.real_path(path)  # None where sshd's realpath() fails too
     chain = []
-    for name in guard.strict_modes_paths(real, canonical(home)) if real else []:
+    for name in decide.strict_modes_paths(real, files.real_path(home)):
         status = files.status(name)
+        owner = accounts.user_by_uid(status[2]) if status else None
+        group = accounts.group_by_gid(status[3]) if status and status[1] & 0o020 else None
+        primary = [account.uid for account in accounts.users() if account.gid == group.gid] if group else []
+        chain.append(decide.strict_modes_entry(name, status, owner and owner.name, group, primary))
         if status is None:
-            chain.append({"path": name, "kind": None})
             break
-        kind, mode, uid, gid = status
-        entry = {"path": name, "kind": kind, "mode": mode, "uid": uid, "gid": gid, "owner": None}
-        try:
-            entry["owner"] = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            pass
-        if mode & 0o020:
-            try:
-                group = grp.getgrgid(gid)
-                primary = [account.pw_uid for account in pwd.getpwall() if account.pw_gid == gid]
-                entry["group"] = {"name": group.gr_name, "primary": primary, "members": list(group.gr_mem)}
-            except KeyError:
-                entry["group"] = None
-        chain.append(entry)
     return {"real": real, "chain": chain}
 
 
-def wait_for_listener(targets, timeout=10.0):
-    """True once sshd answers with its banner on one of the targets again.
+def judge(module, runner, p, live, *, tools, candidate, mode):
+    """The candidate evaluated for the controller's real connection and guarded: (result, what to apply).
 
-    A reload re-executes sshd, which closes its listeners for a moment: returning before they are
-    back would make the controller's next connection (the confirmation) fail for no real reason.
+    Raises Failed (nothing applied) when the guard refuses or cannot evaluate the connection.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for target in targets:
-            try:
-                with socket.create_connection(target, timeout=1) as conn:
-                    if conn.recv(4) == b"SSH-":
-                        return True
-            except OSError:
-                pass
-        time.sleep(0.2)
-    return False
-
-
-def regenerate_rsa(runner, keygen, bits):
-    path = plan.HOST_KEY.format("rsa")
-    gen_dir = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".bulwark-keygen-")
-    try:
-        new = os.path.join(gen_dir, "key")
-        runner.run(
-            [keygen, "-q", "-t", "rsa", "-b", str(bits), "-N", "", "-C", "", "-f", new],
-            check=True,
-            what="ssh-keygen",
-        )
-        os.chmod(new, 0o600)
-        os.chmod(new + ".pub", 0o644)
-        os.replace(new + ".pub", path + ".pub")
-        os.replace(new, path)
-    finally:
-        shutil.rmtree(gen_dir, ignore_errors=True)
+    conn = plan.connection(p, ssh_origin(), accounts.invoking_user())
+    warnings = decide.unknown_connection(conn, p["guard"])
+    dropin, main = candidate
+    eff = evaluate(
+        runner, tools["sshd"], p, live, dropin_text=dropin, main_after=main, spec=plan.check_spec(conn)
+    )
+    entry, groups, shadow, keys, key_files = user_facts(
+        conn, eff, p["assume_groups"] if module.check_mode else []
+    )
+    public = {path: files.read(path + ".pub") for path in eff.lines("hostkey")}
+    host_keys = plan.host_key_types(eff.lines("hostkey"), public, live["remove"], decide.needs_rsa(p, live))
+    facts = plan.facts(
+        conn,
+        entry,
+        groups,
+        shadow,
+        authorized=keys,
+        host_keys=host_keys,
+        client_algorithms=p["client_algorithms"],
+    )
+    facts["key_files"] = key_files  # for the StrictModes check
+    refusals = guard.check(eff, facts)
+    return decide.outcome(
+        p, live, eff, conn, candidate=candidate, mode=mode, refusals=refusals, warnings=warnings, tools=tools
+    )
 
 
 def apply(runner, p, live, want):
@@ -576,17 +466,21 @@ def apply(runner, p, live, want):
     if live["main"] != want["main"]:
         files.write(p["main_config"], want["main"], mode)
     for path, _old in want["wrong_modes"]:
-        os.chmod(path, mode)  # unchanged content, wrong mode
+        files.set_attributes(path, mode)  # unchanged content, wrong mode; never through a link
     for path in live["remove"]:
         files.remove(path)
     if want["regenerate_rsa"]:
-        regenerate_rsa(runner, want["keygen"], p["rsa_host_key_bits"])
+        regenerate_host_key(
+            runner, want["keygen"], plan.HOST_KEY.format("rsa"), "rsa", p["rsa_host_key_bits"]
+        )
     if want["moduli"] is not None:
         files.write(plan.MODULI, want["moduli"], 0o644)
     runner.run([want["sshd"], "-t"], check=True, what="sshd -t of the live configuration")
     if want["reload"]:
         runner.run(["systemctl", "reload", p["service"]], check=True, what=f"reloading {p['service']}")
-        if not wait_for_listener(want["targets"]):
+        # A reload re-executes sshd, which closes its listeners for a moment: the confirmation's new
+        # connection must not find them closed.
+        if not waits.listener(want["targets"], b"SSH-", timeout=10.0):
             where = ", ".join(f"{a}:{port}" for a, port in want["targets"])
             raise HostError(f"sshd did not answer on {where} within 10 s of the reload")
 
@@ -601,140 +495,44 @@ def back_up(p, live):
         files.write(os.path.join(p["backup_dir"], "dropin"), live["dropin"], live["modes"][p["path"]])
 
 
+def decided(module, runner, p, tools, mode):
+    """(live, result, want): the host read and the candidate judged against it."""
+    live = read_live(runner, p, tools["keygen"])
+    candidate = plan.candidate(p["options"], p["match"], live["main"], p["path"])
+    return (live, *judge(module, runner, p, live, tools=tools, candidate=candidate, mode=mode))
+
+
 def run(module, runner, p):
     mode = plan.check_params(p)
     sshd = runner.which("sshd")
     if sshd is None and module.check_mode:
-        return predicted_install(module, p, mode)
+        return decide.predicted_install(p, mode)
     if sshd is None:
         raise refused("sshd not found (is openssh-server installed?)")
-    keygen = runner.which("ssh-keygen", required=True)
+    tools = {"sshd": sshd, "keygen": runner.which("ssh-keygen", required=True)}
     runner.which("systemd-run", required=True)
-
-    live = read_live(runner, p, keygen)
-    dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
     if p["validate_only"]:
+        live = read_live(runner, p, tools["keygen"])
+        dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
         evaluate(runner, sshd, p, live, dropin_text=dropin, main_after=main, spec=None)
-        return {"changed": False, "pending": False, "validated": True, "refusals": [], "msg": VALIDATED}
-    result, want = judge(
-        module, runner, p, live, sshd=sshd, keygen=keygen, dropin=dropin, main=main, mode=mode
-    )
+        return {
+            "changed": False,
+            "pending": False,
+            "validated": True,
+            "refusals": [],
+            "msg": decide.VALIDATED,
+        }
+    live, result, want = decided(module, runner, p, tools, mode)
 
     # Commit-confirm: a failed restore stops everything; an earlier change may still wait to be confirmed.
     transaction = Transaction(runner, CONCERN)
     if module.check_mode:
-        return predicted(transaction, result)
+        return decide.predicted(result, transaction.predict(), transaction.pending())
     if settle(module, transaction):  # a leftover was finished: judge against what is live now
-        live = read_live(runner, p, keygen)
-        dropin, main = plan.candidate(p["options"], p["match"], live["main"], p["path"])
-        result, want = judge(
-            module, runner, p, live, sshd=sshd, keygen=keygen, dropin=dropin, main=main, mode=mode
-        )
+        live, result, want = decided(module, runner, p, tools, mode)
     if not result["diff"]:
         return unchanged(transaction, p, result)
     return commit(runner, p, live, transaction, result=result, want=want)
-
-
-def predicted_install(module, p, mode):
-    """Check mode on a fresh host whose openssh-server the same run installs: predict, do not fail."""
-    dropin = plan.candidate(p["options"], p["match"], "", p["path"])[0]
-    module.warn("sshd is not installed yet: the drop-in was rendered but not validated")
-    return {
-        "changed": True,
-        "pending": False,
-        "diff": plan.diff([(p["path"], None, dropin)], None, plan.host_keys_summary(0, 0, []), [], mode),
-        "effective": {},
-        "refusals": [],
-        "reloaded": False,
-        "host_keys": {},
-    }
-
-
-def judge(module, runner, p, live, *, sshd, keygen, dropin, main, mode):
-    """The candidate evaluated for the controller's real connection and guarded: (result, what to apply).
-
-    Raises Failed (nothing applied) when the guard refuses or cannot evaluate the connection.
-    """
-    moduli, moduli_summary = plan.moduli(live["moduli"], p["moduli_min_bits"])
-    regenerate = bool(p["rsa_host_key_bits"]) and live["rsa_bits"] < p["rsa_host_key_bits"]
-    fallback_user = os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
-    conn = plan.connection(p, ssh_origin(), fallback_user)
-    warnings = []
-    if conn["missing"]:
-        unknown = ", ".join(conn["missing"])
-        if p["guard"]:
-            raise refused(
-                f"{unknown} of the controller's connection unknown (no SSH login found above this process):"
-                " the guard cannot evaluate Port, ListenAddress and Match blocks against it; pass them"
-                " (the role passes bulwark_controller) or, in an emergency, guard=false",
-                refusals=[f"{unknown} unknown"],
-            )
-        warnings.append(f"{unknown} unknown: the candidate was evaluated as {plan.check_spec(conn)}")
-
-    eff = evaluate(runner, sshd, p, live, dropin_text=dropin, main_after=main, spec=plan.check_spec(conn))
-    entry, groups, shadow, keys, key_files = user_facts(
-        conn, eff, p["assume_groups"] if module.check_mode else []
-    )
-    public = {path: files.read(path + ".pub") for path in eff.lines("hostkey")}
-    host_keys = plan.host_key_types(eff.lines("hostkey"), public, live["remove"], regenerate)
-    facts = plan.facts(
-        conn,
-        entry,
-        groups,
-        shadow,
-        authorized=keys,
-        host_keys=host_keys,
-        client_algorithms=p["client_algorithms"],
-    )
-    facts["key_files"] = key_files  # for the StrictModes check
-    refusals = guard.check(eff, facts)
-    if refusals and p["guard"]:
-        raise refused(
-            f"refusing an sshd configuration that would lock out {conn['user']}: " + "; ".join(refusals),
-            refusals=refusals,
-            effective=eff.as_dict(),
-        )
-    if refusals:
-        warnings.append("guard disabled; it would have refused: " + "; ".join(refusals))
-    warnings.extend(plan.other_dropins_first(live["others"], os.path.basename(p["path"]), p["options"]))
-
-    keys_summary = plan.host_keys_summary(
-        live["rsa_bits"], p["rsa_host_key_bits"] if regenerate else live["rsa_bits"], live["remove"]
-    )
-    wrong_modes = [(path, old) for path, old in live["modes"].items() if old is not None and old != mode]
-    diff = plan.diff(
-        [(p["path"], live["dropin"], dropin), (p["main_config"], live["main"], main)],
-        moduli_summary,
-        keys_summary,
-        wrong_modes,
-        mode,
-    )
-    result = {
-        "changed": bool(diff),
-        "pending": False,
-        "diff": diff,
-        "effective": eff.as_dict(),
-        "refusals": refusals,
-        "reloaded": False,
-        "host_keys": keys_summary,
-        "warnings": warnings,
-    }
-    want = {
-        "dropin": dropin,
-        "main": main,
-        "mode": mode,
-        "wrong_modes": wrong_modes,
-        "regenerate_rsa": regenerate,
-        "moduli": moduli,
-        "sshd": sshd,
-        "keygen": keygen,
-        "targets": plan.wait_targets(eff, conn["laddr"], conn["lport"]),
-    }
-    return result, want
-
-
-def rolled_back_warning(when):
-    return f"an earlier unconfirmed sshd change was rolled back by the host ({when})"
 
 
 def settle(module, transaction):
@@ -744,21 +542,9 @@ def settle(module, transaction):
         settled = transaction.settle()
     except HostError as exc:
         raise Failed(str(exc), changed=getattr(exc, "changed", False)) from None
-    for note in settled.notes + ([rolled_back_warning(settled.rolled_back)] if settled.rolled_back else []):
+    for note in decide.settled_notes(settled):
         module.warn(note)
     return settled.changed
-
-
-def predicted(transaction, result):
-    """Check mode: the change, whether an earlier one still waits for its confirmation, and what the real
-    run finishes first (touching nothing)."""
-    settled = transaction.predict()
-    result["warnings"].extend(settled.notes)
-    if settled.rolled_back:
-        result["warnings"].append(rolled_back_warning(settled.rolled_back))
-    result["pending"] = transaction.pending()
-    result["changed"] = result["changed"] or result["pending"] or settled.changed
-    return result
 
 
 def unchanged(transaction, p, result):
@@ -766,15 +552,15 @@ def unchanged(transaction, p, result):
     (an "ok" here would let the timer undo it later)."""
     if transaction.pending():
         try:
-            transaction.rearm(p["rollback_timeout"], PERSISTS_NOTHING)
+            transaction.rearm(p["rollback_timeout"], decide.PERSISTS_NOTHING)
         except RolledBack as exc:
             raise Failed(nothing(exc, " now")) from None
         result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
     return result
 
 
-def commit(runner, p, live, transaction, *, result, want):
-    """Arm BEFORE applying (restore the last confirmed files, kept root-only, and reload), apply, re-arm."""
+def arm(runner, p, live, transaction, want):
+    """Arm the rollback BEFORE applying: restore the last confirmed files (kept root-only) and reload."""
     active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
     want["reload"] = p["reload"] and active
     if not transaction.pending():  # armed already: the restore of the last confirmed state stays
@@ -799,45 +585,38 @@ def commit(runner, p, live, transaction, *, result, want):
     except (HostError, ValueError) as exc:  # ValueError: a rollback without a step is never armed
         raise refused(f"cannot arm the rollback: {exc}") from None
 
+
+def commit(runner, p, live, transaction, *, result, want):
+    """Arm, apply (a failure restores at once), re-arm: the window to confirm counts from the apply's end."""
+    arm(runner, p, live, transaction, want)
     try:
         apply(runner, p, live, want)
     except (HostError, OSError) as exc:
-        restored, what = restore(transaction)
+        try:
+            transaction.restore_now()
+            restored, what = True, decide.RESTORED
+        except HostError as failure:
+            restored, what = False, f"restoring the last confirmed sshd configuration FAILED: {failure}"
         raise Failed(f"{exc}; {what}", **{**result, "changed": True, "restored": restored}) from None
     result["reloaded"] = want["reload"]
     try:
-        transaction.rearm(p["rollback_timeout"], PERSISTS_NOTHING)
+        transaction.rearm(p["rollback_timeout"], decide.PERSISTS_NOTHING)
     except HostError as exc:
         raise Failed(str(exc), **{**result, "changed": True}) from None
     result["pending"] = True
     return result
 
 
-def restore(transaction):
-    """Run the restore now: (whether it worked, what it did); host keys and moduli are not part of it."""
-    try:
-        transaction.restore_now()
-    except HostError as exc:
-        return False, f"restoring the last confirmed sshd configuration FAILED: {exc}"
-    return (
-        True,
-        "the last confirmed sshd configuration was restored (removed host keys and moduli stay removed)",
-    )
-
-
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = Runner(module)
     try:
-        result = run(module, runner, module.params)
-    except plan.PlanError as exc:
+        result = run(module, Runner(module), module.params)
+    except (plan.PlanError, HostError) as exc:
         module.fail_json(msg=nothing(exc), changed=False, refusals=[])
     except Failed as exc:
         for warning in exc.result.pop("warnings", []):
             module.warn(warning)
         module.fail_json(msg=str(exc), **exc.result)
-    except HostError as exc:
-        module.fail_json(msg=nothing(exc), changed=False, refusals=[])
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

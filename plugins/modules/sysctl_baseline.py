@@ -96,6 +96,23 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host import file
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
 
 
+def set_values(settings, keys, skipped):
+    """Set each key in the running kernel: (keys applied, {key: why the kernel rejected it}); a key the
+    kernel cannot have here is added to skipped with the reason."""
+    applied, rejected = [], {}
+    for key in keys:
+        try:
+            files.set_kernel_value(baseline.proc_path(key), settings[key])
+            applied.append(key)
+        except OSError as exc:
+            why = baseline.reason(exc.errno)
+            if why is None:
+                rejected[key] = exc.strerror
+            else:
+                skipped[key] = why
+    return applied, rejected
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -123,20 +140,9 @@ def main():
     after = baseline.render(settings, optional)
     file_changed = before != after
 
-    applied, rejected = [], {}
-    if module.check_mode:
-        applied = list(to_apply)
-    else:
-        for key in to_apply:
-            try:
-                files.set_kernel_value(baseline.proc_path(key), settings[key])
-                applied.append(key)
-            except OSError as exc:
-                why = baseline.reason(exc.errno)
-                if why is None:
-                    rejected[key] = exc.strerror
-                else:
-                    skipped[key] = why
+    applied = list(to_apply)
+    if not module.check_mode:
+        applied, rejected = set_values(settings, to_apply, skipped)
         if rejected:
             text = ", ".join(f"settings.{k}: {v}" for k, v in sorted(rejected.items()))
             module.fail_json(

@@ -18,6 +18,11 @@ LOCK_TIMEOUT = 300
 # download cache's), and the one `apt-get update` holds.
 DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/cache/apt/archives/lock")
 LISTS_LOCKS = ("/var/lib/apt/lists/lock",)
+# Given to every apt and dpkg command (never set in the module's own environment): they must never stop to
+# ask (a conffile prompt, a debconf question). needrestart stays out of the transaction: restarting
+# apt-listchanges.service from inside it waits for the dpkg lock apt holds, forever (seen on Debian 13);
+# the handlers restart what bootstrap changes.
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_SUSPEND": "1"}
 # apt's words when another process holds one of them (apt 2.6 and 3.0).
 _LOCK_FAILURE = re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock")
 # Debian policy: lower case letters, digits, + - . ; at least two characters, starting alphanumeric.

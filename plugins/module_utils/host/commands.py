@@ -14,10 +14,11 @@ class Runner:
             raise HostError(f"{name} is not installed on the host")
         return found
 
-    def run(self, argv, data=None, check=False, what=None):
-        """(rc, stdout, stderr); with check, a non-zero exit is a HostError naming `what`."""
+    def run(self, argv, data=None, check=False, what=None, env=None):
+        """(rc, stdout, stderr); with check, a non-zero exit is a HostError naming `what`. env: variables
+        for this command only (this process's own environment is never changed)."""
         rc, out, err = self.module.run_command(
-            argv, data=data, binary_data=data is not None, environ_update={"LC_ALL": "C"}
+            argv, data=data, binary_data=data is not None, environ_update={**(env or {}), "LC_ALL": "C"}
         )
         if check and rc != 0:
             detail = (err or out or "").strip()

@@ -20,10 +20,11 @@ Writes are atomic: a temporary file in the target directory, mode and owner set 
 """
 
 import errno
-import grp
+import glob
 import os
-import pwd
 import stat
+
+from . import accounts as _accounts
 
 
 class HostError(Exception):
@@ -47,17 +48,13 @@ def _trusted():
 
 
 def _user(uid):
-    try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except KeyError:
-        return f"uid {uid}"
+    found = _accounts.user_by_uid(uid)
+    return f"{found.name} (uid {uid})" if found else f"uid {uid}"
 
 
 def _group(gid):
-    try:
-        return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
-    except KeyError:
-        return f"gid {gid}"
+    found = _accounts.group_by_gid(gid)
+    return f"{found.name} (gid {gid})" if found else f"gid {gid}"
 
 
 def _check(fd, where, owners):
@@ -403,24 +400,20 @@ def private_dir(path, mode=0o700):
 
 
 def user_id(name):
-    """The uid of a user name on this host, or None when there is no such user."""
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return None
+    """The uid of a user name on this host, or None when there is no such user (host/accounts.py)."""
+    found = _accounts.user(name)
+    return None if found is None else found.uid
 
 
 def accounts():
     """(name, uid, home) of every account this host knows (its passwd database, NSS included)."""
-    return [(entry.pw_name, entry.pw_uid, entry.pw_dir) for entry in pwd.getpwall()]
+    return [(entry.name, entry.uid, entry.home) for entry in _accounts.users()]
 
 
 def group_id(name):
-    """The gid of a group name on this host, or None when there is no such group."""
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return None
+    """The gid of a group name on this host, or None when there is no such group (host/accounts.py)."""
+    found = _accounts.group(name)
+    return None if found is None else found.gid
 
 
 def _set_attributes_at(dir_fd, name, path, *, mode, uid, gid, directory):
@@ -529,6 +522,57 @@ def listing(paths, skip=()):
                     entry_info = entry.stat(follow_symlinks=False)
                     found.append((entry.path, entry_info.st_size, entry_info.st_mtime_ns))
     return found
+
+
+def names(directory):
+    """Sorted names of the entries of a directory (links not followed), or [] when it is missing or not a
+    directory."""
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise HostError(f"cannot list {directory}: {exc.strerror}") from None
+
+
+def exists(path):
+    """Whether something is at path (a link counts only when its target exists, as a service sees it)."""
+    return os.path.exists(path)
+
+
+def is_dir(path):
+    """Whether path is a directory, or a link to one."""
+    return os.path.isdir(path)
+
+
+def is_file(path):
+    """Whether path is a regular file, or a link to one (as a service that reads it sees it)."""
+    return os.path.isfile(path)
+
+
+def real_path(path):
+    """The canonical path (every link resolved), or None when a component is missing or unreadable."""
+    try:
+        return os.path.realpath(path, strict=True)
+    except OSError:
+        return None
+
+
+def matching(pattern):
+    """The paths a shell-style pattern matches, sorted ([] when none)."""
+    return sorted(glob.glob(pattern))
+
+
+def runtime_dir(path, mode=0o755):
+    """Make sure a runtime directory a tool needs exists (as the unit that runs the service would make
+    it, e.g. /run/sshd for sshd -t); an existing one is left as it is. True if it was made."""
+    if os.path.isdir(path):
+        return False
+    try:
+        os.makedirs(path, mode=mode, exist_ok=True)
+    except OSError as exc:
+        raise HostError(f"cannot create directory {path}: {exc.strerror}") from None
+    return True
 
 
 def set_kernel_value(path, value):

@@ -1,11 +1,10 @@
 """admin_accounts on a real directory tree: keys are never written through a link below the home."""
 
 import os
-import pwd
 
 import pytest
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
 from ansible_collections.bulwark.hardening.plugins.modules import admin_accounts
 
 KEYS = "ssh-ed25519 AAAA alice\n"
@@ -61,8 +60,8 @@ def test_is_link_sees_the_link_itself(tree):
 
 def _live_of_alice(home, monkeypatch):
     """read_live with alice (this test's own uid) as the only account, her home at `home`."""
-    entry = pwd.struct_passwd(("alice", "x", os.getuid(), os.getgid(), "", str(home), "/bin/sh"))
-    monkeypatch.setattr(admin_accounts.pwd, "getpwall", lambda: [entry])
+    entry = accounts.Account("alice", os.getuid(), os.getgid(), str(home), "/bin/sh")
+    monkeypatch.setattr(accounts, "users", lambda: [entry])
     return admin_accounts.read_live("sshusers")
 
 
@@ -101,3 +100,43 @@ def test_a_huge_sparse_authorized_keys_is_refused_without_reading_it(tree, monke
     live = _live_of_alice(home, monkeypatch)
     assert "alice" not in live["authorized_keys"]
     assert "more than 1048576: refusing to read it" in live["unreadable"]["alice"]
+
+
+class Visudo:
+    """A runner whose visudo accepts a file unless it holds "bad", and records what it checked."""
+
+    def __init__(self):
+        self.checked = []
+
+    def which(self, name):
+        return "/usr/sbin/visudo"
+
+    def run(self, argv, data=None, check=False, what=None, env=None):
+        with open(argv[-1]) as handle:
+            text = handle.read()
+        self.checked.append((argv[-1], text, files.mode_of(argv[-1])))
+        return (1, "", "syntax error") if "bad" in text else (0, "", "")
+
+
+def test_sudoers_is_checked_as_written_then_renamed_into_place_and_a_bad_one_never_lands(
+    tmp_path, monkeypatch
+):
+    """visudo checks the very file that is renamed into place (files.write's verify); the old code checked a
+    candidate copy, removed it and wrote the drop-in anew."""
+    path = str(tmp_path / "bulwark-admins")
+    runner = Visudo()
+    good = "%sshusers ALL=(ALL:ALL) ALL\n"
+    write = files.write
+    if os.geteuid():  # uid/gid 0 cannot be given as a non-root test: only the mode is checked then
+        monkeypatch.setattr(
+            files, "write", lambda *args, **kwargs: write(*args, **{**kwargs, "uid": -1, "gid": -1})
+        )
+    admin_accounts.install_sudoers(runner, path, good)
+    checked, text, mode = runner.checked[0]
+    assert os.path.dirname(checked) == str(tmp_path) and "." in os.path.basename(checked)  # sudo skips it
+    assert (text, mode) == (good, 0o440)
+    assert open(path).read() == good and files.mode_of(path) == 0o440
+    with pytest.raises(files.HostError, match="visudo rejected the sudoers drop-in, nothing installed"):
+        admin_accounts.install_sudoers(runner, path, "bad\n")
+    assert open(path).read() == good
+    assert sorted(os.listdir(tmp_path)) == ["bulwark-admins"]

@@ -1,6 +1,7 @@
 """Waiting for the package manager's lock: the pure messages and checks, the bounded wait (a real fcntl lock
 held by a child process, a fake clock), and the module's retry when apt finds a lock taken in between."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -181,7 +182,7 @@ class Runner:
     ):
         self.busy, self.message, self.calls = busy, message, 0
 
-    def run(self, argv, check=False, what=None):
+    def run(self, argv, check=False, what=None, env=None):
         self.calls += 1
         if self.calls <= self.busy:
             raise HostError(f"{what} failed (rc=100): {self.message}")
@@ -228,7 +229,7 @@ def test_a_lock_taken_between_the_probe_and_apt_is_named_when_the_time_is_up(tmp
     taken = []
 
     class Racing(Runner):
-        def run(self, argv, check=False, what=None):
+        def run(self, argv, check=False, what=None, env=None):
             # Another process takes the lock just after the probe found it free.
             taken.append(
                 subprocess.Popen(
@@ -255,3 +256,19 @@ def test_a_lock_taken_between_the_probe_and_apt_is_named_when_the_time_is_up(tmp
         for child in taken:
             child.stdin.close()
             child.wait(timeout=10)
+
+
+def test_apt_gets_its_noninteractive_environment_and_this_process_keeps_its_own(tmp_path):
+    """The old module set DEBIAN_FRONTEND and NEEDRESTART_SUSPEND in its own os.environ."""
+    seen = []
+
+    class Recording(Runner):
+        def run(self, argv, check=False, what=None, env=None):
+            seen.append(env)
+            return super().run(argv, check=check, what=what, env=env)
+
+    before = dict(os.environ)
+    waiter = locks.Waiter(10, lambda *holder: None)
+    baseline_packages.apt(Recording(busy=0), waiter, ["apt-get", "install"], [], "apt-get install")
+    assert seen == [{"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_SUSPEND": "1"}]
+    assert dict(os.environ) == before

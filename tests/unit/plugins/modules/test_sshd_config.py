@@ -1,12 +1,16 @@
-"""The module's own host-side helper that needs no host: waiting for sshd's banner after a reload."""
+"""The module's host-side steps on a scratch tree: waiting for sshd's banner after a reload (host/waits.py,
+as apply() calls it) and the modes apply() sets."""
 
 import socket
 import threading
 
+import pytest
+
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import files, waits
 from ansible_collections.bulwark.hardening.plugins.modules import sshd_config
 
 
-def test_wait_for_listener_sees_an_ssh_banner_and_gives_up_without_one():
+def test_the_listener_wait_sees_an_ssh_banner_and_gives_up_without_one():
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
@@ -16,6 +20,43 @@ def test_wait_for_listener_sees_an_ssh_banner_and_gives_up_without_one():
         conn.close()
 
     threading.Thread(target=answer, daemon=True).start()
-    assert sshd_config.wait_for_listener([("::1", 9), ("127.0.0.1", port)], timeout=5)
+    assert waits.listener([("::1", 9), ("127.0.0.1", port)], b"SSH-", timeout=5)
     server.close()
-    assert not sshd_config.wait_for_listener([("127.0.0.1", port)], timeout=0.5)
+    assert not waits.listener([("127.0.0.1", port)], b"SSH-", timeout=0.5)
+
+
+class Runner:
+    def __init__(self):
+        self.argvs = []
+
+    def run(self, argv, data=None, check=False, what=None, env=None):
+        self.argvs.append(argv)
+        return 0, "", ""
+
+
+def test_a_wrong_mode_is_set_on_the_file_itself_never_through_a_link(tmp_path):
+    """The old apply() chmod-ed by path and so changed the mode of whatever a link there points to."""
+    victim = tmp_path / "shadow"
+    victim.write_text("root:x:\n")
+    victim.chmod(0o640)
+    main = tmp_path / "sshd_config"
+    main.symlink_to(victim)
+    plain = tmp_path / "00-bulwark.conf"
+    plain.write_text("PermitRootLogin no\n")
+    plain.chmod(0o644)
+    p = {"path": str(plain), "main_config": str(main), "rsa_host_key_bits": 0, "service": "ssh"}
+    text = {"dropin": "PermitRootLogin no\n", "main": "Include x\n"}
+    want = {
+        **text,
+        "mode": 0o600,
+        "wrong_modes": [(str(plain), 0o644), (str(main), 0o777)],
+        "regenerate_rsa": False,
+        "moduli": None,
+        "sshd": "/usr/sbin/sshd",
+        "reload": False,
+    }
+    live = {**text, "remove": []}
+    with pytest.raises(files.HostError, match="sshd_config is a symbolic link: refusing to change it"):
+        sshd_config.apply(Runner(), p, live, want)
+    assert files.mode_of(str(plain)) == 0o600  # the file's own wrong mode was set
+    assert files.mode_of(str(victim)) == 0o640  # the link's target kept its mode
