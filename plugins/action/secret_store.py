@@ -6,6 +6,9 @@ Before the module runs, every declared secret has a candidate value drawn here (
 recorded, encrypted; the module gets the values on its input (a no_log option) and returns the fingerprints
 of the versions it keeps, never a value; the store is then rewritten with those. A run that changes nothing
 leaves the file as it was.
+
+A call with `acknowledge` (the role's, once it has shown a run's result) only records that on the host: it
+goes to the module as it is, with no store to read.
 """
 
 import os
@@ -44,6 +47,10 @@ class ActionModule(ActionBase):
 
     def _run(self, task_vars, redactor):
         args = dict(self._task.args)
+        if args.get("acknowledge") is not None:
+            if args.get("backend") == "ansible_vault":
+                args.update(store_values={}, store_file=None)
+            return self._execute_module(MODULE, module_args=args, task_vars=task_vars)
         if args.get("backend") != "ansible_vault":
             return self._execute_module(MODULE, module_args=args, task_vars=task_vars)
         try:
@@ -52,6 +59,7 @@ class ActionModule(ActionBase):
                 args.get("consumers"),
                 "ansible_vault",
                 directory=args.get("directory", policy.DEFAULT_DIRECTORY),
+                keep_overlap=args.get("keep_overlap"),
             )
         except policy.SecretSpecError as exc:
             raise AnsibleActionFail(f"{exc}. Nothing was applied") from None

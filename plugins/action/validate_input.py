@@ -118,6 +118,7 @@ def _secrets(args):
         args.get("rotate"),
         args.get("rollback"),
         directory=args.get("directory", secrets.DEFAULT_DIRECTORY),
+        keep_overlap=args.get("keep_overlap"),
     )
     secrets.compromise_date(args.get("compromised_since"))
 
@@ -184,7 +185,16 @@ CHECKS = {
         (
             "main.yml",
             "bulwark.hardening.secret_store",
-            ("secrets", "consumers", "backend", "rotate", "rollback", "compromised_since", "directory"),
+            (
+                "secrets",
+                "consumers",
+                "backend",
+                "rotate",
+                "rollback",
+                "keep_overlap",
+                "compromised_since",
+                "directory",
+            ),
             _secrets,
         )
     ],

@@ -22,8 +22,19 @@ description:
     stage (new version stored) -> dual-accept (consumers accept old and new; signers keep the old) ->
     promote (signers switch) -> revoke (after the overlap window, only the new one is accepted).
   - For a value C(NAME), each consumer directory gets C(NAME) (the active value) and C(NAME.accept) (the
-    accepted values, one a line). For a key pair it gets C(NAME.key) (the active private key),
-    C(NAME.pub) and C(NAME.jwks.json) (the accepted public keys, C(kid) = RFC 7638 thumbprint).
+    accepted values, one a line). For a key pair every consumer gets C(NAME.jwks.json) (the accepted public
+    keys, C(kid) = RFC 7638 thumbprint) and C(NAME.pub) (the accepted public keys as a PEM bundle, the
+    signing key first, then the others newest first: one key outside a rotation, two in its overlap); only
+    the consumers named in the secret's C(signers) also get C(NAME.key), the active private key. A consumer
+    that is no longer a signer has its C(NAME.key) removed.
+  - An incident (O(rotate_all)) takes every secret to a version drawn by this run and revokes every version
+    accepted before it in the same run (a secret in its overlap window has its previous version revoked at
+    once, a staged version is replaced by a fresh one, the new version is promoted without an overlap);
+    the secrets in O(keep_overlap) are the operator's exception, rotated with their usual overlap.
+    RV(revoked) says which versions the run revoked.
+  - The module runs to its end on the host even when the controller goes away (a cancelled
+    C(ansible-playbook)): every transition is recorded on the host with its time and the run that made it,
+    and the next run reports those the controller never received in RV(meanwhile).
     Two secrets whose files would meet in one directory (C(db) and C(db.accept), a key pair C(db) and a
     value C(db.pub)), a consumer directory inside the store and consumers sharing a directory with
     different groups are refused, naming both.
@@ -53,6 +64,8 @@ options:
         token), C(alphabet) (C(alphanumeric), C(urlsafe), C(hex)), C(bits) (RSA 2048, 3072 (default),
         4096), C(max_age_days) (default 90), C(overlap) (seconds both versions are accepted after a
         promotion, default 86400) and C(consumers) (names from O(consumers)).
+      - For a key pair, C(signers) (names from its C(consumers)) are the consumers that sign and get the
+        private key; the others verify and get the public keys only (the default).
       - C(postgresql) (a password only) makes it a database login, C(role) (the application role, which must
         exist on the server) and C(port) (default 5432).
     type: list
@@ -124,9 +137,23 @@ options:
     type: bool
     default: false
   rotate_all:
-    description: Rotate every declared secret now (an incident).
+    description:
+      - An incident. Every declared secret is taken to a new version now and every version accepted before
+        is revoked in the same run (no overlap), but for O(keep_overlap).
     type: bool
     default: false
+  keep_overlap:
+    description:
+      - With O(rotate_all), the secrets rotated with their usual overlap window (the old version stays
+        accepted until it ends), an explicit exception the run reports in RV(kept_overlap).
+    type: list
+    elements: str
+    default: []
+  acknowledge:
+    description:
+      - RV(acknowledge) of a run whose result the controller has shown (the secrets role's next task passes
+        it): the host records that these transitions were reported. Nothing else is done.
+    type: dict
   rollback:
     description:
       - Secrets to bring back to their previous version (both accepted for the overlap window). Idempotent
@@ -194,6 +221,33 @@ versions:
     action plugin keeps those values and removes this key).
   returned: backend ansible_vault
   type: dict
+revoked:
+  description: Secret name to the version numbers this run revoked (consumers no longer accept them).
+  returned: always
+  type: dict
+  sample: {"jwt_signing": [3, 4]}
+kept_overlap:
+  description: With O(keep_overlap), secret name to the versions still accepted and until when.
+  returned: always
+  type: dict
+  sample: {"db_password": {"accepted": [5, 4], "until": "2026-12-08T10:00:00Z"}}
+meanwhile:
+  description:
+    - Transitions recorded on the host by other runs whose result no controller received (a cancelled run
+      whose module ran on), oldest first; each with C(secret), C(step), C(version), C(at) and C(run).
+  returned: always
+  type: list
+  elements: dict
+acknowledge:
+  description:
+    - Secret name to the last transition this run recorded or reported; given back as O(acknowledge) once the
+      result was shown, so that the next run lists only what a run whose result nobody saw did.
+  returned: changed, not in check mode
+  type: dict
+run:
+  description: This run's id, as recorded with its transitions on the host.
+  returned: always
+  type: str
 reloaded:
   description: The consumer units restarted or reloaded.
   returned: always
@@ -220,6 +274,7 @@ redacted:
 import json
 import os
 import time
+import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -500,6 +555,8 @@ class Run:
         self.store = STORES[module.params["backend"]](module.params, self.check)
         self.store.types = {name: spec["type"] for name, spec in specs.items()}
         self.steps, self.reloaded = [], []
+        self.revoked, self.kept_overlap = {}, {}
+        self.run_id = uuid.uuid4().hex[:12]
         self.changed = False
         self.gids = {}
 
@@ -586,9 +643,18 @@ class Run:
         In lockstep, a consumer of several secrets restarts once per phase (not once per secret and step),
         and dual-accept has reached every consumer before any signer switches.
         """
-        values = {}
+        values, generated = {}, {name for name, meta in metas.items() if meta is None}
         for name, spec in self.specs.items():
             metas[name], values[name] = self.begin(spec, metas[name], request, now)
+        if request["all"]:
+            # An incident revokes at once, but never a version a consumer still runs: the reloads a killed run
+            # left pending happen first, so every consumer runs what the metadata records.
+            if any(meta.get("reload_pending") for name, meta in metas.items() if name not in generated):
+                self.deliver(metas, values)
+            for name, spec in self.specs.items():
+                if name not in generated:
+                    keep = name in request["keep_overlap"]
+                    metas[name] = self.incident(spec, metas[name], values[name], keep, now)
         while True:
             self.deliver(metas, values)
             stepped = False
@@ -628,7 +694,7 @@ class Run:
         name = spec["name"]
         if meta is None:
             version, value = self.new_value(spec, None, 1, now)
-            meta = rotation.initial(spec, version)
+            meta = rotation.with_transition(rotation.initial(spec, version), "generate", 1, now, self.run_id)
             self.steps.append(f"{name}: generate version 1")
             self.changed = True
             if not self.check:
@@ -643,12 +709,13 @@ class Run:
                     f"rollback: {name} cannot be rolled back in state {meta['state']}{missing}"
                 )
             meta = self.step(spec, meta, "rollback", now)
+        if request["all"]:
+            return meta, values  # run() takes an incident's steps
         reason = rotation.due(
             spec,
             meta,
             now,
             requested=name in request["rotate"],
-            force=request["all"],
             meets=generate.meets(spec, values[meta["current"]["version"]]),
             compromised_since=request["compromised_since"] if request["due"] else None,
         )
@@ -663,6 +730,20 @@ class Run:
             meta = self.step(spec, meta, "stage", now, new=version, reason=reason)
         return meta, values
 
+    def incident(self, spec, meta, values, keep_overlap, now):
+        """An incident's first steps on one secret (rotation.incident_steps); the rounds finish it."""
+        for todo in rotation.incident_steps(meta, keep_overlap):
+            if todo == "revoke":
+                meta = self.step(spec, meta, "revoke", now, reason="incident")
+                continue
+            version, value = self.new_value(spec, meta, meta["latest"] + 1, now)
+            values[version["version"]] = value
+            if not self.check:
+                version["stored_as"] = self.store.put_value(spec["name"], version["version"], value)
+            reason = "forced, overlap kept by keep_overlap" if keep_overlap else "incident"
+            meta = self.step(spec, meta, todo, now, new=version, reason=reason, incident=not keep_overlap)
+        return meta
+
     def new_value(self, spec, meta, version, now):
         if self.check:
             entry, value = rotation.version_meta(spec, version, "(not generated in check mode)", now), None
@@ -674,10 +755,17 @@ class Run:
             entry["login"] = postgresql.next_login(spec, meta)
         return entry, value
 
-    def step(self, spec, meta, step, now, *, new=None, reason=None):
+    def step(self, spec, meta, step, now, *, new=None, reason=None, incident=False):
         back_to = meta["previous"]["version"] if meta["previous"] else None
-        meta = rotation.advance(meta, step, now, spec, new)
-        version = {"stage": meta["next"], "revoke": meta["previous"]}.get(step, meta["current"])["version"]
+        replaced = meta["next"]["version"] if meta["next"] else None
+        before = meta
+        meta = rotation.advance(meta, step, now, spec, new, incident=incident)
+        # The version a step is about: the one staged or accepted, the one revoked, else the current one.
+        about = {"stage": "next", "restage": "next", "accept": "next", "revoke": "previous"}
+        version = meta[about.get(step, "current")]["version"]
+        gone = rotation.no_longer_accepted(before, meta)
+        if gone:
+            self.revoked.setdefault(spec["name"], []).extend(gone)
         if step == "rollback":
             version = back_to
             if meta["state"] == "dual":  # from stable: consumers accept it again before it is promoted
@@ -686,11 +774,13 @@ class Run:
             "stage": f"stage version {version} ({reason})",
             "accept": f"accept versions {rotation.accepted(meta)}",
             "promote": f"promote version {version}",
-            "revoke": f"revoke version {version}",
+            "restage": f"replace staged version {replaced} by version {version} ({reason})",
+            "revoke": f"revoke version {version}" + (f" ({reason})" if reason else ""),
             "rollback": f"roll back to version {version}" + (f" ({reason})" if reason else ""),
         }
         self.steps.append(f"{spec['name']}: {words[step]}")
         self.changed = True
+        meta = rotation.with_transition(meta, step, version, now, self.run_id)
         self.record(meta)  # the step is recorded before its effects: a killed run resumes here
         return meta
 
@@ -723,10 +813,21 @@ class Run:
             consumer = self.consumers[name]
             gid = self.gids[name]
             mode = 0o600 if consumer["group"] == "root" else 0o640
+            wanted = set(rotation.consumer_files(spec, name).values())
             for leaf, content in sorted(contents.items()):
                 path = os.path.join(consumer["directory"], leaf)
                 where = {"anchor": consumer["directory"], "owner": files.ANY_USER}
                 found = files.status(path, **where)
+                if leaf not in wanted:  # a verifier holds no private key, nor one left from when it signed
+                    if found is not None:
+                        pending.add(name)
+                        self.changed = True
+                        self.steps.append(
+                            f"{spec['name']}: remove {path} ({name} verifies, it does not sign)"
+                        )
+                        if not self.check:
+                            files.remove(path, **where)
+                    continue
                 if found == ("file", mode, 0, gid) and files.read(path, **where) == content:
                     continue
                 pending.add(name)
@@ -790,7 +891,7 @@ class Run:
         values = self.values(spec["name"], meta)
         modes = dict(self.store.where(spec["name"], entry) for entry in rotation.entries(meta))
         for name in spec["consumers"]:
-            for leaf in rotation.file_names(spec).values():
+            for leaf in rotation.consumer_files(spec, name).values():
                 path = os.path.join(self.consumers[name]["directory"], leaf)
                 modes[path] = files.mode_of(path)
         meets = generate.meets(spec, values[meta["current"]["version"]])
@@ -840,7 +941,11 @@ def apply(module, progress):
             params["rotate"],
             params["rollback"],
             directory=params["directory"],
+            keep_overlap=params["keep_overlap"],
+            incident=params["rotate_all"],
         )
+        if params["acknowledge"] is not None:
+            return acknowledge(module, specs)
         compromised = policy.compromise_date(params["compromised_since"])
         run = progress["run"] = Run(module, specs, consumers, progress["redactor"])
         run.check_host()
@@ -855,6 +960,7 @@ def apply(module, progress):
         "rotate": set(params["rotate"]),
         "rollback": set(params["rollback"]),
         "all": params["rotate_all"],
+        "keep_overlap": set(params["keep_overlap"]),
         "due": params["rotate_due"],
         "compromised_since": compromised,
     }
@@ -871,6 +977,14 @@ def apply(module, progress):
     before = {name: summary(meta) for name, meta in metas.items() if meta}
     after = {name: summary(meta) for name, meta in result.items()}
     extra = {}
+    if not module.check_mode:
+        # What the role acknowledges once it has shown this result: until then, the next run reports these
+        # transitions as done while nobody was listening (a killed ansible-playbook never shows it).
+        extra["acknowledge"] = {
+            name: rotation.last_seq(meta)
+            for name, meta in result.items()
+            if rotation.last_seq(meta) > int(meta.get("reported_seq") or 0)
+        }
     if params["backend"] == "ansible_vault":
         extra["versions"] = {
             name: {str(entry["version"]): entry["fingerprint"] for entry in rotation.entries(meta)}
@@ -881,6 +995,24 @@ def apply(module, progress):
         "changed": run.changed,
         "secrets": after,
         "steps": run.steps,
+        "revoked": {name: sorted(versions) for name, versions in run.revoked.items()},
+        "kept_overlap": {
+            name: {
+                "accepted": rotation.accepted(result[name]),
+                "until": rotation.iso(result[name]["revoke_after"]) if result[name]["revoke_after"] else None,
+            }
+            for name in sorted(request["keep_overlap"])
+        },
+        "meanwhile": sorted(
+            (
+                {"secret": name, **item}
+                for name, meta in metas.items()
+                if meta
+                for item in rotation.unreported(meta, run.run_id)
+            ),
+            key=lambda item: (item["at"], item["secret"], item["seq"]),
+        ),
+        "run": run.run_id,
         "reloaded": run.reloaded,
         "report": found,
         "problems": report.summary(found),
@@ -891,6 +1023,23 @@ def apply(module, progress):
             "after_header": f"{params['directory']} (metadata; values are never shown)",
         },
     }
+
+
+def acknowledge(module, specs):
+    """The controller has the result that reported these transitions: the next run need not repeat them."""
+    store = STORES[module.params["backend"]](module.params, module.check_mode)
+    done = []
+    for name, seq in sorted(module.params["acknowledge"].items()):
+        if name not in specs or isinstance(seq, bool) or not isinstance(seq, int):
+            raise policy.SecretSpecError(f"acknowledge.{name}: not a declared secret and a transition number")
+        meta = store.meta(name)
+        if meta is None:
+            continue
+        after = rotation.acknowledge(rotation.check_meta(name, meta), seq)
+        if after != meta and not module.check_mode:
+            store.put_meta(after)
+            done.append(name)
+    return {"changed": False, "acknowledged": done}
 
 
 def unexpected(exc, run):
@@ -929,6 +1078,8 @@ def main():
             "rotate": {"type": "list", "elements": "str", "default": []},
             "rotate_due": {"type": "bool", "default": False},
             "rotate_all": {"type": "bool", "default": False},
+            "keep_overlap": {"type": "list", "elements": "str", "default": []},
+            "acknowledge": {"type": "dict"},
             "rollback": {"type": "list", "elements": "str", "default": []},
             "compromised_since": {"type": "str"},
             "wait_for_revoke": {"type": "int", "default": 0},

@@ -39,8 +39,10 @@ CONSUMER_DIRS = {
     "app": "/etc/app/secrets",
     "jwtsvc": "/etc/jwtsvc/secrets",
     "pgclient": "/etc/pgclient/secrets",
+    "issuer": "/etc/issuer/secrets",
 }
-FILES_PER_CONSUMER = {"app": 6, "jwtsvc": 3, "pgclient": 3}
+# jwtsvc verifies jwt_signing (its public keys only); issuer signs (its private key too).
+FILES_PER_CONSUMER = {"app": 6, "jwtsvc": 2, "pgclient": 3, "issuer": 3}
 SECRETS = ["app_password", "api_token", "session_key", "jwt_signing", "db_password"]
 # The later tests' consumer (root's, no service), for the ansible_vault and vault backends.
 OTHER = {"ctl": {"directory": "/etc/ctl/secrets"}}
@@ -136,7 +138,46 @@ def pids(name):
 
 
 def key_of(name):
-    return root(name, f"cat {CONSUMER_DIRS['jwtsvc']}/jwt_signing.key")
+    return root(name, f"cat {CONSUMER_DIRS['issuer']}/jwt_signing.key")
+
+
+def shown(output, name):
+    """What the role's last "Show what was done" task printed for host name (its msg, -vvv's JSON)."""
+    lines = output[output.rindex("TASK [bulwark.hardening.secrets : Show what was done") :].splitlines()
+    begin = lines.index(f"ok: [{name}] => {{")
+    end = lines.index("}", begin)
+    return json.loads("\n".join(["{", *lines[begin + 1 : end + 1]]))["msg"]
+
+
+def pems(bundle):
+    marker = "-----END PUBLIC KEY-----\n"
+    return [part + marker for part in bundle.split(marker) if part.strip()]
+
+
+def bundle_verifies(name, text, bundle):
+    """Whether a key of a NAME.pub bundle verifies the token, as a reader of every key of it does."""
+    for pem in pems(bundle):
+        try:
+            jwt.decode(text, pem, algorithms=[ALG[name]])
+            return True
+        except jwt.InvalidTokenError:
+            continue
+    return False
+
+
+# A reload of jwtsvc first keeps a copy of the NAME.pub it would read then: what a .pub reader sees at each
+# phase (dual-accept, promote, revoke). "+": as root, not as the service's user.
+PUB_SNAPSHOT = (
+    "mkdir -p /run/systemd/system/jwtsvc.service.d /tmp/pubs && cat > /usr/local/bin/pubsnap <<'EOF'\n"
+    '#!/bin/sh\ncp /etc/jwtsvc/secrets/jwt_signing.pub /tmp/pubs/$(date +%s%N).pem\nkill -HUP "$1"\nEOF\n'
+    "chmod 755 /usr/local/bin/pubsnap && printf '[Service]\\nExecReload=\\nExecReload=+/usr/local/bin/pubsnap"
+    " $MAINPID\\n' > /run/systemd/system/jwtsvc.service.d/pubsnap.conf && systemctl daemon-reload"
+)
+
+
+def pub_snapshots(name):
+    leaves = sorted(root(name, "ls /tmp/pubs").split())
+    return [root(name, f"cat /tmp/pubs/{leaf}") for leaf in leaves]
 
 
 def token(name, key_pem):
@@ -189,11 +230,16 @@ def test_store_and_consumer_files_have_their_modes_and_owners(name):
         assert (data["state"], data["current"]["version"]) == ("stable", 1)
         assert root(name, f"cat {STORE}/{secret}/v1").strip() not in json.dumps(data)
     for consumer, directory in CONSUMER_DIRS.items():
-        assert stat(name, directory) == (0o750, "root", consumer)
+        group, modes = ("root", (0o700, 0o600)) if consumer == "issuer" else (consumer, (0o750, 0o640))
+        assert stat(name, directory) == (modes[0], "root", group)
         leaves = root(name, f"ls {directory}").split()
         assert len(leaves) == FILES_PER_CONSUMER[consumer]
         for leaf in leaves:
-            assert stat(name, f"{directory}/{leaf}") == (0o640, "root", consumer), leaf
+            assert stat(name, f"{directory}/{leaf}") == (modes[1], "root", group), leaf
+    # The verifier holds no private key: its directory has the public keys only.
+    assert root(name, f"ls {CONSUMER_DIRS['jwtsvc']}").split() == ["jwt_signing.jwks.json", "jwt_signing.pub"]
+    assert root(name, f"grep -rl PRIVATE {CONSUMER_DIRS['jwtsvc']}", check=False) == ""
+    assert root(name, f"cat {CONSUMER_DIRS['jwtsvc']}/jwt_signing.pub") == generate.public_pem(key_of(name))
     password = root(name, "cat /etc/app/secrets/app_password").strip()
     assert len(password) == 40 and password.isalnum()
     assert len(root(name, "cat /etc/app/secrets/api_token").strip()) == 64
@@ -246,6 +292,7 @@ BAD = [
                     "service": "jwtsvc.service",
                 },
                 "pgclient": {"directory": "/etc/pgclient/secrets", "group": "pgclient"},
+                "issuer": {"directory": "/etc/issuer/secrets"},
                 "ghost": {"directory": "/etc/ghost", "service": "ghost.service"},
             },
         },
@@ -274,6 +321,8 @@ def test_jwt_rotation_overlap_promote_revoke_service_up_throughout():
         assert verify(name, old[name]) == 200
         assert verify(name, token(name, stranger)) == 401  # the verifier does reject
     before = {name: pids(name) for name in HOSTS}
+    for name in HOSTS:
+        root(name, PUB_SNAPSHOT)
     poller = Poller()
     poller.start()
     try:
@@ -304,30 +353,76 @@ def test_jwt_rotation_overlap_promote_revoke_service_up_throughout():
     finally:
         poller.stop.set()
         poller.join()
+        for name in HOSTS:
+            root(name, "rm -f /run/systemd/system/jwtsvc.service.d/pubsnap.conf && systemctl daemon-reload")
     assert poller.ok > 20 and poller.failed == []
+    # What a NAME.pub reader read at each reload: dual-accept (old signs: first), promote (new first, old
+    # still there), revoke (new only). The token signed with the old key before the promotion verifies
+    # against the first two, as against the JWK set, and no longer after the revocation.
+    for name in HOSTS:
+        old_pub, new_pub = generate.public_pem(old_keys[name]), generate.public_pem(key_of(name))
+        seen = pub_snapshots(name)
+        assert [pems(bundle) for bundle in seen] == [[old_pub, new_pub], [new_pub, old_pub], [new_pub]], name
+        assert [bundle_verifies(name, old[name], bundle) for bundle in seen] == [True, True, False]
+        assert [bundle_verifies(name, new[name], bundle) for bundle in seen] == [True, True, True]
+        root(name, "rm -r /tmp/pubs")
 
 
 # --- rotate everything, with generation, at -vvv; rollback -----------------------------------------
 
 
-def test_forced_rotation_of_everything_with_a_new_secret():
+def test_naming_a_secret_no_host_defines_fails_naming_it_before_any_change():
+    before = {name: snapshot(name) for name in HOSTS}
+    output = play(extra={"secret": "jwt_signing, no_such_secret"}, verbose=False, expect_rc=2)
+    assert "secret: no host of this play defines no_such_secret. Nothing was applied" in output
+    assert {name: snapshot(name) for name in HOSTS} == before
+
+
+def test_an_incident_during_the_overlap_revokes_every_earlier_version_in_the_same_run():
+    """jwt_signing and db_password in their overlap windows (rotated by name, a comma list): force=true
+    revokes the old and the new-but-superseded versions in the run, the other secrets' previous ones too."""
+    old_keys = {name: key_of(name) for name in HOSTS}
+    old_pg = {name: pgpass(name) for name in HOSTS}
+    play(extra={"secret": "jwt_signing,db_password"}, verbose=False)
+    mid_keys = {name: key_of(name) for name in HOSTS}
+    mid_pg = {name: pgpass(name) for name in HOSTS}
+    tokens = {name: (token(name, old_keys[name]), token(name, mid_keys[name])) for name in HOSTS}
+    for name in HOSTS:
+        assert meta(name, "jwt_signing")["state"] == meta(name, "db_password")["state"] == "promoted"
+        assert [verify(name, text) for text in tokens[name]] == [200, 200], "both accepted in the window"
     before = {name: pids(name) for name in HOSTS}
     versions = {name: {s: meta(name, s)["current"]["version"] for s in SECRETS} for name in HOSTS}
-    output = play(
-        extra={
-            "force": True,
-            "secrets_wait_for_revoke": 30,
-            "lab_extra_secrets": [{"name": "late_token", "type": "token"}],
-        }
-    )
-    assert "late_token: generate version 1" in output
+    # Check mode says what it would revoke and changes nothing.
+    output = play(extra={"force": True}, check=True)
     for name in HOSTS:
+        jwt_now = versions[name]["jwt_signing"]
+        assert shown(output, name)["revoked"]["jwt_signing"] == [jwt_now - 1, jwt_now]
+        assert meta(name, "jwt_signing")["state"] == "promoted"
+    output = play(extra={"force": True, "lab_extra_secrets": [{"name": "late_token", "type": "token"}]})
+    assert "late_token: generate version 1" in output
+    assert "jwt_signing: revoke version" in output and "(incident)" in output
+    for name in HOSTS:
+        said = shown(output, name)
         for secret in SECRETS:
             data = meta(name, secret)
+            in_window = secret in ("jwt_signing", "db_password")
             assert data["state"] == "stable", (name, secret)
             assert data["current"]["version"] == versions[name][secret] + 1, (name, secret)
+            gone = (
+                [versions[name][secret] - 1, versions[name][secret]]
+                if in_window
+                else [versions[name][secret]]
+            )
+            assert said["revoked"][secret] == gone, (name, secret)
         accept = root(name, "cat /etc/app/secrets/app_password.accept").split()
         assert accept == [root(name, "cat /etc/app/secrets/app_password").strip()]
+        assert [verify(name, text) for text in tokens[name]] == [401, 401], "no earlier key verifies any more"
+        assert verify(name, token(name, key_of(name))) == 200
+        # Both earlier logins are refused now; the old login roles have neither LOGIN nor a password.
+        for user, password in (old_pg[name], mid_pg[name]):
+            rc, err = login(name, user, password)
+            assert rc != 0 and "password authentication failed" in err, err
+        assert login(name, *pgpass(name))[0] == 0
         after = pids(name)
         assert after["app"] != before[name]["app"], "app restarted for its changed secrets"
         assert after["jwtsvc"] == before[name]["jwtsvc"]
@@ -353,6 +448,22 @@ def test_rollback_is_one_variable_and_idempotent():
 # --- a rotation killed in the middle ----------------------------------------------------------------
 
 
+def module_in_reload(name):
+    """The PID of the module on the host once it waits for jwtsvc's (slow) reload."""
+    deadline = time.monotonic() + 120
+    module_pid = ""
+    while time.monotonic() < deadline and not module_pid:
+        module_pid = root(
+            name,
+            "p=$(pgrep -f '[s]ystemctl try-reload-or-restart jwtsvc' | head -1);"
+            ' [ -n "$p" ] && ps -o ppid= -p $p',
+            check=False,
+        ).strip()
+        time.sleep(0.3)
+    assert module_pid, "the rotation never reached the consumer reload"
+    return module_pid
+
+
 def test_a_killed_rotation_resumes_and_no_consumer_breaks():
     name = "sec-trixie"
     old_key = key_of(name)
@@ -374,17 +485,7 @@ def test_a_killed_rotation_resumes_and_no_consumer_breaks():
     ]
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        deadline = time.monotonic() + 120
-        module_pid = ""
-        while time.monotonic() < deadline and not module_pid:
-            module_pid = root(
-                name,
-                "p=$(pgrep -f '[s]ystemctl try-reload-or-restart jwtsvc' | head -1);"
-                ' [ -n "$p" ] && ps -o ppid= -p $p',
-                check=False,
-            ).strip()
-            time.sleep(0.3)
-        assert module_pid, "the rotation never reached the consumer reload"
+        module_pid = module_in_reload(name)
         assert meta(name, "jwt_signing")["state"] == "dual"
         root(name, f"kill -9 {module_pid}")
     finally:
@@ -392,7 +493,7 @@ def test_a_killed_rotation_resumes_and_no_consumer_breaks():
         OUTPUTS.append(output)
     assert run.returncode != 0
     data = meta(name, "jwt_signing")
-    assert (data["state"], data["reload_pending"]) == ("dual", ["jwtsvc"])
+    assert (data["state"], data["reload_pending"]) == ("dual", ["jwtsvc", "issuer"])
     assert verify(name, old) == 200, "killed mid-rotation, the consumer still accepts the active key"
     root(name, "rm -r /run/systemd/system/jwtsvc.service.d && systemctl daemon-reload")
     output = play()  # no secret named: the run resumes what is in progress
@@ -401,6 +502,49 @@ def test_a_killed_rotation_resumes_and_no_consumer_breaks():
     assert (data["state"], data["reload_pending"]) == ("promoted", [])
     assert verify(name, old) == 200 and verify(name, token(name, key_of(name))) == 200
     assert root(name, "systemctl is-active jwtsvc").strip() == "active"
+
+
+def test_a_cancelled_run_keeps_rotating_and_the_next_run_reports_what_it_did():
+    """ansible-playbook killed (as `timeout -s KILL` does) while the module waits for a consumer's reload: the
+    module runs on to its end on the host; the next run lists what it did under meanwhile, and the run after
+    that lists nothing more."""
+    name = "sec-trixie"
+    version = meta(name, "jwt_signing")["current"]["version"]
+    slow = '[Service]\nExecReload=\nExecReload=/bin/sh -c "kill -HUP $MAINPID; sleep 4"\n'
+    dropin = "/run/systemd/system/jwtsvc.service.d"
+    root(name, f"mkdir -p {dropin} && printf '{slow}' > {dropin}/slow.conf && systemctl daemon-reload")
+    playbook = str(PROJECT / "playbooks/rotate_secrets.yml")
+    argv = ["ansible-playbook", "-i", INVENTORY, playbook, "--limit", name, "-e", "force=true"]
+    env = ansible_env()
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        module_pid = module_in_reload(name)
+        run.kill()  # ansible-playbook goes away; its SSH session and the module on the host are left alone
+    finally:
+        # The orphaned ssh client holds the pipe until the module ends.
+        output, _unused = run.communicate(timeout=180)
+        OUTPUTS.append(output)
+    assert run.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the module, alone, runs on to its end
+        if root(name, f"kill -0 {module_pid} 2>/dev/null && echo running", check=False).strip() != "running":
+            break
+        time.sleep(0.5)
+    data = meta(name, "jwt_signing")
+    assert (data["state"], data["current"]["version"]) == ("stable", version + 1), "the host finished alone"
+    root(name, f"rm -r {dropin} && systemctl daemon-reload")
+    output = play("molecule/secrets/converge.yml")
+    seen = [item for item in shown(output, name)["meanwhile"] if item["secret"] == "jwt_signing"]  # noqa: S105
+    assert [(item["step"], item["version"]) for item in seen] == [
+        ("revoke", version - 1),
+        ("stage", version + 1),
+        ("accept", version + 1),
+        ("promote", version + 1),
+        ("revoke", version),
+    ]
+    assert len({item["run"] for item in seen}) == 1 and all(item["at"].endswith("Z") for item in seen)
+    assert shown(output, "sec-bookworm")["meanwhile"] == []
+    assert shown(play("molecule/secrets/converge.yml"), name)["meanwhile"] == [], "reported once"
 
 
 # --- a database password, PostgreSQL from Debian's archive --------------------------------------------
@@ -488,7 +632,13 @@ def controller_store(tmp_path_factory):
         "secrets_directory": "/etc/bulwark/controller-meta",
         "secrets_definitions": [
             {"name": "ctl_password", "type": "password", "overlap": 2, "consumers": ["ctl"]},
-            {"name": "ctl_signing", "type": "ed25519", "overlap": 2, "consumers": ["ctl"]},
+            {
+                "name": "ctl_signing",
+                "type": "ed25519",
+                "overlap": 2,
+                "consumers": ["ctl"],
+                "signers": ["ctl"],
+            },
         ],
         "secrets_consumers": OTHER,
     }

@@ -4,7 +4,8 @@ A secret is one of
 - password, token: text of `length` characters drawn from an alphabet;
 - symmetric: `length` random bytes (the value is their base64 text);
 - rsa (`bits` >= 2048, 3072 by default) or ed25519: a key pair for signing, whose public keys are also
-  published as a JWK set.
+  published as a JWK set. Its consumers verify (they get the public keys only); those also named in
+  `signers` sign and get the private key too.
 Every error names the option (and index) and is raised before anything is read or written.
 """
 
@@ -45,6 +46,7 @@ _SECRET_KEYS = {
     "max_age_days",
     "overlap",
     "consumers",
+    "signers",
     "postgresql",
 }
 _POSTGRESQL_KEYS = {"role", "port"}
@@ -155,6 +157,20 @@ def normalise_secret(spec, index, consumers):
                 f" (declared: {', '.join(sorted(consumers)) or 'none'})"
             )
     result["consumers"] = list(dict.fromkeys(names))
+    signers = spec.get("signers", [])
+    if signers and kind not in ("rsa", "ed25519"):
+        raise SecretSpecError(f"{where}.signers: only a key pair has signers (a {kind} has no private key)")
+    if not isinstance(signers, list):
+        raise SecretSpecError(f"{where}.signers: a list of consumer names")
+    for position, consumer in enumerate(signers):
+        if consumer not in result["consumers"]:
+            raise SecretSpecError(
+                f"{where}.signers[{position}]: {consumer!r} is not one of {where}.consumers"
+                f" ({', '.join(result['consumers']) or 'none'}); a signer is a consumer that also gets the"
+                " private key"
+            )
+    if kind in ("rsa", "ed25519"):
+        result["signers"] = list(dict.fromkeys(signers))
     return result
 
 
@@ -172,10 +188,22 @@ def normalise_postgresql(spec, kind, where):
     return {"role": role, "port": port}
 
 
-def normalise(secrets, consumers, backend="files", rotate=None, rollback=None, *, directory=None):
+def normalise(
+    secrets,
+    consumers,
+    backend="files",
+    rotate=None,
+    rollback=None,
+    *,
+    directory=None,
+    keep_overlap=None,
+    incident=None,
+):
     """(secrets by name, consumers) for a module call, or SecretSpecError naming the option.
 
     directory: the store on the host (backends files and ansible_vault), which no consumer may write into.
+    keep_overlap: the secrets an incident (rotate_all) rotates with their overlap (the operator's exception);
+    incident: whether this is an incident (None: not known here, the host checks it).
     """
     if backend not in BACKENDS:
         raise SecretSpecError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
@@ -190,12 +218,18 @@ def normalise(secrets, consumers, backend="files", rotate=None, rollback=None, *
         result[secret["name"]] = secret
         indexes[secret["name"]] = index
     check_files(result, indexes, consumers, directory if backend != "vault" else None)
-    for option, names in (("rotate", rotate or []), ("rollback", rollback or [])):
+    for option, names in (
+        ("rotate", rotate or []),
+        ("rollback", rollback or []),
+        ("keep_overlap", keep_overlap or []),
+    ):
         if not isinstance(names, list):
             raise SecretSpecError(f"{option}: a list of secret names")
         for position, name in enumerate(names):
             if name not in result:
                 raise SecretSpecError(f"{option}[{position}]: {name!r} is not a declared secret")
+    if keep_overlap and incident is False:
+        raise SecretSpecError("keep_overlap: an exception to an incident rotation, given without rotate_all")
     return result, consumers
 
 

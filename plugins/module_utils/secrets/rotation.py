@@ -12,6 +12,17 @@ stable --stage--> staged --accept--> dual --promote--> promoted --(overlap elaps
   stable, where consumers accept the current version only, it goes through dual-accept first (the
   previous version staged back), so that no signer switches before every consumer accepts it.
 
+An incident (incident_steps) takes every secret to a version drawn by this run and revokes every version
+accepted before, in the same run: a secret in its overlap window has its previous version revoked at once
+before the new one is staged, a staged or dual-accepted version is replaced by a fresh one (restage), and
+the promotion of an incident's version has no overlap (its `revoke_after` is the promotion's time, recorded,
+so a resumed run revokes at once too).
+
+Each step is also appended to the metadata's `transitions` (time, step, version, the run that did it), so
+that a run whose controller went away (the module runs on to the end) is reported by the next run:
+`unreported` lists the transitions of other runs after `reported_seq`, which the controller acknowledges
+once it has the result (`acknowledge`).
+
 Every step is recorded in the metadata before its effects (files, reloads) happen, and those effects
 are a pure function of the metadata, so a run killed at any point resumes at the recorded step: it
 writes the same files again and reloads the consumers still listed in `reload_pending`.
@@ -25,6 +36,7 @@ STATES = ("stable", "staged", "dual", "promoted")
 KEY_PAIRS = ("rsa", "ed25519")
 # What a state needs besides `current` (a damaged or foreign metadata file is refused, never guessed at).
 _NEEDS = {"staged": ("next",), "dual": ("next",), "promoted": ("previous", "revoke_after")}
+TRANSITIONS_KEPT = 64  # the newest ones; older ones were reported long ago
 _META_KEYS = (
     "name", "type", "consumers", "state", "latest",
     "current", "next", "previous", "revoke_after", "rolled_back",
@@ -106,22 +118,50 @@ def next_step(meta, now):
     return None
 
 
-def _promoted(current, previous, now, spec):
+def incident_steps(meta, keep_overlap=False):
+    """The steps an incident takes on a secret before the rounds (each then advances it to the end).
+
+    Every accepted version is suspect, so the secret ends on a version drawn by this run with nothing else
+    accepted: in the overlap window (promoted) the previous version is revoked at once, then a new one is
+    staged; a staged or dual-accepted version (drawn before the incident) is replaced by a fresh one; a
+    stable secret stages a fresh one. keep_overlap (the operator's explicit exception): a stable secret is
+    rotated with its usual overlap, one in progress continues as it would without the incident.
+    """
+    state = meta["state"]
+    if keep_overlap:
+        return ["stage"] if state == "stable" else []
+    return {"stable": ["stage"], "promoted": ["revoke", "stage"]}.get(state, ["restage"])
+
+
+def no_longer_accepted(before, after):
+    """The versions consumers accepted before a step and do not after it (what the step revoked)."""
+    return sorted(set(accepted(before)) - set(accepted(after)))
+
+
+def _promoted(current, previous, now, overlap):
     """Signers use `current`; `previous` is still accepted for the overlap."""
     return {
         "state": "promoted",
         "current": current,
         "previous": previous,
         "next": None,
-        "revoke_after": now + spec["overlap"],
+        "revoke_after": now + overlap,
     }
 
 
-def advance(meta, step, now, spec, new=None):
-    """The metadata after `step` (a new dict); new is the version metadata that 'stage' stores."""
+def advance(meta, step, now, spec, new=None, *, incident=False):
+    """The metadata after `step` (a new dict); new is the version metadata that 'stage' and 'restage'
+    store; incident: the staged version is promoted without an overlap."""
     result = copy.deepcopy(meta)
     state = meta["state"]
     allowed = {"stage": "stable", "accept": "staged", "promote": "dual", "revoke": "promoted"}
+    if step == "restage":  # an incident replaces a version drawn before it, never used by a signer
+        if state not in ("staged", "dual"):
+            raise ValueError(f"{meta['name']}: cannot restage in state {state}")
+        result.update(state="staged", next=new, latest=new["version"], rolled_back=False, incident=True)
+        if state == "dual":  # consumers accepted the replaced version: they drop it
+            result["reload_pending"] = list(spec["consumers"])
+        return result
     if step == "rollback":
         if meta["previous"] is None:
             raise ValueError(f"{meta['name']}: no previous version to roll back to")
@@ -132,18 +172,21 @@ def advance(meta, step, now, spec, new=None):
             # signer switches to it (the next round promotes it).
             result.update(state="dual", next=meta["previous"], rolled_back=True)
         else:
-            result.update(_promoted(meta["previous"], meta["current"], now, spec), rolled_back=True)
+            result.update(
+                _promoted(meta["previous"], meta["current"], now, spec["overlap"]), rolled_back=True
+            )
     elif allowed.get(step) != state:
         raise ValueError(f"{meta['name']}: cannot {step} in state {state}")
     elif step == "stage":
-        result.update(state="staged", next=new, latest=new["version"], rolled_back=False)
+        result.update(state="staged", next=new, latest=new["version"], rolled_back=False, incident=incident)
         return result  # consumers see nothing of a staged version
     elif step == "accept":
         result["state"] = "dual"
     elif step == "promote":
-        result.update(_promoted(meta["next"], meta["current"], now, spec))
+        overlap = 0 if meta.get("incident") else spec["overlap"]
+        result.update(_promoted(meta["next"], meta["current"], now, overlap))
     else:
-        result.update(state="stable", revoke_after=None)
+        result.update(state="stable", revoke_after=None, incident=False)
     result["consumers"] = list(spec["consumers"])
     result["reload_pending"] = list(spec["consumers"])
     return result
@@ -159,6 +202,41 @@ def accepted(meta):
     return [meta["current"]["version"]]
 
 
+def public_order(meta):
+    """The accepted versions in the order of NAME.pub's PEM bundle: the signing (current) one first, so
+    that a reader taking the first key only reads the signing key; then the others, newest first."""
+    current = meta["current"]["version"]
+    return [current] + [version for version in accepted(meta) if version != current]
+
+
+def with_transition(meta, step, version, now, run):
+    """The metadata with one more transition recorded (a new dict): what, which version, when, which run."""
+    result = copy.deepcopy(meta)
+    transitions = list(result.get("transitions") or [])
+    seq = transitions[-1]["seq"] + 1 if transitions else int(result.get("reported_seq") or 0) + 1
+    transitions.append({"seq": seq, "step": step, "version": version, "at": iso(now), "run": run})
+    result["transitions"] = transitions[-TRANSITIONS_KEPT:]
+    return result
+
+
+def unreported(meta, run):
+    """The transitions of other runs than `run` that no controller acknowledged (a cancelled run's)."""
+    done = int(meta.get("reported_seq") or 0)
+    return [item for item in meta.get("transitions") or [] if item["seq"] > done and item["run"] != run]
+
+
+def last_seq(meta):
+    transitions = meta.get("transitions") or []
+    return transitions[-1]["seq"] if transitions else int(meta.get("reported_seq") or 0)
+
+
+def acknowledge(meta, seq):
+    """The metadata once a controller has the result that reported the transitions up to `seq`."""
+    result = copy.deepcopy(meta)
+    result["reported_seq"] = max(int(meta.get("reported_seq") or 0), min(seq, last_seq(meta)))
+    return result
+
+
 def entries(meta):
     """The versions the store keeps (current, previous for a rollback, a staged next); others go."""
     return [entry for entry in (meta["current"], meta["previous"], meta["next"]) if entry]
@@ -169,7 +247,7 @@ def kept(meta):
 
 
 def file_names(spec):
-    """What each consumer directory gets of a secret, by role (the accepted values, the active one, ...).
+    """What a consumer directory may get of a secret, by role (the accepted values, the active one, ...).
 
     The one derivation of these names: deliverables() writes them, the policy refuses two secrets whose
     names meet in one directory. No step changes both the active value and the set of accepted ones
@@ -184,13 +262,23 @@ def file_names(spec):
     return names
 
 
+def consumer_files(spec, consumer):
+    """role -> file name of what this consumer gets: a key pair's private key (active) goes to its
+    signers only; a verifier gets the public keys (NAME.pub, NAME.jwks.json)."""
+    names = file_names(spec)
+    if spec["type"] in KEY_PAIRS and consumer not in spec.get("signers", []):
+        del names["active"]
+    return names
+
+
 def deliverables(spec, meta, values, public_pem, jwks):
-    """File name -> content for each consumer of the secret. values: version -> value text."""
+    """File name -> content of every file a consumer of the secret may get. values: version -> value."""
     names = file_names(spec)
     active = values[meta["current"]["version"]]
     accept = [values[version] for version in accepted(meta)]
     if spec["type"] in KEY_PAIRS:
-        contents = {"accept": jwks(accept), "active": active, "public": public_pem(active)}
+        bundle = "".join(public_pem(values[version]) for version in public_order(meta))
+        contents = {"accept": jwks(accept), "active": active, "public": bundle}
     else:
         contents = {"accept": "".join(value + "\n" for value in accept), "active": active + "\n"}
     if "postgresql" in spec:
@@ -251,6 +339,22 @@ def check_meta(name, meta):
         names = meta.get(key, [])
         if not isinstance(names, list) or not all(isinstance(item, str) for item in names):
             raise damaged(f"{key} is not a list of consumer names")
+    if not isinstance(meta.get("incident", False), bool):
+        raise damaged("incident is not true or false")
+    seq = meta.get("reported_seq", 0)
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise damaged("reported_seq is not a number")
+    transitions = meta.get("transitions", [])
+    fields = {"seq": int, "step": str, "version": int, "at": str, "run": str}
+    if not isinstance(transitions, list) or not all(
+        isinstance(item, dict)
+        and all(
+            isinstance(item.get(key), kind) and not isinstance(item.get(key), bool)
+            for key, kind in fields.items()
+        )
+        for item in transitions
+    ):
+        raise damaged("transitions is not a list of transitions")
     return meta
 
 

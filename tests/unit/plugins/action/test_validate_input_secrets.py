@@ -42,6 +42,22 @@ def test_the_secrets_role_is_checked_with_its_module():
             {"secrets_definitions": [{"name": "a", "type": "password"}], "secrets_rotate": ["b"]},
             "rotate[0]: 'b' is not a declared secret",
         ),
+        (
+            {
+                "secrets_definitions": [{"name": "a", "type": "password"}],
+                "secrets_incident_keep_overlap": ["b"],
+            },
+            "keep_overlap[0]: 'b' is not a declared secret (set by secrets_incident_keep_overlap)",
+        ),
+        (
+            {
+                "secrets_definitions": [
+                    {"name": "k", "type": "ed25519", "consumers": ["api"], "signers": ["web"]}
+                ],
+                "secrets_consumers": CONSUMERS,
+            },
+            "secrets[0].signers[0]: 'web' is not one of secrets[0].consumers (api)",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_it(host_vars, error):

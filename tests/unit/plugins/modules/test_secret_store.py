@@ -44,6 +44,8 @@ def params(tmp_path, **changes):
         "rotate": [],
         "rotate_due": False,
         "rotate_all": False,
+        "keep_overlap": [],
+        "acknowledge": None,
         "rollback": [],
         "compromised_since": None,
         "wait_for_revoke": 0,
@@ -61,6 +63,7 @@ def run(module):
         "rotate": set(module.params["rotate"]),
         "rollback": set(module.params["rollback"]),
         "all": module.params["rotate_all"],
+        "keep_overlap": set(module.params["keep_overlap"]),
         "due": module.params["rotate_due"],
         "compromised_since": None,
     }
@@ -90,7 +93,7 @@ def test_first_run_generates_and_distributes_a_rerun_changes_nothing(tmp_path):
     value = (tmp_path / "store/db/v1").read_text()
     assert (tmp_path / "app/secrets/db").read_text() == value + "\n"
     assert value not in (tmp_path / "store/db/meta.json").read_text()
-    assert sorted(os.listdir(tmp_path / "api/secrets")) == ["jwt.jwks.json", "jwt.key", "jwt.pub"]
+    assert sorted(os.listdir(tmp_path / "api/secrets")) == ["jwt.jwks.json", "jwt.pub"]  # api verifies
     assert [call for call in first.module.calls if call[1] != "show"] == [
         ["systemctl", "try-reload-or-restart", "api.service"],
         ["systemctl", "try-restart", "app.service"],
@@ -106,9 +109,9 @@ def test_a_rotation_runs_in_lockstep_one_reload_per_consumer_and_phase(tmp_path)
     module = FakeModule(params(tmp_path, rotate_all=True))
     done, metas = run(module)
     assert done.steps == [
-        "db: stage version 2 (forced)",
-        "hmac: stage version 2 (forced)",
-        "jwt: stage version 2 (forced)",
+        "db: stage version 2 (incident)",
+        "hmac: stage version 2 (incident)",
+        "jwt: stage version 2 (incident)",
         "db: accept versions [2, 1]",
         "hmac: accept versions [2, 1]",
         "jwt: accept versions [2, 1]",

@@ -73,3 +73,19 @@ def test_colliding_names_are_refused_before_the_store_is_touched(tmp_path):
     result, sent = run(store, secrets=secrets)
     assert result["failed"] and result["redacted"] and sent == [] and not store.exists()
     assert "'db.accept' and secrets[0].name 'db' both write /etc/app/secrets/db.accept" in result["msg"]
+
+
+def test_an_acknowledgement_goes_to_the_module_without_reading_the_store(tmp_path):
+    """The role's second call, after it has shown a result: no store file is read or drawn into."""
+    store = tmp_path / "never-read.vault"
+    result, sent = run(store, {"changed": False, "acknowledged": ["db"]}, acknowledge={"db": 4})
+    assert result["acknowledged"] == ["db"] and not store.exists()
+    assert (sent[0]["acknowledge"], sent[0]["store_values"], sent[0]["store_file"]) == ({"db": 4}, {}, None)
+
+
+def test_a_run_gives_its_acknowledgement_back_to_the_role(tmp_path):
+    store = tmp_path / "host.vault"
+    run(store)  # draws the candidate
+    answer = {"secrets": {}, "versions": {}, "acknowledge": {"db": 2}, "redacted": True}
+    result, sent = run(store, answer)
+    assert result["acknowledge"] == {"db": 2} and len(sent) == 1

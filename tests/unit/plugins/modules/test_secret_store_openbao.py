@@ -145,3 +145,29 @@ def test_a_refused_token_fails_naming_it_before_anything_changes(server, tmp_pat
     with pytest.raises(policy.SecretSpecError, match="vault_token: the server refuses this token"):
         run(FakeModule({**vault_params(tmp_path, url), "vault_token": "wrong"}))
     assert not (tmp_path / "app").exists()
+
+
+def test_an_incident_during_the_overlap_revokes_at_once_on_the_server_too(server, tmp_path):
+    url, client, _audit = server
+
+    def incident_params(**changes):
+        result = vault_params(tmp_path, url, **changes)
+        result["vault_path"] = "lab/incident"
+        result["secrets"] = [dict(secret, overlap=86400) for secret in result["secrets"]]
+        return result
+
+    run(FakeModule(incident_params()))
+    _done, metas = run(FakeModule(incident_params(rotate=["db"])))
+    assert metas["db"]["state"] == "promoted"  # in its window of a day: versions 2 and 1 accepted
+    done, metas = run(FakeModule(incident_params(rotate_all=True)))
+    assert sorted(done.revoked["db"]) == [1, 2]
+    assert (metas["db"]["state"], metas["db"]["current"]["version"]) == ("stable", 3)
+    path = "lab/incident/db"
+    assert (
+        client.secrets.kv.v2.read_secret_metadata(path=path, mount_point="secret")["data"]["current_version"]
+        == 3
+    )
+    stored = client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret")["data"]["data"][
+        "value"
+    ]
+    assert (tmp_path / "app/secrets/db.accept").read_text() == stored + "\n"
