@@ -645,6 +645,12 @@ class FirewallRun:
                     "they may still get through as established flows (the firewall change itself stays "
                     "applied, it was not undone): " + "; ".join(failed)
                 )
+        self.keep_record(pending, rolled_back)
+
+    def keep_record(self, pending, rolled_back):
+        """Record what the firewall admits now, for the next run's comparison: after every apply, and in a
+        run with nothing to apply when the record is stale (the host rolled the recorded change back) or
+        missing. Bookkeeping, not a change of the firewall: it does not make the run changed."""
         text = conntrack.record_text(self.options, self.record, pending, bool(rolled_back))
         try:
             if files.read(self.record_path()) != text:
@@ -720,6 +726,8 @@ class FirewallRun:
                 self.check()
             module.exit_json(**self.result)
         if not (plan.changed or boot_changed or pending or self.flow_calls):
+            if self.record[0] != self.options:
+                self.keep_record(pending, settled.rolled_back)
             module.exit_json(**self.result)
         try:
             if not plan.changed and not pending:

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import backends
+
 HOST, PEER = "10.231.0.1", "10.231.0.2"
 HOST_C, CONTROLLER = "10.232.0.1", "10.232.0.2"
 UDP_PORT, TCP_PORT, SSH_PORT = 51820, 7000, 2222
@@ -240,3 +242,31 @@ def test_a_conntrack_failure_is_named_and_does_not_undo_the_change(lab, run_modu
     else:
         listed = host.run(["ipset", "list", "bw-peers-4"]).stdout
     assert PEER not in listed, listed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_after_the_host_rolls_a_change_back_the_next_runs_change_nothing(
+    lab, run_module, fake_systemd, backend
+):
+    """The record of what the firewall admits follows a rollback: the run that finds it rolled back (nothing
+    to apply) corrects it, so a check-mode run after it predicts no flow deletion and no change."""
+    host, _peer, _controller, _log, _procs = lab
+    # Boot as a hardened host has it: the firewall's unit enabled, no competing unit (a run that only
+    # persists again would write the record anyway, and hide a stale one).
+    for unit in backends.COMPETING_BOOT_UNITS:
+        fake_systemd.hook("is-enabled", unit, "exit 1")
+    apply(run_module, fake_systemd, host, firewall_args(backend, [PEER]))
+    assert run_module("commit_confirm", {"concern": "firewall"}, ns=host, env=fake_systemd.env()).rc == 0
+    # A change that adds a source, never confirmed: the host's timer rolls it back.
+    apply(run_module, fake_systemd, host, firewall_args(backend, [PEER, "10.231.0.3"]))
+    fired = fake_systemd.fire("bulwark-rollback-firewall", host)
+    assert fired.returncode == 0, fired
+
+    after = run_module("firewall", firewall_args(backend, [PEER]), ns=host, env=fake_systemd.env())
+    assert after.rc == 0 and "rolled back by the host" in str(after.result.get("warnings")), after
+    assert "flows_to_delete" not in after.result and not after.result["changed"], after.result
+    check = run_module(
+        "firewall", firewall_args(backend, [PEER]), ns=host, env=fake_systemd.env(), check_mode=True
+    )
+    assert check.rc == 0 and not check.result["changed"], check.result
+    assert "flows_to_delete" not in check.result, check.result
