@@ -20,7 +20,7 @@ from . import iptables
 from .model import PolicyError, normalise
 
 # One protocol, one source network, the destination ports the list admitted it to (() = every port).
-Admission = collections.namedtuple("Admission", "list network protos ports whole")
+Admission = collections.namedtuple("Admission", "list network protos ports scope")
 Removal = collections.namedtuple("Removal", "list network proto ports")
 Call = collections.namedtuple("Call", "list what argv")
 EVERYONE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
@@ -43,10 +43,11 @@ def _label(policy, index):
 def admissions(policy):
     """What each list admits: Admission per source network, in the operator's words (admin_networks,
     sets.NAME, rules[2].sources, ...). Accept rules on the input and forward paths only: an outgoing rule's
-    flows start on the host. `whole` is False for a rule narrowed by interface or destination, which never
-    counts as still admitting a source (deleting an entry it would admit again is harmless)."""
+    flows start on the host. `scope` is None for a rule that admits its sources to the whole host, else
+    what narrows it (interface, destinations): such a rule still admits a source only for the same scope
+    (a conntrack filter cannot say which interface or destination a flow came through)."""
     out = []
-    ssh = (("tcp",), ((policy.ssh_port, policy.ssh_port),), True)
+    ssh = (("tcp",), ((policy.ssh_port, policy.ssh_port),), None)
     out += [Admission("admin_networks", net, *ssh) for net in policy.admin[0] + policy.admin[1]]
     if not policy.ssh_restricted:
         out += [Admission("ssh_port (every source)", net, *ssh) for net in EVERYONE]
@@ -54,7 +55,8 @@ def admissions(policy):
         if rule.direction == "out" or rule.action != "accept":
             continue
         where = _label(policy, i)
-        kind = (rule.protos, rule.ports, not (rule.interface or rule.destinations))
+        narrowed = rule.interface or rule.destinations
+        kind = (rule.protos, rule.ports, (rule.interface, tuple(rule.destinations)) if narrowed else None)
         if not rule.sources and not rule.sets:
             out += [Admission(where, net, *kind) for net in EVERYONE]
         out += [Admission(f"{where}.sources", net, *kind) for net in rule.sources]
@@ -119,7 +121,7 @@ def removed(before, after, controller=None):
                 continue
             pieces = [b.network]
             for a in after:
-                if a.whole and _covers(a, proto, b.ports):
+                if (a.scope is None or a.scope == b.scope) and _covers(a, proto, b.ports):
                     pieces = _exclude(pieces, a.network)
             for net in pieces:
                 removal = Removal(b.list, net, proto, b.ports)

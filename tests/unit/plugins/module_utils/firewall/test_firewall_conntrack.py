@@ -81,6 +81,25 @@ def test_a_source_still_admitted_elsewhere_to_the_same_port_keeps_its_flow():
     assert conntrack.by_list(shrink(before, after)) == {"sets.overlay_peers": ["198.51.100.2 udp port 51820"]}
 
 
+def test_an_unchanged_narrowed_rule_removes_nothing():
+    # The overlay's routed rule: from the mesh, on its interface, to the container subnets. The same
+    # policy before and after is no removal (it made every run changed and delete flows).
+    routed = {
+        "direction": "routed",
+        "proto": "any",
+        "interface": "wg0",
+        "sources": ["10.99.0.0/24", "10.100.0.0/16"],
+        "destinations": ["10.100.5.0/24"],
+    }
+    same = policy(rules=[routed])
+    assert shrink(same, same) == []
+    # A narrowed rule that loses a source still removes it, and so does one whose scope changed.
+    fewer = policy(rules=[{**routed, "sources": ["10.99.0.0/24"]}])
+    assert conntrack.by_list(shrink(same, fewer)) == {"rules[0].sources": ["10.100.0.0/16 every protocol"]}
+    elsewhere = policy(rules=[{**routed, "destinations": ["10.100.6.0/24"]}])
+    assert len(shrink(same, elsewhere)) == 2
+
+
 def test_a_list_open_to_every_source_is_no_allowlist():
     before = policy(rules=[{"port": 8080}], ssh_restricted=False)
     after = policy()
