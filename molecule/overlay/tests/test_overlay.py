@@ -2,7 +2,10 @@
 
 The tests run in this order and change the membership: ov4 joins (group overlay_joined) as a spoke of
 the hub ov1, then ov3 leaves (group overlay_left, run without ov3, which keeps its old configuration
-and tries to come back). ov1, ov2 and ov4 run Docker; ov3 does not.
+and tries to come back). ov1, ov2 and ov4 run Docker; ov3 does not. Then, with an inventory laid out as
+the README documents it (the overlay switched on by the group variables of a group named mesh), ov3 is
+taken out through harden.yml, keeps trying with its old tunnel and is rejected, rejoins, and a member's key
+is rotated through rotate_overlay_keys.yml.
 """
 
 import ipaddress
@@ -14,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from lab_testing import ansible_env, reach
 
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -330,6 +334,11 @@ def host_state(host):
             "bulwark_overlay_container_cidr: 10.99.0.0/16 overlaps",
         ),
         ("bulwark_overlay_hub=nobody", "bulwark_overlay_hub: 'nobody' is not a member of the group"),
+        # Names are refused, not resolved (the controller's answer need not be the peers').
+        (
+            "overlay_endpoint=ov2.lab.example",
+            "overlay_endpoint: 'ov2.lab.example' is a DNS name, not an IP address",
+        ),
     ],
 )
 def test_bad_input_names_the_host_and_changes_nothing(hosts, extra, message):
@@ -497,3 +506,173 @@ def test_a_host_leaves_and_is_rejected(hosts):
         ov2.run(f"wg set wg0 peer {ov3_key} remove")
     again = converge(group="overlay_left", limit="targets:!ov3")
     assert all(r["changed"] == 0 for r in recap(again).values()), again.stdout[-3000:]
+
+
+# --- the documented inventory layout: group_vars of the overlay's group (here named mesh) ---------------
+
+MESH_SETTINGS = (
+    "bulwark_overlay_cidr", "bulwark_overlay_container_cidr", "bulwark_overlay_services",
+    "overlay_preshared_keys", "overlay_preshared_key_store", "overlay_handshake_timeout",
+)  # fmt: skip
+FACT = "/etc/ansible/facts.d/bulwark_overlay.fact"
+
+
+def _expand(value):
+    if isinstance(value, str):
+        return os.path.expandvars(value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def mesh_inventory(path, members):
+    """An inventory directory as the README documents it: every host; the group mesh of members; the overlay
+    switched on, and its settings, in group_vars/mesh.yml only (a host out of the group has none of them)."""
+    os.environ.setdefault("MOLECULE_PROJECT_DIRECTORY", str(PROJECT))
+    scenario = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"]
+    shared = _expand(scenario["group_vars"]["all"])
+    host_vars = _expand(scenario["host_vars"])
+    everyone = {k: v for k, v in shared.items() if not k.startswith(("bulwark_overlay_", "overlay_"))}
+    mesh = {k: shared[k] for k in MESH_SETTINGS}
+    mesh.update(bulwark_overlay_enabled=True, bulwark_overlay_group="mesh")
+    (path / "group_vars").mkdir(parents=True, exist_ok=True)
+    (path / "group_vars" / "all.yml").write_text(yaml.safe_dump(everyone))
+    (path / "group_vars" / "mesh.yml").write_text(yaml.safe_dump(mesh))
+    hosts = {"all": {"hosts": host_vars, "children": {"mesh": {"hosts": {m: {} for m in members}}}}}
+    (path / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return str(path)
+
+
+def run_playbook(inventory, playbook, *extra):
+    env = ansible_env(
+        ANSIBLE_PIPELINING="true", ANSIBLE_VAULT_PASSWORD_FILE=str(SCENARIO / "vault-password.txt")
+    )
+    argv = ["ansible-playbook", "-i", inventory, str(PROJECT / "playbooks" / playbook), *extra]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def harden(inventory, *extra):
+    """harden.yml as an operator runs it (its firewall and overlay roles: the others are other scenarios')."""
+    return run_playbook(inventory, "harden.yml", "--tags", "firewall,overlay", *extra)
+
+
+def overlay_traces(host):
+    return {
+        path: host.file(path).exists
+        for path in ("/etc/wireguard/wg0.conf", "/etc/bulwark/overlay/peers.json", FACT)
+    } | {"psk files": host.run("ls /etc/bulwark/overlay/psk/ 2>/dev/null").stdout.strip() != ""}
+
+
+def test_a_leaver_is_taken_out_through_harden_with_the_documented_inventory(hosts, tmp_path):
+    ov3 = hosts["ov3"]
+    # ov3 left the group (test_a_host_leaves_and_is_rejected) and still runs its old tunnel: it was
+    # configured as a member, and recorded so.
+    assert ov3.run("ip link show wg0").rc == 0
+    assert json.loads(ov3.file(FACT).content_string) == {
+        "interface": "wg0", "key_dir": "/etc/bulwark/overlay", "config": "/etc/wireguard/wg0.conf",
+    }  # fmt: skip
+    assert ov3.file(FACT).mode == 0o644 and ov3.file(FACT).user == "root"
+    key = public_key(ov3)
+    # What its old tunnel was, to play a leaver that keeps trying (test below): a lab's throwaway copy.
+    assert ov3.run("umask 077; wg showconf wg0 > /root/leaver.conf").rc == 0
+    inventory = mesh_inventory(tmp_path / "inventory", ["ov1", "ov2", "ov4"])
+    predicted = harden(inventory, "--check", "--diff", "-v")
+    assert predicted.returncode == 0, predicted.stdout[-3000:]
+    assert recap(predicted)["ov3"]["changed"] > 0
+    assert "wg-quick@wg0.service stopped and disabled" in predicted.stdout
+    assert f"{FACT} removed (the record of its membership)" in predicted.stdout
+    assert ov3.run("ip link show wg0").rc == 0 and all(overlay_traces(ov3).values())
+    done = harden(inventory)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert ov3.run("ip link show wg0").rc != 0
+    assert ov3.run("systemctl is-active --quiet wg-quick@wg0").rc != 0
+    assert ov3.run("systemctl is-enabled --quiet wg-quick@wg0").rc != 0
+    assert not any(overlay_traces(ov3).values()), overlay_traces(ov3)
+    assert ov3.file("/etc/bulwark/overlay/private.key").exists  # overlay_leave_keep_key: true
+    for name in ("ov1", "ov2", "ov4"):
+        assert key not in peer_keys(hosts[name])
+        assert UNDERLAY["ov3"] not in peer_set(hosts[name])
+    assert pings(hosts["ov2"], overlay_ip(hosts["ov1"])[0])
+    again = harden(inventory)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(r["changed"] == 0 for r in recap(again).values()), again.stdout[-3000:]
+
+
+def udp_flows(host, peer):
+    """conntrack's UDP entries on host between its WireGuard port and peer's underlay address (either way)."""
+    out = host.run("conntrack -L -p udp 2>/dev/null")
+    assert out.rc == 0, "conntrack is missing on the member"
+    return [
+        line for line in out.stdout.splitlines()
+        if f"src={peer} " in line and ("dport=51820" in line or "sport=51820" in line)
+    ]  # fmt: skip
+
+
+def test_a_leaver_that_keeps_trying_is_rejected_by_the_members_firewall(hosts):
+    ov1, ov2, ov3 = hosts["ov1"], hosts["ov2"], hosts["ov3"]
+    ov2_ip = overlay_ip(ov2)[0]
+    # The path a current member takes is admitted: ov1's WireGuard flow to ov2 is live, with handshakes.
+    assert pings(ov1, ov2_ip)
+    assert udp_flows(ov2, UNDERLAY["ov1"])
+    key = ov3.run("wg pubkey < /etc/bulwark/overlay/private.key").stdout.strip()
+    assert ov3.run("ip link show wg0").rc != 0  # taken out by the test above
+    # ov3 brings its old tunnel back (same key, port and peers) and keeps sending: a handshake attempt
+    # every 5 s and a keepalive every 3 s, for 40 s - longer than overlay_keepalive (25 s) and conntrack's
+    # UDP timeout (30 s). ov2 is given ov3's peer back by hand, so only the firewall stands in the way.
+    up = ov3.run(
+        "export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1; wireguard-go wg0 && "
+        "wg setconf wg0 /root/leaver.conf && ip address add 10.99.0.213/24 dev wg0 && ip link set wg0 up && "
+        "for p in $(wg show wg0 peers); do wg set wg0 peer $p persistent-keepalive 3; done"
+    )
+    assert up.rc == 0, up.stderr
+    assert ov2.run(f"wg set wg0 peer {key} allowed-ips 10.99.0.213/32").rc == 0
+    try:
+        ov3.run(f"setsid -f sh -c 'exec ping -n -i 1 -c 40 -W 1 {ov2_ip} > /run/ping-leaver 2>&1'")
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            assert udp_flows(ov2, UNDERLAY["ov3"]) == [], "a flow from the leaver is tracked: admitted"
+            time.sleep(5)
+        transfer = ov3.run("wg show wg0 transfer").stdout
+        sent = {line.split()[0]: int(line.split()[2]) for line in transfer.splitlines() if line.strip()}
+        assert sent.get(public_key(ov2), 0) > 0, transfer  # it did keep trying
+        assert ov2.run("wg show wg0 latest-handshakes").stdout.count(f"{key}\t0") == 1
+        assert udp_flows(ov2, UNDERLAY["ov3"]) == []
+        # The member still is admitted, all along.
+        assert udp_flows(ov2, UNDERLAY["ov1"]) and pings(ov1, ov2_ip)
+    finally:
+        ov2.run(f"wg set wg0 peer {key} remove")
+        ov3.run("ip link del wg0; rm -f /root/leaver.conf")
+
+
+def test_a_leaver_rejoins(hosts, tmp_path):
+    ov3 = hosts["ov3"]
+    key = ov3.run("wg pubkey < /etc/bulwark/overlay/private.key").stdout.strip()
+    inventory = mesh_inventory(tmp_path / "inventory", ["ov1", "ov2", "ov3", "ov4"])
+    done = harden(inventory)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert public_key(ov3) == key  # its kept key
+    for name in ("ov1", "ov2"):
+        assert pings(ov3, overlay_ip(hosts[name])[0]), f"ov3 -> {name}"
+        assert key in peer_keys(hosts[name])
+    assert ov3.file(FACT).exists
+
+
+def test_rotation_finds_a_custom_group_as_harden_does_and_an_unknown_name_fails(hosts, tmp_path):
+    inventory = mesh_inventory(tmp_path / "inventory", ["ov1", "ov2", "ov3", "ov4"])
+    members = ("ov1", "ov2", "ov3")
+    keys = {name: public_key(hosts[name]) for name in members}
+    refused = run_playbook(inventory, "rotate_overlay_keys.yml", "-e", "rotate=ov9")
+    assert refused.returncode != 0
+    assert "overlay_rotate_keys: ov9 is not a member of an overlay" in refused.stdout, refused.stdout[-3000:]
+    assert all(r["changed"] == 0 for r in recap(refused).values())
+    assert {name: public_key(hosts[name]) for name in members} == keys
+    done = run_playbook(inventory, "rotate_overlay_keys.yml", "-e", "rotate=ov2")
+    assert done.returncode == 0, done.stdout[-3000:]
+    new_key = public_key(hosts["ov2"])
+    assert new_key != keys["ov2"]
+    assert public_key(hosts["ov1"]) == keys["ov1"]
+    for name in ("ov1", "ov3"):
+        assert new_key in peer_keys(hosts[name]) and keys["ov2"] not in peer_keys(hosts[name])
+        assert pings(hosts[name], overlay_ip(hosts["ov2"])[0]), f"{name} -> ov2"

@@ -22,6 +22,7 @@ _INTERFACE = re.compile(r"(?=.{1,15}\Z)[A-Za-z0-9_][A-Za-z0-9_.-]*")
 STATES = ("key", "present", "absent", "status")
 DEFAULT_INTERFACE = "wg0"
 DEFAULT_KEY_DIR = "/etc/bulwark/overlay"
+_DNS_NAME = re.compile(r"(?=.{1,253}\Z)(?=.*[A-Za-z])(?!.*\.\.)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?\.?")
 _DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # 32 bytes in standard base64: 43 characters and one "=".
 KEY_PATTERN = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
@@ -76,6 +77,24 @@ def _address(value, where):
         # Python takes any text after "%" as an IPv6 scope; it would be written into wg0.conf and nft sets.
         _fail(where, f"{value!r} is not an IP address (no %scope here)")
     return address
+
+
+def _endpoint_address(value, name, source=None):
+    """A member's underlay address. A DNS name is refused, not resolved: the controller's answer need not be
+    the one the peers get, it may change after the run, and the peers' firewalls admit addresses."""
+    where = f"{name}: overlay_endpoint"
+    _text(value, where)
+    try:
+        return _address(value, where)
+    except MeshError:
+        if not _DNS_NAME.fullmatch(value):
+            raise
+    origin = f" (its default, from {source})" if source else ""
+    _fail(
+        where,
+        f"{value!r}{origin} is a DNS name, not an IP address: names are not resolved; set overlay_endpoint "
+        "to the underlay address its peers reach it at (empty: behind NAT)",
+    )
 
 
 def member_name(value, where):
@@ -333,7 +352,7 @@ def build(settings_raw, members_raw, require_keys=True):
                 _fail(f"{name}: overlay_address", f"{addr} is already {other}'s address")
             fixed_addr[name] = addr
         if raw.get("endpoint"):
-            endpoints[name] = _address(raw["endpoint"], f"{name}: overlay_endpoint")
+            endpoints[name] = _endpoint_address(raw["endpoint"], name, raw.get("endpoint_from"))
         if raw.get("container_subnet"):
             where = f"{name}: overlay_container_subnet"
             if s.container_cidr is None:
@@ -382,7 +401,8 @@ def build(settings_raw, members_raw, require_keys=True):
 def members_from_inventory(group, hostvars, registry=None, key_result="__overlay_key"):
     """The group's members as build() takes them, from each host's variables (a mapping per host).
 
-    endpoint: overlay_endpoint, or the address the controller reaches the host at (empty: behind NAT);
+    endpoint: overlay_endpoint, or the address the controller reaches the host at (empty: behind NAT), with
+    endpoint_from naming that default's source for build()'s messages;
     public_key: from this run's key task (key_result), else from registry (what a host configured last).
     """
     registry = registry or {}
@@ -391,11 +411,17 @@ def members_from_inventory(group, hostvars, registry=None, key_result="__overlay
         if name not in hostvars:
             raise MeshError(f"{name}: is in the overlay group but not in the inventory. Nothing was applied")
         hv = hostvars[name]
-        endpoint = hv.get("overlay_endpoint", hv.get("ansible_host", name))
+        if "overlay_endpoint" in hv:
+            endpoint, source = hv["overlay_endpoint"], None
+        elif "ansible_host" in hv:
+            endpoint, source = hv["ansible_host"], "ansible_host"
+        else:
+            endpoint, source = name, "the inventory name"
         members.append(
             {
                 "name": name,
                 "endpoint": endpoint or None,
+                **({"endpoint_from": source} if source else {}),
                 "address": hv.get("overlay_address") or None,
                 "container_subnet": hv.get("overlay_container_subnet") or None,
                 # A rotation under way: the host's staged key is the one its peers must learn.

@@ -229,3 +229,37 @@ def plan(view, mtu, live, live_interface, public_key):
     reasons += [f"peer {k} removed" for k in removed]
     reasons += [f"peer {names[k]} updated" for k in updated]
     return ("sync" if reasons else None), reasons
+
+
+def departed_endpoints(view, live):
+    """The underlay addresses of live peers that leave this host's view (their key is gone) and that no
+    remaining peer shares: their conntrack flows must go too, as the firewall admits established flows
+    before its peer set (a flow this host's own keepalives opened would otherwise let a leaver in)."""
+    if not live:
+        return []
+    wanted_keys = {p["public_key"] for p in view["peers"]}
+    kept = {_host(p["endpoint"]) for p in view["peers"] if p.get("endpoint")}
+    kept |= {_host(v["endpoint"]) for k, v in live["peers"].items() if k in wanted_keys and v.get("endpoint")}
+    gone = {
+        _host(v["endpoint"]) for k, v in live["peers"].items() if k not in wanted_keys and v.get("endpoint")
+    }
+    return sorted(gone - kept - {None}, key=lambda a: (a.version, a))
+
+
+def _host(endpoint):
+    """The address of an endpoint as `wg show dump` writes it (192.0.2.1:51820, [2001:db8::1]:51820)."""
+    host = (endpoint or "").rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def conntrack_deletions(address, port):
+    """The `conntrack -D` argv (the tool's name first) for the WireGuard flows between this host's port and
+    address, both ways: the ones the peer opened and the ones this host's keepalives opened."""
+    base = ["conntrack", "-D", "-f", f"ipv{address.version}", "-p", "udp"]
+    return [
+        [*base, "-s", str(address), "--dport", str(port)],
+        [*base, "-d", str(address), "--sport", str(port)],
+    ]

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import model as firewall_model
@@ -174,11 +176,11 @@ def test_members_from_inventory():
     }
     got = mesh.members_from_inventory(["c", "b", "a"], hostvars, {"a": KEYS["a"], "b": KEYS["d"]})
     assert got == [
-        {"name": "a", "endpoint": "192.0.2.1", "address": "10.99.0.9", "container_subnet": None,
-         "public_key": KEYS["a"]},
+        {"name": "a", "endpoint": "192.0.2.1", "endpoint_from": "ansible_host", "address": "10.99.0.9",
+         "container_subnet": None, "public_key": KEYS["a"]},
         # this run's key wins over the registry's
-        {"name": "b", "endpoint": "192.0.2.2", "address": None, "container_subnet": None,
-         "public_key": KEYS["b"]},
+        {"name": "b", "endpoint": "192.0.2.2", "endpoint_from": "ansible_host", "address": None,
+         "container_subnet": None, "public_key": KEYS["b"]},
         {"name": "c", "endpoint": None, "address": None, "container_subnet": None, "public_key": None},
     ]  # fmt: skip
     with pytest.raises(mesh.MeshError, match="z: is in the overlay group but not in the inventory"):
@@ -345,3 +347,37 @@ def test_an_endpoint_with_an_ipv6_scope_is_refused(endpoint):
 def test_an_ipv6_endpoint_is_written_as_wg_shows_it():
     m = mesh.build(SETTINGS, members("a", "b", b={"endpoint": "2001:db8::2"}))
     assert m.view("a")["peers"][0]["endpoint"] == "[2001:db8::2]:51820"
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "message"),
+    [
+        (
+            {"ansible_host": "web1.example.com"},
+            "b: overlay_endpoint: 'web1.example.com' (its default, from ansible_host) is a DNS name, "
+            "not an IP address: names are not resolved; set overlay_endpoint",
+        ),
+        (
+            {"ansible_host": "192.0.2.2", "overlay_endpoint": "web1.example.com."},
+            "b: overlay_endpoint: 'web1.example.com.' is a DNS name, not an IP address",
+        ),
+        ({}, "b: overlay_endpoint: 'b' (its default, from the inventory name) is a DNS name"),
+        ({"ansible_host": "192.0.2.2;x"}, "b: overlay_endpoint: '192.0.2.2;x' is not an IP address"),
+    ],
+)
+def test_an_endpoint_that_is_a_dns_name_is_refused_by_name_not_resolved(hostvars, message):
+    inventory = {"a": {"ansible_host": "192.0.2.1"}, "b": hostvars}
+    found = mesh.members_from_inventory(["a", "b"], inventory, KEYS)
+    with pytest.raises(mesh.MeshError, match=re.escape(message)) as err:
+        mesh.build(SETTINGS, found)
+    assert str(err.value).endswith("Nothing was applied")
+
+
+def test_an_endpoint_address_from_ansible_host_or_the_variable_is_taken_as_is():
+    inventory = {
+        "a": {"ansible_host": "192.0.2.1"},
+        "b": {"ansible_host": "b.example", "overlay_endpoint": "2001:db8::2"},
+    }
+    built = mesh.build(SETTINGS, mesh.members_from_inventory(["a", "b"], inventory, KEYS))
+    assert str(built.members["a"].endpoint) == "192.0.2.1"
+    assert str(built.members["b"].endpoint) == "2001:db8::2"

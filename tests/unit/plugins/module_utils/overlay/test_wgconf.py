@@ -209,3 +209,23 @@ def test_a_value_wg_quick_would_misread_is_never_written(key_path):
     m = mesh.build(SETTINGS, members("a", "b"))
     with pytest.raises(mesh.MeshError, match=r"^PostUp: a value holds .* wg-quick would misread"):
         wgconf.render(m.view("a"), 1420, key_path)
+
+
+def test_a_dropped_peer_s_flows_are_deleted_both_ways_and_a_kept_address_s_never():
+    three = mesh.build(SETTINGS, members("a", "b", "c"))
+    live = live_of(three.view("a"))
+    # A spoke's address, learned from its handshakes (wg records it), and an IPv6 one.
+    live["peers"]["spoke-key"] = {"endpoint": "198.51.100.7:40000", "allowed_ips": [], "psk": None}
+    live["peers"]["v6-key"] = {"endpoint": "[2001:db8::7]:51820", "allowed_ips": [], "psk": None}
+    two = mesh.build(SETTINGS, members("a", "b"))
+    gone = wgconf.departed_endpoints(two.view("a"), live)
+    assert [str(a) for a in gone] == ["192.0.2.3", "198.51.100.7", "2001:db8::7"]
+    assert wgconf.conntrack_deletions(gone[0], 51820) == [
+        ["conntrack", "-D", "-f", "ipv4", "-p", "udp", "-s", "192.0.2.3", "--dport", "51820"],
+        ["conntrack", "-D", "-f", "ipv4", "-p", "udp", "-d", "192.0.2.3", "--sport", "51820"],
+    ]
+    # Nothing dropped, no live interface, or a rotated key at a kept address: no flow is touched.
+    assert wgconf.departed_endpoints(three.view("a"), live_of(three.view("a"))) == []
+    assert wgconf.departed_endpoints(two.view("a"), None) == []
+    rotated = mesh.build(SETTINGS, members("a", "b", b={"public_key": KEYS["d"]}))
+    assert wgconf.departed_endpoints(rotated.view("a"), live_of(two.view("a"))) == []
