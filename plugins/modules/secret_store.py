@@ -24,7 +24,7 @@ description:
   - For a value C(NAME), each consumer directory gets C(NAME) (the active value) and C(NAME.accept) (the
     accepted values, one a line). For a key pair every consumer gets C(NAME.jwks.json) (the accepted public
     keys, C(kid) = RFC 7638 thumbprint) and C(NAME.pub) (the accepted public keys as a PEM bundle, the
-    signing key first, then the others newest first: one key outside a rotation, two in its overlap); only
+    signing key first, then the others newest first; one key outside a rotation, two in its overlap); only
     the consumers named in the secret's C(signers) also get C(NAME.key), the active private key. A consumer
     that is no longer a signer has its C(NAME.key) removed.
   - An incident (O(rotate_all)) takes every secret to a version drawn by this run and revokes every version
@@ -33,7 +33,7 @@ description:
     the secrets in O(keep_overlap) are the operator's exception, rotated with their usual overlap.
     RV(revoked) says which versions the run revoked.
   - The module runs to its end on the host even when the controller goes away (a cancelled
-    C(ansible-playbook)): every transition is recorded on the host with its time and the run that made it,
+    C(ansible-playbook)); every transition is recorded on the host with its time and the run that made it,
     and the next run reports those the controller never received in RV(meanwhile).
     Two secrets whose files would meet in one directory (C(db) and C(db.accept), a key pair C(db) and a
     value C(db.pub)), a consumer directory inside the store and consumers sharing a directory with
@@ -152,7 +152,7 @@ options:
   acknowledge:
     description:
       - RV(acknowledge) of a run whose result the controller has shown (the secrets role's next task passes
-        it): the host records that these transitions were reported. Nothing else is done.
+        it); the host records that these transitions were reported. Nothing else is done.
     type: dict
   rollback:
     description:
