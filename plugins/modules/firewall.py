@@ -593,15 +593,20 @@ class FirewallRun:
     def record_path(self):
         return os.path.join(self.p["state_dir"], "firewall.admitted.json")
 
-    def plan_flows(self, policy, settled):
-        """The sources this run stops admitting and the conntrack calls that delete their flows. Before:
-        the policy the last run recorded (or, after a rollback, what it restored) and the live sets."""
+    def plan_flows(self, policy, changes):
+        """The sources this run stops admitting and the conntrack calls that delete their flows, in a run
+        that changes the firewall (one that finds it already the policy stops admitting nothing). Before:
+        the policies the last run recorded and the live sets."""
         try:
             self.record = conntrack.read_record(files.read(self.record_path()))
         except HostError as exc:  # compared with the live sets only, and recorded anew
             self.module.warn(f"firewall: the record of what the firewall admitted is unreadable ({exc})")
-        recorded = conntrack.recorded_policy(conntrack.recorded_before(self.record, settled.rolled_back))
-        before = conntrack.admissions(recorded) if recorded else []
+        if not changes:
+            return
+        before = []
+        for options in conntrack.recorded_before(self.record):
+            recorded = conntrack.recorded_policy(options)
+            before += conntrack.admissions(recorded) if recorded else []
         live_sets = self.backend.live_sets(policy)
         if live_sets is not None:
             before += conntrack.admissions(conntrack.with_sets(policy, live_sets))
@@ -645,12 +650,6 @@ class FirewallRun:
                     "they may still get through as established flows (the firewall change itself stays "
                     "applied, it was not undone): " + "; ".join(failed)
                 )
-        self.keep_record(pending, rolled_back)
-
-    def keep_record(self, pending, rolled_back):
-        """Record what the firewall admits now, for the next run's comparison: after every apply, and in a
-        run with nothing to apply when the record is stale (the host rolled the recorded change back) or
-        missing. Bookkeeping, not a change of the firewall: it does not make the run changed."""
         text = conntrack.record_text(self.options, self.record, pending, bool(rolled_back))
         try:
             if files.read(self.record_path()) != text:
@@ -718,24 +717,20 @@ class FirewallRun:
             },
             **plan.facts,
         )
-        self.plan_flows(policy, settled)
+        self.plan_flows(policy, plan.changed or pending)
         if self.flow_calls:
             self.result["changed"] = True
         if module.check_mode:
             if plan.changed:
                 self.check()
             module.exit_json(**self.result)
-        if not (plan.changed or boot_changed or pending or self.flow_calls):
-            if self.record[0] != self.options:
-                self.keep_record(pending, settled.rolled_back)
+        if not (plan.changed or boot_changed or pending):
             module.exit_json(**self.result)
         try:
             if not plan.changed and not pending:
                 # The live firewall already is the policy (the controller is connected through it): only
-                # what loads it at boot differs, or the flows a run cut off before deleting them remain.
-                if boot_changed:
-                    commit_confirm.persist(self.runner, plan.boot)
-                self.finish_flows(pending, settled.rolled_back)
+                # what loads it at boot differs.
+                commit_confirm.persist(self.runner, plan.boot)
                 module.exit_json(**self.result)
             files.private_dir(p["state_dir"])
             self.with_confirm(pending, timeout)

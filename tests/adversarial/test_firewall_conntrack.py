@@ -248,11 +248,12 @@ def test_a_conntrack_failure_is_named_and_does_not_undo_the_change(lab, run_modu
 def test_after_the_host_rolls_a_change_back_the_next_runs_change_nothing(
     lab, run_module, fake_systemd, backend
 ):
-    """The record of what the firewall admits follows a rollback: the run that finds it rolled back (nothing
-    to apply) corrects it, so a check-mode run after it predicts no flow deletion and no change."""
+    """A change the host rolled back, its rollback reported by the confirmation: the firewall is the policy
+    again, so check mode and the next run predict and delete no flows and change nothing (the record still
+    names the rolled-back change)."""
     host, _peer, _controller, _log, _procs = lab
-    # Boot as a hardened host has it: the firewall's unit enabled, no competing unit (a run that only
-    # persists again would write the record anyway, and hide a stale one).
+    # Boot as a hardened host has it: the firewall's unit enabled, no competing unit (else every run here
+    # would persist again and report a change).
     for unit in backends.COMPETING_BOOT_UNITS:
         fake_systemd.hook("is-enabled", unit, "exit 1")
     apply(run_module, fake_systemd, host, firewall_args(backend, [PEER]))
@@ -261,12 +262,16 @@ def test_after_the_host_rolls_a_change_back_the_next_runs_change_nothing(
     apply(run_module, fake_systemd, host, firewall_args(backend, [PEER, "10.231.0.3"]))
     fired = fake_systemd.fire("bulwark-rollback-firewall", host)
     assert fired.returncode == 0, fired
+    # The confirmation finds the rollback and reports it (consuming the host's note of it), as the role's
+    # confirm step does: the firewall module never sees that its recorded change was undone.
+    confirm = run_module("commit_confirm", {"concern": "firewall"}, ns=host, env=fake_systemd.env())
+    assert confirm.rc != 0 and "rolled" in confirm.result["msg"], confirm
 
-    after = run_module("firewall", firewall_args(backend, [PEER]), ns=host, env=fake_systemd.env())
-    assert after.rc == 0 and "rolled back by the host" in str(after.result.get("warnings")), after
-    assert "flows_to_delete" not in after.result and not after.result["changed"], after.result
     check = run_module(
         "firewall", firewall_args(backend, [PEER]), ns=host, env=fake_systemd.env(), check_mode=True
     )
     assert check.rc == 0 and not check.result["changed"], check.result
     assert "flows_to_delete" not in check.result, check.result
+    after = run_module("firewall", firewall_args(backend, [PEER]), ns=host, env=fake_systemd.env())
+    assert after.rc == 0 and not after.result["changed"], after.result
+    assert not any("conntrack" in op for op in after.ops), after.ops

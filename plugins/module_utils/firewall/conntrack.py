@@ -229,10 +229,12 @@ def controller(address, port, ssh_port):
         return None
 
 
-def recorded_before(record, rolled_back):
-    """The options the live firewall was made from, by the record (live options, what a rollback restores):
-    after the host rolled the last change back, what it restored."""
-    return record[1] if rolled_back else record[0]
+def recorded_before(record):
+    """The options the live firewall may have been made from, by the record (live options, what a rollback
+    restores): both, since whether the last change was confirmed or rolled back by the host is not always
+    seen by this module (the confirmation, another module, reports a rollback it finds). Counting both is
+    harmless: only what the new policy no longer admits is deleted, in a run that changes the firewall."""
+    return [options for options in record if options is not None]
 
 
 def record_text(options, record, pending, rolled_back):

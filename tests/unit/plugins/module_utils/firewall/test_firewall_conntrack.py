@@ -243,7 +243,8 @@ def test_ufw_has_no_live_sets_the_record_is_the_before():
     }
     record = conntrack.read_record(conntrack.record_text(options, (None, None), False, False))
     assert record == (options, None)
-    before = conntrack.recorded_policy(conntrack.recorded_before(record, None))
+    (recorded,) = conntrack.recorded_before(record)
+    before = conntrack.recorded_policy(recorded)
     assert conntrack.by_list(shrink(before, after)) == {"rules[0].sources": ["198.51.100.7 tcp port 80"]}
 
 
@@ -254,16 +255,16 @@ def test_a_record_that_no_longer_reads_is_ignored():
     assert conntrack.recorded_policy(None) is None
 
 
-def test_after_a_rollback_the_before_is_what_the_host_restored():
+def test_after_a_rollback_the_before_is_both_what_was_applied_and_what_the_host_restored():
     old = {"admin_networks": ["192.0.2.0/24"], "sets": {"p": ["198.51.100.2"]}}
     new = {"admin_networks": ["192.0.2.0/24"], "sets": {"p": []}}
     # A run replaced `old` by `new`: the record says new is live, and a rollback restores old.
     record = conntrack.read_record(conntrack.record_text(new, (old, None), False, False))
     assert record == (new, old)
-    assert conntrack.recorded_before(record, None) == new
-    # The host rolled it back (unconfirmed): old is live again, and the next run shrinking it compares
-    # with old, keeping old as what its own rollback restores.
-    assert conntrack.recorded_before(record, "timer") == old
+    # Confirmed, new is live; rolled back by the host (which the confirmation module may have reported and
+    # cleared), old is: the next run that changes the firewall compares with both.
+    assert conntrack.recorded_before(record) == [new, old]
+    # A rolled-back run keeps old as what its own rollback restores.
     assert conntrack.read_record(conntrack.record_text(new, record, False, True)) == (new, old)
     # While an earlier change is pending its rollback restores the last confirmed state, not the last run's.
     assert conntrack.read_record(conntrack.record_text(new, (old, {"x": 1}), True, False)) == (new, {"x": 1})
