@@ -179,13 +179,17 @@ def test_comma_list_is_one_word(sshd, items):
 @example(text="=true")
 @example(text="#true")
 @example(text="$(touch /tmp/x)")
+@example(text="NONE")
 def test_a_command_is_the_rest_of_the_line_verbatim(sshd, text):
     """ForceCommand (sshd keeps the rest of the line as the command): exactly the value, or refused."""
     dropin = _rendered_or_refused({"ForceCommand": text}, named="ForceCommand")
     if dropin is None:
         return
     gone, added = sshd.changed(dropin)
-    assert (gone, added) == (["forcecommand none"], [f"forcecommand {text.strip(' ')}"])
+    if text.strip(" ").lower() == "none":  # sshd's own word for "no forced command" (its default)
+        assert (gone, added) == ([], [])
+    else:
+        assert (gone, added) == (["forcecommand none"], [f"forcecommand {text.strip(' ')}"])
 
 
 @SETTINGS
