@@ -9,13 +9,19 @@ DOCUMENTATION = r"""
 module: baseline_packages
 short_description: Packages installed, purged and upgraded in one apt transaction, cheap when nothing changes
 description:
-  - Reads the installed packages with one C(dpkg-query), refreshes the package lists when they are older
-    than O(cache_valid_time), then installs what O(present) lacks and purges what O(absent) names that is
-    installed, in B(one) C(apt-get install) transaction (nothing is run when nothing is missing).
+  - Reads the installed packages with one C(dpkg-query), then installs what O(present) lacks and purges what
+    O(absent) names that is installed, in B(one) C(apt-get install) transaction. A call with nothing to
+    install, purge or upgrade runs nothing else (no apt command at all).
+  - Refreshes the package lists first when the call installs or upgrades and the last refresh is older than
+    O(cache_valid_time). The last refresh is this module's own record (C(apt-refresh.stamp) in O(state_dir),
+    written after each C(apt-get update) that fetched every index), or apt's, whichever is newer; not the
+    lists' modification times, which apt leaves as they were when nothing new came. So a second call in the
+    same run does not refresh again.
   - With O(upgrade=safe), applies the pending updates (C(apt-get upgrade --with-new-pkgs); new dependencies
     may come, nothing is removed). What an upgrade would do depends only on the package lists, the installed
-    packages and apt's configuration; their fingerprint is kept in O(state_dir) after a check that leaves
-    nothing to upgrade, and while it is unchanged the check is not repeated (RV(upgrade_checked=false)).
+    packages and apt's configuration; their fingerprint is kept in O(state_dir) after every check (after the
+    upgrade, when it applied some; updates it could not apply, held ones for example, stay as they were), and
+    while it is unchanged the check is not repeated (RV(upgrade_checked=false)).
     Updates that arrive later change the lists, so they are never skipped.
   - Needs no C(python3-apt), so check mode works on a bare host. Bad input fails naming the option and index,
     and nothing is applied.
@@ -41,7 +47,8 @@ options:
     choices: [none, safe]
     default: none
   cache_valid_time:
-    description: Refresh the package lists when they are older than this many seconds (V(0) always).
+    description: Refresh the package lists when the last refresh is older than this many seconds (V(0)
+      refreshes at every call that installs or upgrades).
     type: int
     default: 3600
   install_recommends:
@@ -49,7 +56,7 @@ options:
     type: bool
     default: false
   state_dir:
-    description: Root-only directory for the upgrade check's fingerprint.
+    description: Root-only directory for the record of the last refresh and the upgrade check's fingerprint.
     type: path
     default: /var/lib/bulwark
   lock_timeout:
@@ -115,6 +122,12 @@ cache_updated:
   description: Whether the package lists were refreshed.
   returned: always
   type: bool
+apt_runs:
+  description: The apt commands this call ran, in order (C(apt-get update), C(apt-get install),
+    C(apt-get upgrade --simulate), C(apt-get upgrade)); empty when C(dpkg-query) was enough.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -142,15 +155,15 @@ UPGRADE_INPUTS = [
 
 
 def lists_present():
-    return any(path.endswith("_Packages") for path, _size, _mtime in files.listing([LISTS]))
+    # Names, links included: apt links a local (file:) repository's uncompressed index instead of copying it.
+    return any(name.endswith("_Packages") for name in files.names(LISTS))
 
 
-def lists_age():
-    """Seconds since the package lists were refreshed (as apt's own stamp says), or None if never."""
-    if not lists_present():
-        return None
-    refreshed = files.modified(UPDATE_STAMP) or files.modified(LISTS)
-    return time.time() - refreshed
+def refreshed_at(state_dir):
+    """When the lists were refreshed, as each witness says (None: it does not say): this module's stamp,
+    apt's periodic stamp, the last change of the lists directory (a new list renamed into it)."""
+    stamp = os.path.join(state_dir, packages.REFRESH_STAMP)
+    return [files.modified(stamp), files.modified(UPDATE_STAMP), files.modified(LISTS)]
 
 
 def main():
@@ -174,7 +187,8 @@ def main():
         module.fail_json(msg=f"{exc}. Nothing was applied")
     runner = Runner(module)
     waiter = Waiter(p["lock_timeout"], lambda *holder: module.warn(packages.waiting_for_lock(*holder)))
-    result = {"installed": [], "purged": [], "upgraded": [], "upgrade_checked": False, "cache_updated": False}
+    result = {key: [] for key in ("installed", "purged", "upgraded", "apt_runs")}
+    result.update(upgrade_checked=False, cache_updated=False)
     applied = []
     try:
         dpkg = runner.run(
@@ -185,24 +199,25 @@ def main():
         )[1]
         missing, remove = packages.plan(p["present"], p["absent"], packages.installed(dpkg))
         result["installed"], result["purged"] = missing, remove
-        age = lists_age()
-        stale = age is None or age > p["cache_valid_time"]
-        if stale and not check:
-            apt(runner, waiter, ["apt-get", "update", "--quiet"], packages.LISTS_LOCKS, "apt-get update")
-            result["cache_updated"] = True
+        needed = bool(missing) or p["upgrade"] == "safe"
+        due = packages.refresh_due(
+            time.time(), refreshed_at(p["state_dir"]), p["cache_valid_time"], lists_present(), needed
+        )
+        if due and not check:
+            refresh(module, runner, waiter, result)
             applied.append("the package lists were refreshed")
         if (missing or remove) and not check:
             argv = packages.transaction_argv(missing, remove, p["install_recommends"])
-            apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get install")
+            apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get install", runs=result["apt_runs"])
             applied.append("the packages were installed and purged")
         if p["upgrade"] == "safe":
             upgrade(module, runner, waiter, result, check)
     except LockTimeout as exc:
-        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated")}
+        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated", "apt_runs")}
         message = packages.lock_timed_out(exc.path, exc.pid, exc.command, exc.waited, "; ".join(applied))
         module.fail_json(msg=message, changed=bool(applied), **done)
     except files.HostError as exc:
-        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated")}
+        done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated", "apt_runs")}
         module.fail_json(
             msg=str(exc), changed=not check and bool(result["installed"] or result["purged"]), **done
         )
@@ -210,13 +225,35 @@ def main():
     module.exit_json(changed=bool(text), diff={"prepared": text}, **result)
 
 
-def apt(runner, waiter, argv, locks, what):
+def refresh(module, runner, waiter, result):
+    """apt-get update, then this module's record of it (what later calls, of this run and the next ones,
+    read: apt does not change the lists when nothing new came). An update that could not fetch every
+    index is not recorded: the next call tries again."""
+    argv = ["apt-get", "update", "--quiet"]
+    _out, err = apt(
+        runner, waiter, argv, packages.LISTS_LOCKS, "apt-get update", runs=result["apt_runs"], both=True
+    )
+    if not packages.refresh_complete(err):
+        module.warn("apt-get update could not fetch every package index; the next package call tries again")
+        return
+    result["cache_updated"] = True
+    state_dir = module.params["state_dir"]
+    files.private_dir(state_dir)
+    stamp = "the package lists were refreshed (apt-get update) by bulwark.hardening.baseline_packages\n"
+    files.write(os.path.join(state_dir, packages.REFRESH_STAMP), stamp, 0o600)
+
+
+def apt(runner, waiter, argv, locks, what, *, runs=None, both=False):
     """Run an apt-get command once the locks it takes are free; when another process took one in between
-    (apt fails, saying so), wait again within the same budget. Returns its output."""
+    (apt fails, saying so), wait again within the same budget. Returns its output (with both, and its
+    errors); `runs` (a list) records it."""
+    if runs is not None:
+        runs.append(what)
     while True:
         waiter.wait(locks)
         try:
-            return runner.run(argv, check=True, what=what, env=packages.APT_ENV)[1]
+            _rc, out, err = runner.run(argv, check=True, what=what, env=packages.APT_ENV)
+            return (out, err) if both else out
         except files.HostError as exc:
             if not packages.lock_failure(str(exc)):
                 raise
@@ -228,7 +265,7 @@ def apt(runner, waiter, argv, locks, what):
 
 def upgrade(module, runner, waiter, result, check):
     """Apply the pending updates, unless nothing they depend on changed since a check found none."""
-    stamp_path = os.path.join(module.params["state_dir"], "apt-upgrade.stamp")
+    stamp_path = os.path.join(module.params["state_dir"], packages.UPGRADE_STAMP)
     now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
     if files.read(stamp_path) == now:
         return
@@ -241,6 +278,7 @@ def upgrade(module, runner, waiter, result, check):
         # The simulation takes no lock: let a transaction in progress finish first, so that what it
         # reports is what the upgrade will find.
         waiter.wait(packages.DPKG_LOCKS)
+    result["apt_runs"].append("apt-get upgrade --simulate")
     out = runner.run(
         packages.upgrade_argv(True, module.params["install_recommends"]),
         check=True,
@@ -253,7 +291,7 @@ def upgrade(module, runner, waiter, result, check):
         return
     if result["upgraded"]:
         argv = packages.upgrade_argv(False, module.params["install_recommends"])
-        apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get upgrade")
+        apt(runner, waiter, argv, packages.DPKG_LOCKS, "apt-get upgrade", runs=result["apt_runs"])
         now = packages.fingerprint(files.listing(UPGRADE_INPUTS, skip={"lock"}))
     files.private_dir(module.params["state_dir"])
     files.write(stamp_path, now, 0o600)

@@ -2,12 +2,14 @@
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import testinfra
 from lab_testing import address_of, ansible_env, reach, ssh
 
 LYNIS_BAR = 80
@@ -20,6 +22,18 @@ PROJECT = Path(__file__).resolve().parents[3]
 # issue's bar (8 s for the whole run) leaves room for about 25. A loop of small tasks breaks this:
 # make it one module call with a list instead.
 MODULE_CALL_BUDGET = 15
+# A no-change run on a host whose package lists look old (apt keeps their times when a refresh finds
+# nothing new) and that has a pending update (held): no `apt-get update` (the converge's refresh is
+# recorded, within the window), and at most one package call (bootstrap's upgrade check) that runs apt.
+AGE_HOST = PROJECT / "tests/bench/age_host.sh"
+APT_LOG = "/var/log/bulwark-test-apt-get.log"
+# Ahead of apt-get in root's PATH (sudo's secure_path): logs each apt-get run with the process that ran it
+# (a module: python3; apt's own daily timer, should it fire meanwhile, is a shell).
+APT_WRAPPER = f"""#!/bin/sh
+echo "$PPID $(cat /proc/$PPID/comm) $*" >>{APT_LOG}
+exec /usr/bin/apt-get "$@"
+"""
+WITNESSES = "/var/lib/bulwark/apt-refresh.stamp /var/lib/apt/lists"
 
 
 def name_of(host):
@@ -89,9 +103,37 @@ def harden(request, calls, *extra):
     return run.stdout, json.loads(calls.read_text())
 
 
+def apt_hosts(request):
+    inventory = request.config.option.ansible_inventory
+    return {name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in PEERS}
+
+
 @pytest.fixture(scope="module")
-def no_change_run(request, tmp_path_factory):
-    return harden(request, tmp_path_factory.mktemp("calls") / "calls.json")
+def aged_no_change_run(request, tmp_path_factory):
+    """harden.yml on the hosts aged as operators have them (tests/bench/age_host.sh), every apt-get run
+    logged on the host: (stdout, module calls, {host: (apt-get lines, witnesses' times before, after)})."""
+    hosts, before = apt_hosts(request), {}
+    for name, host in hosts.items():
+        with host.sudo():
+            host.check_output(f"printf %s {shlex.quote(AGE_HOST.read_text())} | sh")
+            host.check_output(f"printf %s {shlex.quote(APT_WRAPPER)} >/usr/local/sbin/apt-get")
+            host.check_output(f"chmod 755 /usr/local/sbin/apt-get && rm -f {APT_LOG} && touch {APT_LOG}")
+            before[name] = host.run(f"stat -c '%n %Y' {WITNESSES}").stdout
+    try:
+        stdout, calls = harden(request, tmp_path_factory.mktemp("calls") / "calls.json")
+    finally:
+        evidence = {}
+        for name, host in hosts.items():
+            with host.sudo():
+                host.run("rm -f /usr/local/sbin/apt-get")
+                log = [line for line in host.check_output(f"cat {APT_LOG}").splitlines() if " python" in line]
+                evidence[name] = (log, before[name], host.run(f"stat -c '%n %Y' {WITNESSES}").stdout)
+    return stdout, calls, evidence
+
+
+@pytest.fixture(scope="module")
+def no_change_run(aged_no_change_run):
+    return aged_no_change_run[:2]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +156,32 @@ def test_a_no_change_run_changes_nothing_within_its_module_call_budget(host, no_
     # At least the ones every run makes (facts, admins, packages, files, sshd, firewall, fail2ban):
     # a count of zero would mean the callback counted nothing.
     assert 7 <= mine["module_calls"] <= MODULE_CALL_BUDGET, mine["tasks"]
+
+
+def test_a_no_change_run_on_an_aged_host_refreshes_nothing_and_runs_apt_in_one_package_call_at_most(
+    host, aged_no_change_run
+):
+    stdout, calls, evidence = aged_no_change_run
+    log, before, after = evidence[name_of(host)]
+    assert changed_of(host, stdout) == 0, stdout[-3000:]
+    # The wrapper was in the way (bootstrap's upgrade check ran apt-get once: the aging changed dpkg's
+    # database and the sources), and no apt-get update ran.
+    assert log, "no apt-get ran at all: the wrapper was not on root's PATH"
+    assert not [line for line in log if line.split()[2:3] == ["update"]], log
+    callers = {line.split(" ", 1)[0] for line in log}
+    assert len(callers) <= 1, f"{len(callers)} package calls ran apt: {log}"
+    # The precondition: the record of the converge's refresh is within the window (an hour)...
+    with host.sudo():
+        stamp = int(host.check_output("stat -c %Y /var/lib/bulwark/apt-refresh.stamp"))
+        age = int(host.check_output("date +%s")) - stamp
+    assert age < 3600, f"the converge's refresh is {age} s old: the check proves nothing"
+    # ... and neither it nor the lists changed.
+    assert after == before
+    # The module's own account, as the callback counted it, says the same.
+    mine = calls[name_of(host)]
+    print(f"{name_of(host)}: apt commands per package call: {mine['apt_commands']}")
+    assert len(mine["apt_commands"]) <= 1, mine["apt_commands"]
+    assert "apt-get update" not in [command for runs in mine["apt_commands"] for command in runs]
 
 
 def test_check_mode_on_a_hardened_host_predicts_no_change(host, check_run):

@@ -5,12 +5,21 @@ An upgrade's outcome depends only on the package lists, the installed packages a
 configuration: when none of them changed since a check that left nothing to upgrade (their
 fingerprint is kept on the host), the check is not repeated. That keeps a no-change run off apt's
 slow dependency solver without ever skipping updates that arrived since.
+
+When the lists were last refreshed is this collection's own record (a stamp written after each successful
+`apt-get update`), not the lists' modification times: apt keeps a list's time when nothing new came, and sets
+it to the mirror's, so lists a minute old can look a day old, and every run would refresh them again.
 """
 
 import re
 
 UPGRADES = ("none", "safe")
 CACHE_VALID_TIME = 3600
+# In the module's state_dir: the last successful refresh (the file's time), and the upgrade check's record.
+REFRESH_STAMP = "apt-refresh.stamp"
+UPGRADE_STAMP = "apt-upgrade.stamp"
+# A refresh time this far ahead of the clock is not believed (the clock was set back since): refresh.
+CLOCK_SKEW = 5
 # Seconds to wait for the package manager's locks: a cloud host's first-boot unattended-upgrades run outlasts
 # the 60 s of ansible.builtin.apt's lock_timeout.
 LOCK_TIMEOUT = 300
@@ -25,6 +34,9 @@ LISTS_LOCKS = ("/var/lib/apt/lists/lock",)
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_SUSPEND": "1"}
 # apt's words when another process holds one of them (apt 2.6 and 3.0).
 _LOCK_FAILURE = re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock")
+# apt-get update's words (on stderr, with exit status 0) for an index it could not fetch: a mirror down, no
+# network. Such an update is not a refresh.
+_FETCH_FAILURE = re.compile(r"^[WE]: (Failed to fetch|Some index files failed to download)", re.M)
 # Debian policy: lower case letters, digits, + - . ; at least two characters, starting alphanumeric.
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 # apt-get -s: "Inst name [old] (new ...)", "Remv name [old]", "Purg name [old]".
@@ -77,6 +89,27 @@ def lock_timed_out(path, pid, command, waited, applied):
         f"lock_timeout: the package manager's lock {path} is still held by process {pid} ({command})"
         f" after {waited} s. {done}"
     )
+
+
+def refresh_due(now, refreshed, cache_valid_time, lists_present, needed):
+    """Whether this call refreshes the package lists.
+
+    `needed`: whether the call reaches apt at all (packages to install, or an upgrade to check); a call whose
+    packages are all installed never refreshes. `refreshed`: the times (seconds) of the refreshes known (this
+    collection's stamp, apt's periodic stamp, the lists directory's last change), None for those missing;
+    the newest counts. Lists the host does not have yet are always due, and so is every call with
+    cache_valid_time 0."""
+    if not needed:
+        return False
+    known = [when for when in refreshed if when is not None and when <= now + CLOCK_SKEW]
+    if not lists_present or not known or cache_valid_time == 0:
+        return True
+    return now - max(known) > cache_valid_time
+
+
+def refresh_complete(stderr):
+    """Whether an `apt-get update` that succeeded fetched every index (it succeeds without some)."""
+    return not _FETCH_FAILURE.search(stderr or "")
 
 
 def installed(dpkg_output):

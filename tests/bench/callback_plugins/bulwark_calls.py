@@ -3,7 +3,9 @@
 
 A result that carries `invocation` came from a module run on the host; set_fact, debug, assert and the
 argument validation run on the controller and carry none. validate_input runs on the controller too,
-except for its one `sshd -t` check of the sshd role's candidate on the host. Enabled with
+except for its one `sshd -t` check of the sshd role's candidate on the host. The apt commands are counted
+from baseline_packages' `apt_runs` (`apt_calls`: how many; `apt_commands`: one list per package call that
+ran any). Enabled with
 ANSIBLE_CALLBACK_PLUGINS=tests/bench/callback_plugins ANSIBLE_CALLBACKS_ENABLED=bulwark_calls, writing
 to $BULWARK_CALLS_FILE.
 """
@@ -33,6 +35,7 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.calls = defaultdict(int)
         self.tasks = defaultdict(list)
+        self.apt = defaultdict(list)
 
     def _count(self, result):
         data = result._result
@@ -42,6 +45,9 @@ class CallbackModule(CallbackBase):
             calls += 1  # validate_input's sshd -t on the host
         host = result._host.get_name()
         self.calls[host] += calls
+        self.apt[host] += [
+            item["apt_runs"] for item in items if isinstance(item, dict) and item.get("apt_runs")
+        ]
         if calls:
             self.tasks[host].append(f"{result._task.get_name()} ({calls})")
 
@@ -55,6 +61,12 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("BULWARK_CALLS_FILE")
         if path:
             with open(path, "w", encoding="utf-8") as out:
-                json.dump(
-                    {h: {"module_calls": self.calls[h], "tasks": self.tasks[h]} for h in self.calls}, out
-                )
+                json.dump({host: self._figures(host) for host in self.calls}, out)
+
+    def _figures(self, host):
+        return {
+            "module_calls": self.calls[host],
+            "tasks": self.tasks[host],
+            "apt_calls": sum(len(runs) for runs in self.apt[host]),
+            "apt_commands": self.apt[host],
+        }
