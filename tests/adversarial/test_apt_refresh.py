@@ -16,7 +16,9 @@ import time
 
 import pytest
 from conftest import sh
-from test_apt_lock import FAKE, apt_host  # noqa: F401  (the fixture this file builds on)
+
+# apt_host: the fixture this file's tests take by name.
+from test_apt_lock import FAKE, apt_host  # noqa: F401  # pylint: disable=unused-import
 
 EXTRA = "bulwark-fake-extra"
 LISTS = "/var/lib/apt/lists"

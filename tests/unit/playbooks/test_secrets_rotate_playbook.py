@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[3]
+from tests import collection_path
+
+PROJECT = collection_path.ROOT
 
 
 @pytest.fixture
@@ -44,10 +46,11 @@ def play(inventory, *extra):
         argv += ["-e", item]
     env = {
         **os.environ,
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
+        "ANSIBLE_COLLECTIONS_PATH": str(collection_path.COLLECTIONS),
         "ANSIBLE_FORCE_COLOR": "0",
     }
+    if (PROJECT / "ansible.cfg").exists():  # the checkout's; an installed copy has none (defaults serve)
+        env["ANSIBLE_CONFIG"] = str(PROJECT / "ansible.cfg")
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
     return done.returncode, done.stdout + done.stderr
 

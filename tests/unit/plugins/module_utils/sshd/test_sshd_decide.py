@@ -36,9 +36,9 @@ def live(**changes):
     return found
 
 
-def outcome(p=PARAMS, found=None, refusals=(), dropin="PermitRootLogin no\n"):
+def outcome(p=None, found=None, refusals=(), dropin="PermitRootLogin no\n"):
     return decide.outcome(
-        p,
+        p or PARAMS,
         found or live(),
         EFF,
         CONN,
