@@ -160,6 +160,8 @@ options:
         while it stays set; the next rotation clears it.
       - From C(stable), where the consumers accept the current version only, the previous version goes
         through dual-accept first (every consumer accepts it again and reloads) and is then promoted.
+      - The version an incident (O(rotate_all)) revoked is never brought back; asking for it fails naming
+        the secret and version.
     type: list
     elements: str
     default: []
@@ -703,11 +705,9 @@ class Run:
             return meta, {1: value}
         values = self.values(name, meta)
         if name in request["rollback"] and not meta["rolled_back"]:
-            if meta["state"] not in ("stable", "promoted") or meta["previous"] is None:
-                missing = " without a previous version" if meta["previous"] is None else ""
-                raise policy.SecretSpecError(
-                    f"rollback: {name} cannot be rolled back in state {meta['state']}{missing}"
-                )
+            refused = rotation.rollback_refused(meta)
+            if refused:
+                raise policy.SecretSpecError(f"rollback: {name}: {refused}")
             meta = self.step(spec, meta, "rollback", now)
         if request["all"]:
             return meta, values  # run() takes an incident's steps

@@ -133,6 +133,18 @@ def incident_steps(meta, keep_overlap=False):
     return {"stable": ["stage"], "promoted": ["revoke", "stage"]}.get(state, ["restage"])
 
 
+def rollback_refused(meta):
+    """Why `meta` cannot be rolled back (a text), or None. The previous version of a secret that an incident
+    rotated is the suspect one the incident revoked: bringing it back would undo the incident."""
+    if meta["state"] not in ("stable", "promoted") or meta["previous"] is None:
+        missing = " without a previous version" if meta["previous"] is None else ""
+        return f"it cannot be rolled back in state {meta['state']}{missing}"
+    version = meta["previous"]["version"]
+    if version in meta.get("suspect", []):
+        return f"its previous version {version} was revoked by an incident rotation and is never brought back"
+    return None
+
+
 def no_longer_accepted(before, after):
     """The versions consumers accepted before a step and do not after it (what the step revoked)."""
     return sorted(set(accepted(before)) - set(accepted(after)))
@@ -185,6 +197,8 @@ def advance(meta, step, now, spec, new=None, *, incident=False):
     elif step == "promote":
         overlap = 0 if meta.get("incident") else spec["overlap"]
         result.update(_promoted(meta["next"], meta["current"], now, overlap))
+        if meta.get("incident"):  # what signed before the incident is suspect: never brought back
+            result["suspect"] = sorted({*meta.get("suspect", []), meta["current"]["version"]})
     else:
         result.update(state="stable", revoke_after=None, incident=False)
     result["consumers"] = list(spec["consumers"])
@@ -341,6 +355,11 @@ def check_meta(name, meta):
             raise damaged(f"{key} is not a list of consumer names")
     if not isinstance(meta.get("incident", False), bool):
         raise damaged("incident is not true or false")
+    suspect = meta.get("suspect", [])
+    if not isinstance(suspect, list) or not all(
+        isinstance(item, int) and not isinstance(item, bool) for item in suspect
+    ):
+        raise damaged("suspect is not a list of version numbers")
     seq = meta.get("reported_seq", 0)
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise damaged("reported_seq is not a number")

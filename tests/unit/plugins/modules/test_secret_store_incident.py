@@ -232,3 +232,18 @@ def test_an_incident_after_a_killed_promotion_reloads_what_is_pending_before_it_
     assert done.steps[0] == "db: revoke version 1 (incident)"
     assert (metas["db"]["state"], metas["db"]["current"]["version"]) == ("stable", 3)
     assert running == dict.fromkeys(("api", "app"), loads(tmp_path, "app"))
+
+
+def test_a_rollback_after_an_incident_never_brings_back_the_revoked_version(tmp_path):
+    run(FakeModule(params(tmp_path)))
+    apply(params(tmp_path, rotate_all=True))
+    store = (tmp_path / "store/db/meta.json").read_text()
+    module = FakeModule(params(tmp_path, rollback=["db"]))
+    result = secret_store.apply(module, {"redactor": redact.Redactor(), "run": None})
+    assert result.get("failed"), result
+    assert "rollback: db: its previous version 1 was revoked by an incident rotation" in result["msg"]
+    assert (tmp_path / "store/db/meta.json").read_text() == store  # nothing changed
+    # A rotation after the incident is an ordinary one again: its previous version can come back.
+    apply(params(tmp_path, rotate=["db"]))
+    rolled = apply(params(tmp_path, rollback=["db"]))
+    assert rolled["secrets"]["db"]["version"] in (2, 3) and "db: roll back to version 2" in rolled["steps"][0]
