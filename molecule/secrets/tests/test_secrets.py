@@ -429,6 +429,14 @@ def test_an_incident_during_the_overlap_revokes_every_earlier_version_in_the_sam
 
 
 def test_rollback_is_one_variable_and_idempotent():
+    # Right after the incident test the previous version is the one the incident revoked: never brought back.
+    before = {name: snapshot(name) for name in HOSTS}
+    output = play(extra={"secrets_rollback": ["app_password"]}, verbose=False, expect_rc=2)
+    assert "rollback: app_password: its previous version" in output and "revoked by an incident" in output
+    assert no_change(output)
+    assert {name: snapshot(name) for name in HOSTS} == before
+    # An ordinary rotation gives a previous version that may come back.
+    play(extra={"secret": "app_password"}, verbose=False)
     previous = {name: meta(name, "app_password")["previous"] for name in HOSTS}
     output = play(extra={"secrets_rollback": ["app_password"]})
     for name in HOSTS:
