@@ -6,7 +6,8 @@ N hosts in at most 1.5 times that. Each lab is made fresh (`make lab`'s hosts, i
 then N. The aged run follows on the same hosts, after tests/bench/age_host.sh: package lists whose times
 are two days old (as apt leaves them when a refresh finds nothing new) and a pending update (held), so
 that the run does what it does on a host an hour or a day after hardening (issue 26: no apt-get update
-within the window of the last refresh, at most one package call that runs apt).
+within the window of the last refresh, at most one package call that runs apt), and once more with
+dpkg's lock held by another process when the run starts (it waits, and does not fail).
 
 Per run: wall time; the controller's CPU time per host (user + system of ansible-playbook and every
 process it waited for, from getrusage(RUSAGE_CHILDREN)); module calls and apt commands per host, counted by
@@ -31,6 +32,7 @@ from tests.lab.engine import ensure_engine
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ["ansible-playbook", "-i", "inventories/lab", "playbooks/harden.yml"]
 BAR_ONE, BAR_RATIO = 8.0, 1.5
+LOCK_HELD = 10  # seconds another apt holds dpkg's lock when the "locked" run starts
 
 
 AGE_HOST = PROJECT / "tests/bench/age_host.sh"
@@ -83,6 +85,15 @@ def age(client, lab, *argv):
             sys.exit(f"cannot age {host['name']}: {output.decode(errors='replace')[-2000:]}")
 
 
+def hold_dpkg_lock(client, lab, seconds):
+    """On each host, a process that holds dpkg's frontend lock for `seconds` (as unattended-upgrades does at
+    the start of its run), started just before the play: the run must wait for it, not fail."""
+    for host in lab:
+        container = client.containers.get(f"bulwark-{host['name']}")
+        container.exec_run(["flock", "/var/lib/dpkg/lock-frontend", "sleep", str(seconds)], detach=True)
+    time.sleep(0.5)  # the lock is taken before the play's first apt call
+
+
 def measure(client, count):
     """The runs on `count` fresh hosts, then on the same hosts aged: {run: play()'s figures}."""
     lab = hosts.up(client, count, PROJECT / ".lab", PROJECT / "inventories/lab", log=lambda *_unused: None)
@@ -93,6 +104,9 @@ def measure(client, count):
     figures["aged"] = play()
     age(client, lab, "due")
     figures["due"] = play()
+    age(client, lab, "due")
+    hold_dpkg_lock(client, lab, LOCK_HELD)
+    figures["locked"] = play()
     return figures
 
 
@@ -112,6 +126,7 @@ ROWS = [
     ("check mode (--check --diff)", "check"),
     ("no-change, aged (lists 2 days old, held update)", "aged"),
     ("no-change, aged, last refresh 2 h ago (one due)", "due"),
+    (f"the same, dpkg's lock held {LOCK_HELD} s at the start", "locked"),
 ]
 
 
@@ -151,7 +166,7 @@ def main():
         )
     print(verdict)
     for size in sizes:
-        if any(figures[size][key]["changed"] for key in ("no-change", "aged", "due")):
+        if any(figures[size][key]["changed"] for key in ("no-change", "aged", "due", "locked")):
             sys.exit("a no-change re-run reported changes")
         if figures[size]["check"]["changed"]:
             sys.exit("check mode predicted changes on hosts a no-change run had just left alone")
