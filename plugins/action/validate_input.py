@@ -19,6 +19,7 @@ from ansible.module_utils.common.validation import check_type_int
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import specs as shared_specs
 from ansible_collections.bulwark.hardening.plugins.module_utils import text as text_checks
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as accounts
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import files as baseline_files
@@ -71,7 +72,7 @@ def _sysctl(args):
 
 def _sshd(args):
     sshd.render(args.get("options"), args.get("match"))
-    commit_confirm.check_timeout(args.get("rollback_timeout", 60))
+    commit_confirm.check_timeout(args.get("rollback_timeout", shared_specs.ROLLBACK_TIMEOUT))
 
 
 def _baseline_files(args):
@@ -91,11 +92,11 @@ def _baseline_services(args):
 
 
 def _firewall(args):
-    commit_confirm.check_timeout(args.get("rollback_timeout", 60))
+    commit_confirm.check_timeout(args.get("rollback_timeout", shared_specs.ROLLBACK_TIMEOUT))
     options = {key: args[key] for key in firewall.POLICY_KEYS if key in args}
     options["ssh_rate_limit"] = args.get("ssh_rate_limit") or None
     # Whether Docker runs is the host's to say; "auto" validates the Docker options as if it did.
-    options["docker"] = str(args.get("docker", "auto")).lower() in ("auto", "true")
+    options["docker"] = str(args.get("docker", "auto")).lower() in ("auto", "always", "true")
     firewall.normalise(options)
 
 

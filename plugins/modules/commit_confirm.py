@@ -64,6 +64,7 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bulwark.hardening.plugins.module_utils import specs
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
@@ -71,7 +72,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.host.files impor
 
 def main():
     module = AnsibleModule(
-        argument_spec={"concern": {"type": "str", "required": True, "choices": ["sshd", "firewall"]}},
+        argument_spec=specs.concern(),
         supports_check_mode=True,
     )
     transaction = commit_confirm.Transaction(Runner(module), module.params["concern"])

@@ -159,9 +159,11 @@ options:
     description:
       - Make Docker's published ports obey the routed default policy (open them with C(direction=routed)
         rules) while containers keep their own outbound traffic.
-      - C(auto) enables it when Docker runs on the host.
+      - C(auto) enables it when Docker runs on the host (its socket exists), C(always) and C(never) say so
+        (the same spelling as M(bulwark.hardening.fail2ban_jail)'s).
+      - The earlier spelling C(true)/C(false) is still accepted for this release, as C(always)/C(never).
     type: str
-    choices: [auto, "true", "false"]
+    choices: [auto, always, never, "true", "false"]
     default: auto
   docker_interfaces:
     description: Interfaces of Docker's bridges, names or prefixes ending in C(*) as in I(rules[].interface).
@@ -390,43 +392,19 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import 
     managers,
     model,
     nftables,
+    spec,
 )
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm, files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm, executor, files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.docker import wanted as docker_wanted
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.sandbox import Sandbox
 from ansible_collections.bulwark.hardening.plugins.module_utils.text import plain_path
 
 CONCERN = "firewall"
-# The policy as the model takes it; `docker` (auto/true/false) is resolved on the host below.
+# The policy as the model takes it; `docker` (auto/always/never) is resolved on the host below.
 POLICY_OPTIONS = tuple(key for key in model.POLICY_KEYS if key != "docker")
-ARGUMENT_SPEC = {
-    "backend": {"type": "str", "choices": list(backends.BACKENDS), "default": "nftables"},
-    "default_incoming": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
-    "default_routed": {"type": "str", "choices": ["accept", "drop"], "default": "drop"},
-    "default_outgoing": {"type": "str", "choices": ["accept", "drop"], "default": "accept"},
-    "admin_networks": {"type": "list", "elements": "str", "default": []},
-    "sets": {"type": "dict", "default": {}},
-    "rules": {"type": "list", "elements": "dict", "default": []},
-    "services": {"type": "list", "elements": "raw", "default": []},
-    "ssh_port": {"type": "int", "default": 22},
-    "ssh_restricted": {"type": "bool", "default": True},
-    "ssh_rate_limit": {"type": "str", "default": "10/minute"},
-    "ssh_burst": {"type": "int", "default": 5},
-    "icmp_echo": {"type": "bool", "default": True},
-    "docker": {"type": "str", "choices": ["auto", "true", "false"], "default": "auto"},
-    "docker_interfaces": {"type": "list", "elements": "str", "default": ["docker0", "br-*"]},
-    "purge": {"type": "bool", "default": True},
-    "guard": {"type": "bool", "default": True},
-    "controller_address": {"type": "str"},
-    "controller_port": {"type": "int"},
-    "controller_local_address": {"type": "str"},
-    "rollback_timeout": {"type": "int", "default": 60},
-    # Read by the action plugin on the controller (plugins/action/), which confirms; the module ignores it.
-    "reconnect_and_confirm": {"type": "bool", "default": False},
-    "persist_path": {"type": "path", "default": "/etc/bulwark/firewall.nft"},
-    "state_dir": {"type": "path", "default": "/var/lib/bulwark"},
-}
 
 
 def controller(module, runner):
@@ -447,307 +425,189 @@ def controller(module, runner):
     return address, port, local, interface
 
 
-def write_inputs(pairs):
-    """Write (path, text) pairs, root-only (candidate scripts and rollback snapshots)."""
-    for path, text in pairs:
-        if path:
-            files.write(path, text, 0o600)
-
-
 class FirewallRun:
-    """One module run: read, plan, and (unless in check mode) arm, apply, re-arm."""
+    """One module run: read, plan, and (unless in check mode) execute it with commit-confirm."""
 
     def __init__(self, module):
         self.module = module
         self.p = module.params
         self.runner = Runner(module)
+        self.executor = executor.Executor(self.runner, module.check_mode)
         self.transaction = commit_confirm.Transaction(self.runner, CONCERN)
         self.result = {"changed": False, "pending": False, "backend": self.p["backend"], "foreign": []}
         self.backend = backends.BACKENDS[self.p["backend"]](self.runner.run, self.runner.which, files.read)
-        self.plan = None
-        self.opts = None
+        self.plan = self.opts = None
         self.options = None  # the policy's options as the model took them (recorded for the next run)
         self.controller_flow = None  # (address, port) of the controller's connection, when known
         self.flow_calls = []  # conntrack -D calls for the sources this run stops admitting
         self.record = (None, None)  # what the last run recorded: (its options, what a rollback restores)
-
-    def fail(self, msg, **extra):
-        self.module.fail_json(msg=msg, **{**self.result, **extra})
 
     def policy(self):
         p = self.p
         clash = managers.conflict(
             p["backend"],
             ufw_conf_text=files.read("/etc/ufw/ufw.conf") or "",
-            firewalld_running=os.path.exists("/run/firewalld/firewalld.pid"),
+            firewalld_running=files.exists("/run/firewalld/firewalld.pid"),
         )
         if clash:
-            self.fail(clash)
+            raise executor.Refused(clash)
         options = {k: p[k] for k in POLICY_OPTIONS}
         options["ssh_rate_limit"] = p["ssh_rate_limit"] or None
-        docker_on = os.path.exists("/run/docker.sock") if p["docker"] == "auto" else p["docker"] == "true"
-        options["docker"] = self.result["docker"] = docker_on
+        options["docker"] = self.result["docker"] = docker_wanted(spec.docker_option(p["docker"]))
         self.options = options
-        try:
-            return model.normalise(options)
-        except model.PolicyError as exc:
-            self.fail(f"{exc}. Nothing was applied")
+        return model.normalise(options)
 
     def lockout_packet(self, policy):
         """The packet the lockout guard follows through every table, or None with the guard off."""
-        self.result["guard"] = "disabled"
-        if not self.p["guard"]:
-            # Off, the guard admits anything; the flows deleted still never include the controller's.
-            address, port = self.p["controller_address"], self.p["controller_port"]
-            origin = None if address else ssh_origin()
-            if origin:
-                address, port = origin.address, port or origin.local_port
-            self.controller_flow = conntrack.controller(address, port, policy.ssh_port)
-            return None
         address, port, local, interface = controller(self.module, self.runner)
+        # Off, the guard admits anything; the flows deleted still never include the controller's.
         self.controller_flow = conntrack.controller(address, port, policy.ssh_port)
-        try:
-            self.result["guard"] = guard.check(
-                policy, address, port, interface=interface, local_address=local
-            )
-            return hooks.packet(address, local, port, interface)
-        except model.PolicyError as exc:
-            self.fail(str(exc))
-
-    def apply(self):
-        """Run the apply steps; on a failure, the message says what ran before the failed step."""
-        started = time.monotonic()
-        for n, step in enumerate(self.plan.steps):
-            try:
-                write_inputs([(step.path, step.text)])
-            except HostError as exc:  # a step whose input cannot be written failed like one that ran
-                rc, out, err = 1, "", str(exc)
-            else:
-                rc, out, err = self.runner.run(step.argv)
-            if rc != 0:
-                done = [s.what for s in self.plan.steps[:n]]
-                applied = (
-                    f"Applied before it: {'; '.join(done)}. " if done else "Nothing before it was applied. "
-                )
-                return n, f"{step.what} failed: {(err or out or '').strip()}. {applied}"
-        self.result["apply_seconds"] = round(time.monotonic() - started, 3)
-        return None, None
+        if not self.p["guard"]:
+            self.result["guard"] = "disabled"
+            return None
+        self.result["guard"] = guard.check(policy, address, port, interface=interface, local_address=local)
+        return hooks.packet(address, local, port, interface)
 
     def check(self):
-        """Check mode: the candidate validated by the tools themselves, in Ansible's temporary directory."""
-        for step in self.plan.checks:
-            path = os.path.join(self.module.tmpdir, os.path.basename(step.path))
-            files.write(path, step.text, 0o600)
-            rc, out, err = self.runner.run([path if arg == step.path else arg for arg in step.argv])
-            if rc != 0:
-                self.fail(f"{step.what} refused the candidate: {(err or out).strip()}. Nothing was applied")
+        """Check mode: the candidate validated by the tools themselves, in a private temporary copy."""
+        with Sandbox("bulwark-firewall-", parent=self.module.tmpdir) as box:
+            for step in self.plan.checks:
+                path = box.write(os.path.basename(step.path), step.text)
+                rc, out, err = self.runner.run([path if arg == step.path else arg for arg in step.argv])
+                if rc != 0:
+                    raise executor.Refused(f"{step.what} refused the candidate: {(err or out).strip()}")
 
-    def snapshot(self):
-        try:
-            self.backend.snapshot(self.plan, self.opts)
-        except model.PolicyError as exc:  # the live state could not be saved for the rollback: not armed
-            text = str(exc)
-            self.fail(text if text.endswith("Nothing was applied") else f"{text}. Nothing was applied")
-        write_inputs(self.plan.snapshot.items())
+    def prepare(self):
+        """What the rollback restores, snapshotted from the live state: (snapshot writes, restore steps)."""
+        self.backend.snapshot(self.plan, self.opts)
+        return backends.snapshot_ops(self.plan), self.plan.restore
 
-    def with_confirm(self, pending, timeout):
-        """Arm BEFORE applying, apply, re-arm: the window to confirm counts from the end of the apply.
-        `pending`: a change with a usable rollback is armed, whose restore (of the last confirmed state)
-        is kept; otherwise the live state is snapshotted and a rollback without a step is refused."""
-        if not pending:
-            self.snapshot()
-        try:
-            self.transaction.arm(
-                timeout,
-                [] if pending else self.plan.restore,
-                apply_seconds=self.backend.step_seconds * len(self.plan.steps),
-            )
-        except (commit_confirm.RestoredNow, commit_confirm.RestoreFailed) as exc:
-            self.fail(f"{exc}. Nothing new was applied", changed=True)
-        except commit_confirm.RolledBack as exc:
-            self.fail(f"{exc}. Nothing new was applied: run it again")
-        except (HostError, ValueError) as exc:
-            if not pending:
-                for path in self.plan.snapshot:
-                    files.remove(path)
-            self.fail(f"could not arm the firewall rollback ({exc}). Nothing was applied", changed=False)
-        failed, msg = self.apply() if self.plan.changed else (None, None)
-        if failed is not None:
-            if pending:
-                restored = ["the last confirmed firewall (an earlier change was still unconfirmed)"]
-            else:
-                restored = [what for what, _argv in self.plan.restore]
-            try:
-                self.transaction.restore_now()
-            except HostError as exc:
-                self.fail(msg + str(exc), changed=True)
-            self.fail(
-                msg + "The host restored the previous firewall: " + "; ".join(restored) + ".",
-                changed=failed > 0 or pending,
-                restored=restored,
-            )
-        # Staged only now: the confirmation persists what is live, never what a killed apply left unapplied.
-        self.transaction.rearm(timeout, self.plan.boot)
-        self.result.update(pending=True, rollback_timeout=timeout)
-
-    def record_path(self):
-        return os.path.join(self.p["state_dir"], "firewall.admitted.json")
+    def confirm(self, timeout):
+        apply_seconds = self.backend.step_seconds * len(self.plan.steps)
+        return executor.Confirm(
+            self.transaction, timeout, self.prepare, staged=self.plan.boot, apply_seconds=apply_seconds,
+            restored="The host restored the previous firewall",
+        )  # fmt: skip
 
     def plan_flows(self, policy, changes):
-        """The sources this run stops admitting and the conntrack calls that delete their flows, in a run
-        that changes the firewall (one that finds it already the policy stops admitting nothing). Before:
-        the policies the last run recorded and the live sets."""
+        """The sources a changing run stops admitting (since the last run's record and the live sets)."""
         try:
-            self.record = conntrack.read_record(files.read(self.record_path()))
+            self.record = conntrack.read_record(files.read(self.record_path))
         except HostError as exc:  # compared with the live sets only, and recorded anew
             self.module.warn(f"firewall: the record of what the firewall admitted is unreadable ({exc})")
         if not changes:
             return
-        before = []
-        for options in conntrack.recorded_before(self.record):
-            recorded = conntrack.recorded_policy(options)
-            before += conntrack.admissions(recorded) if recorded else []
         live_sets = self.backend.live_sets(policy)
-        if live_sets is not None:
-            before += conntrack.admissions(conntrack.with_sets(policy, live_sets))
-        removals = conntrack.removed(before, conntrack.admissions(policy), self.controller_flow)
+        removals = conntrack.removals(self.record, policy, live_sets, self.controller_flow)
         if not removals:
             return
         tool = self.runner.which("conntrack") or "conntrack"
-        try:
-            self.flow_calls = conntrack.calls(tool, removals, self.controller_flow)
-        except conntrack.ControllerFlow as exc:
-            self.fail(f"{exc}. Nothing was applied")
-        sources = conntrack.by_list(removals)
-        self.result["flows_to_delete"] = sources
-        self.result["diff"]["after"] += "".join(
-            f"conntrack: delete the flows of {what} ({where} no longer admits it)\n"
-            for where, whats in sources.items()
-            for what in whats
-        )
+        self.flow_calls = conntrack.calls(tool, removals, self.controller_flow)
+        self.result["flows_to_delete"] = sources = conntrack.by_list(removals)
+        self.result["diff"]["after"] += conntrack.diff_lines(sources)
 
     def finish_flows(self, pending, rolled_back):
-        """Right after the apply: delete the removed sources' flows (ct state established would admit
-        them for as long as they keep sending), then record what the firewall admits now. A failure is
-        reported by name and leaves the firewall change applied."""
+        """Right after the apply: delete the flows of removed sources (established flows would stay admitted),
+        then record what the firewall admits now. A failure is a warning: the change stays applied."""
         if self.flow_calls:
             deleted = dict.fromkeys(self.result["flows_to_delete"], 0)
-            failed = []
-            if not self.runner.which("conntrack"):
-                failed.append("conntrack is not installed (Debian's conntrack package)")
-            else:
-                for call in self.flow_calls:
-                    rc, _out, err = self.runner.run(call.argv)
-                    count, failure = conntrack.outcome(rc, err)
-                    deleted[call.list] += count
-                    if failure:
-                        failed.append(f"{call.list}: {' '.join(call.argv[1:])}: {failure}")
+            failed = [] if self.runner.which("conntrack") else [conntrack.NOT_INSTALLED]
+            for call in self.flow_calls if not failed else ():
+                rc, _out, err = self.runner.run(call.argv)
+                count, failure = conntrack.outcome(rc, err)
+                deleted[call.list] += count
+                if failure:
+                    failed.append(f"{call.list}: {' '.join(call.argv[1:])}: {failure}")
             self.result["flows_deleted"] = deleted
             if failed:
                 self.result["flows_failed"] = failed
-                self.module.warn(
-                    "firewall: the flows of sources this change stopped admitting were not all deleted, so "
-                    "they may still get through as established flows (the firewall change itself stays "
-                    "applied, it was not undone): " + "; ".join(failed)
-                )
+                self.module.warn(conntrack.FAILED_WARNING + "; ".join(failed))
         text = conntrack.record_text(self.options, self.record, pending, bool(rolled_back))
         try:
-            if files.read(self.record_path()) != text:
+            if files.read(self.record_path) != text:
                 files.private_dir(self.p["state_dir"])
-                files.write(self.record_path(), text, 0o600)
+                files.write(self.record_path, text, 0o600)
         except HostError as exc:  # the change is live: failing now would have it rolled back
-            self.module.warn(
-                f"firewall: could not record what the firewall admits ({exc}); the next run compares "
-                "the new policy with the live sets only"
-            )
+            self.module.warn(f"firewall: could not record what the firewall admits ({exc}); the next run "
+                             "compares the new policy with the live sets only")  # fmt: skip
 
-    def run(self):
-        module, p = self.module, self.p
-        try:
-            timeout = commit_confirm.check_timeout(p["rollback_timeout"])
-            # persist_path is named in /etc/nftables.conf's include and state_dir in the rollback script.
-            for option in ("persist_path", "state_dir"):
-                p[option] = plain_path(p[option], option)
-        except commit_confirm.TimeoutRefused as exc:
-            self.fail(f"{exc}. Nothing was applied")
-        except ValueError as exc:
-            self.fail(str(exc))
+    def read(self):
+        """Check the input, settle what an earlier run left, read the live state and plan."""
+        p = self.p
+        timeout = commit_confirm.check_timeout(p["rollback_timeout"])
+        self.record_path = os.path.join(p["state_dir"], "firewall.admitted.json")
+        # persist_path is named in /etc/nftables.conf's include and state_dir in the rollback script.
+        for option in ("persist_path", "state_dir"):
+            p[option] = plain_path(p[option], option)
         policy = self.policy()
         packet = self.lockout_packet(policy)
         # What an interrupted run left is finished (or named) after the input was found good and before
         # the live state is read for the plan; check mode only says what the real run will do about it.
-        try:
-            settled = self.transaction.predict() if module.check_mode else self.transaction.settle()
-        except HostError as exc:
-            self.fail(str(exc), changed=getattr(exc, "changed", False))
+        settled = self.executor.settle(self.transaction)
         self.result["changed"] = settled.changed
         for note in settled.notes:
-            module.warn(note)
+            self.module.warn(note)
         if settled.rolled_back:
-            module.warn(
-                f"firewall: the previous change was rolled back by the host ({settled.rolled_back}): the "
-                "controller did not confirm it in time over a new connection"
-            )
+            self.module.warn(conntrack.rolled_back_warning(settled.rolled_back))
         self.opts = backends.Options(p["purge"], p["persist_path"], p["state_dir"], packet)
-        try:
-            self.plan = plan = self.backend.plan(policy, self.opts)
-        except model.PolicyError as exc:
-            text = str(exc)
-            self.fail(text if text.endswith("Nothing was applied") else f"{text}. Nothing was applied")
-        if not plan.tools_installed and not module.check_mode:
-            self.fail(
-                f"backend: {p['backend']} needs {self.backend.packages} (install them first). "
-                "Nothing was applied"
+        self.plan = self.backend.plan(policy, self.opts)
+        if not self.plan.tools_installed and not self.module.check_mode:
+            raise executor.Refused(
+                f"backend: {p['backend']} needs {self.backend.packages} (install them first)"
             )
-        pending = self.transaction.pending()
+        return timeout, policy, settled
+
+    def report(self, policy, pending, settled):
+        plan = self.plan
         boot_changed = (
             commit_confirm.staged_changes(plan.boot) or not self.backend.boot_enabled() or bool(plan.takeover)
         )
         self.result.update(
             changed=plan.changed or boot_changed or pending or settled.changed,
-            foreign=plan.foreign,
-            policy=policy.as_dict(),
-            rules=len(nftables.lines(policy)),
+            foreign=plan.foreign, policy=policy.as_dict(), rules=len(nftables.lines(policy)),
             tools_installed=plan.tools_installed,
-            diff={
-                "before": plan.before,
-                "after": plan.after,
-                "before_header": "live",
-                "after_header": "policy",
-            },
+            diff=plan.diff(),
             **plan.facts,
-        )
+        )  # fmt: skip
         self.plan_flows(policy, plan.changed or pending)
-        if self.flow_calls:
-            self.result["changed"] = True
-        if module.check_mode:
-            if plan.changed:
-                self.check()
-            module.exit_json(**self.result)
-        if not (plan.changed or boot_changed or pending):
-            module.exit_json(**self.result)
+        self.result["changed"] |= bool(self.flow_calls)
+        return boot_changed
+
+    def run(self):
+        """The run, failing the one way: what was applied and restored, or "Nothing was applied"."""
         try:
-            if not plan.changed and not pending:
-                # The live firewall already is the policy (the controller is connected through it): only
-                # what loads it at boot differs.
-                commit_confirm.persist(self.runner, plan.boot)
-                module.exit_json(**self.result)
-            files.private_dir(p["state_dir"])
-            self.with_confirm(pending, timeout)
-            self.finish_flows(pending, settled.rolled_back)
-        except commit_confirm.RestoredNow as exc:
-            self.fail(str(exc), changed=True)
-        except commit_confirm.RolledBack as exc:
-            self.fail(
-                f"{exc} (the apply took longer than rollback_timeout, {timeout} s: raise it)", changed=True
-            )
+            self.work()
+        except executor.ConfirmFailed as exc:
+            executor.fail(self.module, exc, **{**self.result, "changed": exc.changed})
+        except ValueError as exc:  # Refused, PolicyError, TimeoutRefused, an option refused by name
+            executor.fail(self.module, exc, **self.result)
         except HostError as exc:
-            self.fail(str(exc))
-        module.exit_json(**self.result)
+            self.module.fail_json(msg=str(exc), **self.result)
+
+    def work(self):
+        timeout, policy, settled = self.read()
+        pending = self.transaction.pending()
+        boot_changed = self.report(policy, pending, settled)
+        if self.module.check_mode:
+            if self.plan.changed:
+                self.check()
+        elif not self.plan.changed and not pending:
+            # The live firewall already is the policy (the controller is connected through it): at most
+            # what loads it at boot differs.
+            if boot_changed:
+                commit_confirm.persist(self.runner, self.plan.boot)
+        else:
+            files.private_dir(self.p["state_dir"])
+            started = time.monotonic()
+            self.executor.run(backends.apply_plan(self.plan), self.confirm(timeout))
+            self.result.update(pending=True, rollback_timeout=timeout)
+            self.result["apply_seconds"] = round(time.monotonic() - started, 3)
+            self.finish_flows(pending, settled.rolled_back)
+        self.module.exit_json(**self.result)
 
 
 def main():
-    FirewallRun(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)).run()
+    FirewallRun(AnsibleModule(argument_spec=spec.ARGUMENT_SPEC, supports_check_mode=True)).run()
 
 
 if __name__ == "__main__":

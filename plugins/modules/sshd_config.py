@@ -96,7 +96,9 @@ options:
       - The controller's address as the host sees it (for C(Match Address) and C(user@host) patterns).
       - Defaults to the client address of the SSH login the module runs under (E(SSH_CONNECTION) of its
         parent processes). With O(guard) on, a run where it cannot be found is refused.
+      - Its alias C(controller_address) is the firewall's name for the same address.
     type: str
+    aliases: [controller_address]
   local_address:
     description:
       - The host's address that the controller's SSH connection reached (the third field of
@@ -104,6 +106,7 @@ options:
       - Defaults to the one of the SSH login the module runs under. With O(guard) on, a run where it cannot be
         found is refused, naming it.
     type: str
+    aliases: [controller_local_address]
   local_port:
     description:
       - The port that the controller's SSH connection reached (the fourth field of E(SSH_CONNECTION)),
@@ -112,6 +115,7 @@ options:
       - Defaults to the one of the SSH login the module runs under. With O(guard) on, a run where it cannot be
         found is refused, naming it.
     type: int
+    aliases: [controller_port]
   assume_groups:
     description:
       - Groups the connecting user is taken to be a member of B(in check mode only), besides its current ones,
@@ -307,28 +311,21 @@ restored:
   type: bool
 """
 
+import functools
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files, waits
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, executor, files, waits
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
-from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_confirm import (
-    RestoredNow,
-    RestoreFailed,
-    RolledBack,
-    Transaction,
-)
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.commit_confirm import Transaction
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.keys import regenerate_host_key
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.origin import ssh_origin
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.plan import Plan
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.sandbox import Sandbox
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import decide, effective, guard, plan
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.decide import Failed, nothing, refused
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.render import (
-    include_line,
-    replace_include,
-)
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd.spec import ARGUMENT_SPEC
 
 CONCERN = "sshd"
@@ -339,19 +336,10 @@ def read_live(runner, p, keygen):
     live = {"main": files.read(p["main_config"]), "dropin": files.read(p["path"])}
     if live["main"] is None:
         raise refused(f"main_config {p['main_config']} does not exist (is openssh-server installed?)")
-    directory = os.path.dirname(p["path"])
-    others = [
-        os.path.join(directory, name)
-        for name in decide.other_dropins(files.names(directory), os.path.basename(p["path"]))
-    ]
+    others = decide.other_dropin_paths(p["path"], files.names(os.path.dirname(p["path"])))
     live["others"] = [(path, files.read(path)) for path in others if files.is_file(path)]
     live["moduli"] = files.read(plan.MODULI) if p["moduli_min_bits"] else None
-    live["remove"] = [
-        f
-        for kind in p["remove_host_keys"]
-        for f in (plan.HOST_KEY.format(kind), plan.HOST_KEY.format(kind) + ".pub")
-        if files.mode_of(f) is not None
-    ]
+    live["remove"] = [f for f in decide.host_key_files(p["remove_host_keys"]) if files.mode_of(f) is not None]
     live["rsa_bits"] = 0
     rsa_pub = plan.HOST_KEY.format("rsa") + ".pub"
     if p["rsa_host_key_bits"] and files.mode_of(rsa_pub) is not None:
@@ -361,10 +349,7 @@ def read_live(runner, p, keygen):
 
 
 def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
-    """`sshd -t` and `sshd -T -C spec` of the candidate, on a sandbox copy of the configuration tree.
-
-    With spec None only `sshd -t`, and the effective configuration is not read.
-    """
+    """`sshd -t` and `sshd -T -C spec` (spec None: only `sshd -t`) of the candidate, in a sandbox copy."""
     files.runtime_dir("/run/sshd")  # sshd -t needs it; ssh.service creates it too
     dropin_dir = os.path.dirname(p["path"])
     with Sandbox("bulwark-sshd-") as box:
@@ -372,9 +357,7 @@ def evaluate(runner, sshd, p, live, *, dropin_text, main_after, spec):
             box.write(os.path.join("sshd_config.d", os.path.basename(path)), text)
         box.write(os.path.join("sshd_config.d", os.path.basename(p["path"])), dropin_text)
         tmp_dir = box.path("sshd_config.d")
-        tmp_main = box.write(
-            "sshd_config", replace_include(main_after, include_line(dropin_dir), include_line(tmp_dir))
-        )
+        tmp_main = box.write("sshd_config", decide.sandbox_main(main_after, dropin_dir, tmp_dir))
         renames = {tmp_dir: dropin_dir, tmp_main: p["main_config"]}  # messages name the live files
         rc, out, err = runner.run([sshd, "-t", "-f", tmp_main])
         if rc != 0:
@@ -425,10 +408,8 @@ def strict_modes_facts(path, home):
 
 
 def judge(module, runner, p, live, *, tools, candidate, mode):
-    """The candidate evaluated for the controller's real connection and guarded: (result, what to apply).
-
-    Raises Failed (nothing applied) when the guard refuses or cannot evaluate the connection.
-    """
+    """The candidate evaluated for the controller's real connection and guarded: (result, what to apply);
+    Failed (nothing applied) when the guard refuses or cannot evaluate the connection."""
     conn = plan.connection(p, ssh_origin(), accounts.invoking_user())
     warnings = decide.unknown_connection(conn, p["guard"])
     dropin, main = candidate
@@ -440,14 +421,9 @@ def judge(module, runner, p, live, *, tools, candidate, mode):
     )
     public = {path: files.read(path + ".pub") for path in eff.lines("hostkey")}
     host_keys = plan.host_key_types(eff.lines("hostkey"), public, live["remove"], decide.needs_rsa(p, live))
+    algorithms = p["client_algorithms"]
     facts = plan.facts(
-        conn,
-        entry,
-        groups,
-        shadow,
-        authorized=keys,
-        host_keys=host_keys,
-        client_algorithms=p["client_algorithms"],
+        conn, entry, groups, shadow, authorized=keys, host_keys=host_keys, client_algorithms=algorithms
     )
     facts["key_files"] = key_files  # for the StrictModes check
     refusals = guard.check(eff, facts)
@@ -456,43 +432,33 @@ def judge(module, runner, p, live, *, tools, candidate, mode):
     )
 
 
-def apply(runner, p, live, want):
-    """Write, validate live, reload, wait for the controller's listener. Raises HostError on a failure."""
-    mode = want["mode"]
-    if live["dropin"] != want["dropin"]:
-        # A host without sshd_config.d gets it, below the directory of the main config.
-        anchor = os.path.dirname(os.path.dirname(p["path"]))
-        files.write(p["path"], want["dropin"], mode, make_dirs=0o755, anchor=anchor)
-    if live["main"] != want["main"]:
-        files.write(p["main_config"], want["main"], mode)
-    for path, _old in want["wrong_modes"]:
-        files.set_attributes(path, mode)  # unchanged content, wrong mode; never through a link
-    for path in live["remove"]:
-        files.remove(path)
-    if want["regenerate_rsa"]:
-        regenerate_host_key(
-            runner, want["keygen"], plan.HOST_KEY.format("rsa"), "rsa", p["rsa_host_key_bits"]
-        )
-    if want["moduli"] is not None:
-        files.write(plan.MODULI, want["moduli"], 0o644)
-    runner.run([want["sshd"], "-t"], check=True, what="sshd -t of the live configuration")
-    if want["reload"]:
-        runner.run(["systemctl", "reload", p["service"]], check=True, what=f"reloading {p['service']}")
-        # A reload re-executes sshd, which closes its listeners for a moment: the confirmation's new
-        # connection must not find them closed.
-        if not waits.listener(want["targets"], b"SSH-", timeout=10.0):
-            where = ", ".join(f"{a}:{port}" for a, port in want["targets"])
-            raise HostError(f"sshd did not answer on {where} within 10 s of the reload")
+def wait_for_sshd(targets):
+    """A reload re-executes sshd, which closes its listeners for a moment: the confirmation's new
+    connection must not find them closed."""
+    if not waits.listener(targets, b"SSH-", timeout=10.0):
+        where = ", ".join(f"{a}:{port}" for a, port in targets)
+        raise HostError(f"sshd did not answer on {where} within 10 s of the reload")
 
 
-def back_up(p, live):
-    """Keep the last confirmed files, root-only, for the restore steps."""
-    files.private_dir(p["backup_dir"])
-    files.write(os.path.join(p["backup_dir"], "sshd_config"), live["main"], live["modes"][p["main_config"]])
-    if live["dropin"] is None:
-        files.remove(os.path.join(p["backup_dir"], "dropin"))
-    else:
-        files.write(os.path.join(p["backup_dir"], "dropin"), live["dropin"], live["modes"][p["path"]])
+def confirm(runner, p, live, want, transaction):
+    """Commit-confirm for the change: the last confirmed files kept and restored (unless an unconfirmed
+    change is armed already: its restore stays), the apply's time covered, sshd's answer awaited."""
+
+    def prepare():
+        files.private_dir(p["backup_dir"])
+        existed = live["dropin"] is not None
+        steps = plan.restore_steps(
+            p["main_config"], p["path"], backup_dir=p["backup_dir"], dropin_existed=existed,
+            service=p["service"], reload=want["reload"],
+        )  # fmt: skip
+        return decide.backup_ops(p, live), steps
+
+    check = ("waiting for sshd to answer after the reload", lambda: wait_for_sshd(want["targets"]))
+    return executor.Confirm(
+        transaction, p["rollback_timeout"], prepare, staged=decide.PERSISTS_NOTHING,
+        apply_seconds=20,  # sshd -t, the reload and the listener wait (10 s)
+        check=check if want["reload"] else None, restored=f"At once, {decide.RESTORED}",
+    )  # fmt: skip
 
 
 def decided(module, runner, p, tools, mode):
@@ -523,87 +489,31 @@ def run(module, runner, p):
             "msg": decide.VALIDATED,
         }
     live, result, want = decided(module, runner, p, tools, mode)
-
-    # Commit-confirm: a failed restore stops everything; an earlier change may still wait to be confirmed.
-    transaction = Transaction(runner, CONCERN)
+    # Commit-confirm: what an interrupted run left is settled first; an earlier change may still wait.
+    transaction, run_plan = Transaction(runner, CONCERN), executor.Executor(runner, module.check_mode)
+    settled = run_plan.settle(transaction)
     if module.check_mode:
-        return decide.predicted(result, transaction.predict(), transaction.pending())
-    if settle(module, transaction):  # a leftover was finished: judge against what is live now
-        live, result, want = decided(module, runner, p, tools, mode)
-    if not result["diff"]:
-        return unchanged(transaction, p, result)
-    return commit(runner, p, live, transaction, result=result, want=want)
-
-
-def settle(module, transaction):
-    """Finish what an interrupted run left (a confirmation's persist, a cut-off restore, an arm that could
-    undo nothing) before anything new is armed, or fail naming it. True if the host was changed."""
-    try:
-        settled = transaction.settle()
-    except HostError as exc:
-        raise Failed(str(exc), changed=getattr(exc, "changed", False)) from None
+        return decide.predicted(result, settled, transaction.pending())
     for note in decide.settled_notes(settled):
         module.warn(note)
-    return settled.changed
-
-
-def unchanged(transaction, p, result):
-    """Nothing more to change; a change still armed is reported so the role confirms it in a full window
-    (an "ok" here would let the timer undo it later)."""
-    if transaction.pending():
-        try:
-            transaction.rearm(p["rollback_timeout"], decide.PERSISTS_NOTHING)
-        except RolledBack as exc:
-            raise Failed(nothing(exc, " now")) from None
-        result.update(changed=True, pending=True, msg="the last sshd change waits for its confirmation")
-    return result
-
-
-def arm(runner, p, live, transaction, want):
-    """Arm the rollback BEFORE applying: restore the last confirmed files (kept root-only) and reload."""
-    active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
-    want["reload"] = p["reload"] and active
-    if not transaction.pending():  # armed already: the restore of the last confirmed state stays
-        back_up(p, live)
-    steps = plan.restore_steps(
-        p["main_config"],
-        p["path"],
-        backup_dir=p["backup_dir"],
-        dropin_existed=live["dropin"] is not None,
-        service=p["service"],
-        reload=want["reload"],
-    )
+    if settled.changed:  # a leftover was finished: judge against what is live now
+        live, result, want = decided(module, runner, p, tools, mode)
+    want["reload"] = False
+    if result["diff"]:
+        active = runner.run(["systemctl", "is-active", "--quiet", p["service"]])[0] == 0
+        want["reload"] = p["reload"] and active
+    regenerate = functools.partial(regenerate_host_key, runner, want["keygen"])
+    changes = decide.apply_plan(p, live, want, regenerate) if result["diff"] else Plan()
+    if not changes.ops and not transaction.pending():
+        return result
     try:
-        # The apply may take the listener wait (10 s) after a reload, and sshd -t before it.
-        transaction.arm(p["rollback_timeout"], steps, apply_seconds=20)
-    except RestoredNow as exc:
-        raise Failed(str(exc), changed=True, restored=True) from None
-    except RestoreFailed as exc:
-        raise Failed(str(exc), changed=True, restored=False) from None
-    except RolledBack as exc:
-        raise Failed(nothing(exc, " now")) from None
-    except (HostError, ValueError) as exc:  # ValueError: a rollback without a step is never armed
-        raise refused(f"cannot arm the rollback: {exc}") from None
-
-
-def commit(runner, p, live, transaction, *, result, want):
-    """Arm, apply (a failure restores at once), re-arm: the window to confirm counts from the apply's end."""
-    arm(runner, p, live, transaction, want)
-    try:
-        apply(runner, p, live, want)
-    except (HostError, OSError) as exc:
-        try:
-            transaction.restore_now()
-            restored, what = True, decide.RESTORED
-        except HostError as failure:
-            restored, what = False, f"restoring the last confirmed sshd configuration FAILED: {failure}"
-        raise Failed(f"{exc}; {what}", **{**result, "changed": True, "restored": restored}) from None
-    result["reloaded"] = want["reload"]
-    try:
-        transaction.rearm(p["rollback_timeout"], decide.PERSISTS_NOTHING)
-    except HostError as exc:
-        raise Failed(str(exc), **{**result, "changed": True}) from None
-    result["pending"] = True
+        run_plan.run(changes, confirm(runner, p, live, want, transaction))
+    except executor.ConfirmFailed as exc:
+        restored = {} if exc.restored is None else {"restored": bool(exc.restored)}
+        raise Failed(str(exc), **{**result, "changed": exc.changed, **restored}) from None
+    result.update(pending=True, reloaded=want["reload"])
+    if not changes.ops:  # reported so that the role confirms it in a full window, never left to the timer
+        result.update(changed=True, msg=decide.WAITS)
     return result
 
 
@@ -611,6 +521,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         result = run(module, Runner(module), module.params)
+    except executor.ConfirmFailed as exc:  # what an earlier run left could not be settled
+        module.fail_json(msg=str(exc), changed=exc.changed, refusals=[])
     except (plan.PlanError, HostError) as exc:
         module.fail_json(msg=nothing(exc), changed=False, refusals=[])
     except Failed as exc:

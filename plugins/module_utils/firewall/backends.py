@@ -14,6 +14,8 @@ import collections
 import json
 import os
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import plan as host_plan
+
 from . import conntrack, guard, hooks, iptables, managers, nftables, rollback, ufw
 from .model import PolicyError
 
@@ -28,6 +30,32 @@ IPTABLES_FILES = {
 }
 UFW_FILES = ("/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/default/ufw", "/etc/ufw/ufw.conf")
 OWNED = (nftables.FAMILY, nftables.TABLE)
+
+
+def apply_plan(plan):
+    """The apply steps as host operations: each writes its script (root-only) and runs its command;
+    an empty plan when the live firewall already is the policy."""
+    if not plan.changed:
+        return host_plan.Plan()
+    return host_plan.Plan().add(
+        *(
+            host_plan.Command(
+                tuple(step.argv), what=step.what, inputs=((step.path, step.text),) if step.path else ()
+            )
+            for step in plan.steps
+        )
+    )
+
+
+def snapshot_ops(plan):
+    """The writes that save what the restore steps read (root-only), each undone if arming fails."""
+    return [
+        host_plan.Write(
+            path, text, 0o600, what=f"save {path}", inverse=host_plan.Remove(path, what=f"remove {path}")
+        )
+        for path, text in plan.snapshot.items()
+        if path
+    ]
 
 
 class BackendError(PolicyError):
@@ -51,6 +79,9 @@ class Plan:
         self.boot = {"files": [], "commands": []}  # persisted on confirm (host.commit_confirm.persist)
         self.takeover = []  # other units that load a firewall at boot, disabled on confirm
         self.facts = {}
+
+    def diff(self):
+        return {"before": self.before, "after": self.after, "before_header": "live", "after_header": "policy"}
 
 
 def nft_conf_text(persist_path):
@@ -220,15 +251,7 @@ class Nftables(Backend):
                 "the purge cannot name it: remove it by hand, or set purge: false. Nothing was applied"
             )
         if doc is not None:
-            remaining = hooks.after_purge(hooks.chains(doc), [f.key for f in purge])
-            hint = (
-                "the purge takes over tables on the input and forward hooks only: remove this chain, or "
-                "admit the controller in it"
-                if opts.purge
-                else "it is not managed by bulwark and purge is false: set firewall_purge: true (the purge "
-                "takes its tables or its policy over), or admit the controller in it"
-            )
-            self.judge(remaining, opts.packet, lambda c: (c.family, c.table) == OWNED or _skip_coop(c), hint)
+            self._guard_after_purge(doc, purge, opts)
         candidate = nftables.canonical(policy)
         persisted = self.read(opts.persist_path) or ""
         current = nftables.live_canonical(live, nftables.known_ids(policy, persisted))
@@ -262,13 +285,28 @@ class Nftables(Backend):
         plan.facts["purge"] = [f.command for f in purge]
         self._live = live
         self._purge = purge
-        # The rules the purge deletes from tables shared with Docker or fail2ban, as iptables-nft writes
-        # them back: read now, so that a table it cannot write back is refused before anything (also in
-        # check mode).
+        self._save_purged_rules(purge)
+        return plan
+
+    def _guard_after_purge(self, doc, purge, opts):
+        """Every base chain the controller's packet meets after the purge must accept it."""
+        remaining = hooks.after_purge(hooks.chains(doc), [f.key for f in purge])
+        hint = (
+            "the purge takes over tables on the input and forward hooks only: remove this chain, or "
+            "admit the controller in it"
+            if opts.purge
+            else "it is not managed by bulwark and purge is false: set firewall_purge: true (the purge "
+            "takes its tables or its policy over), or admit the controller in it"
+        )
+        self.judge(remaining, opts.packet, lambda c: (c.family, c.table) == OWNED or _skip_coop(c), hint)
+
+    def _save_purged_rules(self, purge):
+        """The rules the purge deletes from tables shared with Docker or fail2ban, as iptables-nft writes
+        them back: read now, so that a table it cannot write back is refused before anything (also in
+        check mode)."""
         chains = sorted({f.key[1:4] for f in purge if f.key[0] == "rule"})
         tables = {key[:2]: self._iptables_save(*key[:2]) for key in chains}
         self._chain_saves = {key: self._chain_save(key, tables[key[:2]]) for key in chains}
-        return plan
 
     def live_sets(self, policy):
         return conntrack.nft_live_sets(self._live.sets) if self._live.owned_exists else {}
@@ -364,19 +402,7 @@ class Iptables(Backend):
         ipt = {4: self.which("iptables"), 6: self.which("ip6tables")}
         ipset = self.which("ipset")
         plan.tools_installed = all(ipt.values()) and bool(ipset)
-        saved = {4: iptables.Saved(), 6: iptables.Saved()}
-        live_sets, self._ipset_saved = {}, ""
-        variant = None
-        if plan.tools_installed:
-            version = self.run([ipt[4], "-V"], "iptables -V")
-            variant = "nf_tables" if "nf_tables" in version else "legacy"
-            plan.facts["variant"] = variant
-            for fam in (4, 6):
-                saved[fam] = iptables.parse_save(
-                    self.run([f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
-                )
-            self._ipset_saved = self.run([ipset, "save"], "ipset save")
-            live_sets = iptables.parse_ipset_save(self._ipset_saved)
+        saved, live_sets, variant = self._read_saved(plan, ipt, ipset)
         self._policy, self._live_sets = policy, live_sets
         candidate = iptables.sets_canonical(policy)
         current = iptables.live_sets_canonical(live_sets, policy)
@@ -396,8 +422,33 @@ class Iptables(Backend):
         )
         plan.changed = current != candidate or (opts.purge and bool(plan.foreign))
         _diff(plan, current, candidate, opts.purge)
+        plan.boot = self._boot(policy, ipt, ipset)
+        self.take_over_boot(plan, opts)
+        self._steps(plan, policy, opts, (ipt, ipset), (saved, live_sets))
+        return plan
+
+    def _read_saved(self, plan, ipt, ipset):
+        """The live filter tables (iptables-save) and bw-* sets (ipset save), and the variant: empty where
+        the tools are not installed yet."""
+        saved = {4: iptables.Saved(), 6: iptables.Saved()}
+        live_sets, self._ipset_saved = {}, ""
+        variant = None
+        if plan.tools_installed:
+            version = self.run([ipt[4], "-V"], "iptables -V")
+            variant = "nf_tables" if "nf_tables" in version else "legacy"
+            plan.facts["variant"] = variant
+            for fam in (4, 6):
+                saved[fam] = iptables.parse_save(
+                    self.run([f"{ipt[fam]}-save", "-t", "filter"], "iptables-save")
+                )
+            self._ipset_saved = self.run([ipset, "save"], "ipset save")
+            live_sets = iptables.parse_ipset_save(self._ipset_saved)
+        return saved, live_sets, variant
+
+    def _boot(self, policy, ipt, ipset):
+        """What the confirmation persists: the saved sets and rules and the unit that loads them."""
         ipt_path = {fam: ipt[fam] or f"/usr/sbin/ip{'6' if fam == 6 else ''}tables" for fam in (4, 6)}
-        plan.boot = {
+        return {
             "files": [
                 [IPTABLES_FILES["ipset"], iptables.ipset_script(policy), 0o600],
                 [IPTABLES_FILES[4], iptables.restore_script(policy, 4), 0o600],
@@ -406,7 +457,11 @@ class Iptables(Backend):
             ],
             "commands": [["systemctl", "daemon-reload"], ["systemctl", "enable", self.boot_unit]],
         }
-        self.take_over_boot(plan, opts)
+
+    def _steps(self, plan, policy, opts, tools, found):
+        """The apply steps (sets, then each family's one COMMIT) and check mode's validations. tools: the
+        iptables commands by family and ipset; found: the live rules by family and the live sets."""
+        (ipt, ipset), (saved, live_sets) = tools, found
         state = opts.state_dir
         ipset_path = os.path.join(state, "firewall.candidate.ipset")
         plan.steps = [
@@ -443,7 +498,6 @@ class Iptables(Backend):
             plan.steps.append(
                 Step("nft -f (delete table inet bulwark)", [self.which("nft"), "-f", path], path, text)
             )
-        return plan
 
     def live_sets(self, policy):
         return conntrack.ipset_live_sets(self._live_sets, policy)

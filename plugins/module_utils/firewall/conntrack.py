@@ -262,3 +262,38 @@ def recorded_policy(options):
         return normalise(options)
     except (PolicyError, TypeError, KeyError):
         return None
+
+
+NOT_INSTALLED = "conntrack is not installed (Debian's conntrack package)"
+FAILED_WARNING = (
+    "firewall: the flows of sources this change stopped admitting were not all deleted, so they may still get"
+    " through as established flows (the firewall change itself stays applied, it was not undone): "
+)
+
+
+def removals(record, policy, live_sets, controller_flow):
+    """What the policy stops admitting: compared with the policies the last run recorded and, where they
+    were read (not None), the live sets."""
+    before = []
+    for options in recorded_before(record):
+        recorded = recorded_policy(options)
+        before += admissions(recorded) if recorded else []
+    if live_sets is not None:
+        before += admissions(with_sets(policy, live_sets))
+    return removed(before, admissions(policy), controller_flow)
+
+
+def diff_lines(sources):
+    """The diff's lines for the flows deleted ({list: [what, ...]})."""
+    return "".join(
+        f"conntrack: delete the flows of {what} ({where} no longer admits it)\n"
+        for where, whats in sources.items()
+        for what in whats
+    )
+
+
+def rolled_back_warning(when):
+    return (
+        f"firewall: the previous change was rolled back by the host ({when}): the controller did not confirm"
+        " it in time over a new connection"
+    )

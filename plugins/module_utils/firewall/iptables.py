@@ -134,7 +134,8 @@ def rule_lines(index, rule, family):
     return out
 
 
-def lines(policy, family):
+def _input_lines(policy, family):
+    """The input chain before the rules: loopback, flows, needed ICMP(v6), SSH."""
     out = [
         Line("input", "-i lo -j ACCEPT", "loopback"),
         Line("input", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "established flows"),
@@ -175,6 +176,11 @@ def lines(policy, family):
             limit = _hashlimit(policy.ssh_rate_limit, policy.ssh_burst, f"bw-ssh-{family}")
             out.append(Line("input", f"-p tcp --dport {port} {limit} -j DROP", "SSH rate limit per source"))
         out.append(Line("input", f"-p tcp --dport {port} -j ACCEPT", "SSH"))
+    return out
+
+
+def lines(policy, family):
+    out = _input_lines(policy, family)
     for i, rule in enumerate(policy.rules):
         if rule.direction == "in":
             out += rule_lines(i, rule, family)

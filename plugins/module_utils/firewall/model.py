@@ -283,15 +283,8 @@ class Rule:
         return f"Rule({self.as_dict()!r})"
 
 
-def normalise_rule(raw, where, set_names):
-    _check_keys(raw, RULE_KEYS, where)
-    direction = raw.get("direction") or "in"
-    if direction not in DIRECTIONS:
-        _fail(f"{where}.direction", f"{direction!r} is not one of {', '.join(DIRECTIONS)}")
-    action = raw.get("action") or "accept"
-    if action not in POLICIES:
-        _fail(f"{where}.action", f"{action!r} is not one of {', '.join(POLICIES)}")
-
+def _rule_ports_protos(raw, where):
+    """A rule's port ranges (sorted) and protocols: given, or implied by a service name (else tcp/any)."""
     ports, implied = [], None
     for i, p in enumerate(_as_list(raw.get("port"), f"{where}.port")):
         rng, protos = parse_port(
@@ -314,8 +307,11 @@ def normalise_rule(raw, where, set_names):
         _fail(f"{where}.proto", f"ports need tcp or udp, not {', '.join(protos)}")
     if "any" in protos and len(protos) > 1:
         _fail(f"{where}.proto", "'any' cannot be combined with other protocols")
-    ports = sorted(set(ports))
+    return sorted(set(ports)), protos
 
+
+def _rule_addresses(raw, where, set_names):
+    """A rule's sources (collapsed, IPv4 then IPv6), the @sets it names, and its destinations."""
     sources, sets = [], []
     for i, src in enumerate(_as_list(raw.get("sources"), f"{where}.sources")):
         here = f"{where}.sources[{i}]"
@@ -333,10 +329,10 @@ def normalise_rule(raw, where, set_names):
     ]
     v4, v6 = collapse(sources)
     d4, d6 = collapse(destinations)
+    return tuple(v4 + v6), tuple(sets), tuple(d4 + d6)
 
-    iface = raw.get("interface")
-    if iface is not None:
-        parse_interface(iface, f"{where}.interface")
+
+def _rule_comment(raw, where):
     comment = raw.get("comment") or ""
     if not isinstance(comment, str) or '"' in comment or "\\" in comment:
         _fail(f"{where}.comment", "must be text without quotes or backslashes")
@@ -345,7 +341,11 @@ def normalise_rule(raw, where, set_names):
             f"{where}.comment",
             f"is {len(comment.encode())} bytes in UTF-8; nft keeps {COMMENT_BYTES} of the operator's",
         )
+    return comment
 
+
+def _rule_rate(raw, where, action, direction):
+    """A rule's per-source rate limit and burst (None, None without one)."""
     rate = raw.get("rate_limit")
     burst = raw.get("burst")
     if burst is not None and rate is None:
@@ -358,14 +358,32 @@ def normalise_rule(raw, where, set_names):
         _fail(f"{where}.rate_limit", "only accept rules are rate-limited")
     if rate is not None and direction != "in":
         _fail(f"{where}.rate_limit", "only incoming rules are rate-limited")
+    return rate, burst
+
+
+def normalise_rule(raw, where, set_names):
+    _check_keys(raw, RULE_KEYS, where)
+    direction = raw.get("direction") or "in"
+    if direction not in DIRECTIONS:
+        _fail(f"{where}.direction", f"{direction!r} is not one of {', '.join(DIRECTIONS)}")
+    action = raw.get("action") or "accept"
+    if action not in POLICIES:
+        _fail(f"{where}.action", f"{action!r} is not one of {', '.join(POLICIES)}")
+    ports, protos = _rule_ports_protos(raw, where)
+    sources, sets, destinations = _rule_addresses(raw, where, set_names)
+    iface = raw.get("interface")
+    if iface is not None:
+        parse_interface(iface, f"{where}.interface")
+    comment = _rule_comment(raw, where)
+    rate, burst = _rule_rate(raw, where, action, direction)
     return Rule(
         direction=direction,
         action=action,
         protos=tuple(protos),
         ports=tuple(ports),
-        sources=tuple(v4 + v6),
-        sets=tuple(sets),
-        destinations=tuple(d4 + d6),
+        sources=sources,
+        sets=sets,
+        destinations=destinations,
         interface=iface,
         comment=comment,
         rate_limit=rate,
@@ -429,27 +447,8 @@ POLICY_KEYS = (
 )
 
 
-def normalise(options):
-    """Options (as the module receives them) -> Policy, or PolicyError naming the option."""
-    _check_keys(options, POLICY_KEYS, "policy")
-    for key, value in options.items():
-        refuse_control(value, key)
-    pol = {}
-    for key, default in (
-        ("default_incoming", "drop"),
-        ("default_routed", "drop"),
-        ("default_outgoing", "accept"),
-    ):
-        value = options.get(key) or default
-        if value not in POLICIES:
-            _fail(key, f"{value!r} is not one of {', '.join(POLICIES)}")
-        pol[key] = value
-
-    admin = [
-        parse_network(n, f"admin_networks[{i}]")
-        for i, n in enumerate(_as_list(options.get("admin_networks"), "admin_networks"))
-    ]
-
+def _sets(options):
+    """The named address sets: {name: (IPv4 networks, IPv6 networks)}, names checked."""
     raw_sets = options.get("sets") or {}
     if not isinstance(raw_sets, dict):
         _fail("sets", "must be a mapping of set name to a list of CIDRs")
@@ -472,8 +471,11 @@ def normalise(options):
             for i, n in enumerate(_as_list(raw_sets[name], f"sets.{name}"))
         ]
         sets[name] = collapse(nets)
+    return sets
 
-    # services: ports or well-known names open to every source, before the detailed rules.
+
+def _rules(options, sets):
+    """The services (ports open to every source, first) and the rules: (rules, how many are services)."""
     rules = []
     for i, svc in enumerate(_as_list(options.get("services"), "services")):
         if isinstance(svc, dict):
@@ -485,7 +487,11 @@ def normalise(options):
         normalise_rule(raw, f"rules[{i}]", sets)
         for i, raw in enumerate(_as_list(options.get("rules"), "rules"))
     ]
+    return rules, service_count
 
+
+def _ssh(options, admin):
+    """SSH's port, whether it is restricted to the admin networks, and its per-source rate and burst."""
     ssh_port = options.get("ssh_port", 22)
     if ssh_port is None:
         ssh_port = 22
@@ -510,6 +516,31 @@ def normalise(options):
     else:
         rate = parse_rate(rate, "ssh_rate_limit")
         burst = parse_burst(DEFAULT_BURST if burst is None else burst, rate, "ssh_burst")
+    return ssh_lo, restricted, rate, burst
+
+
+def normalise(options):
+    """Options (as the module receives them) -> Policy, or PolicyError naming the option."""
+    _check_keys(options, POLICY_KEYS, "policy")
+    for key, value in options.items():
+        refuse_control(value, key)
+    pol = {}
+    for key, default in (
+        ("default_incoming", "drop"),
+        ("default_routed", "drop"),
+        ("default_outgoing", "accept"),
+    ):
+        value = options.get(key) or default
+        if value not in POLICIES:
+            _fail(key, f"{value!r} is not one of {', '.join(POLICIES)}")
+        pol[key] = value
+    admin = [
+        parse_network(n, f"admin_networks[{i}]")
+        for i, n in enumerate(_as_list(options.get("admin_networks"), "admin_networks"))
+    ]
+    sets = _sets(options)
+    rules, service_count = _rules(options, sets)
+    ssh_port, restricted, rate, burst = _ssh(options, admin)
     icmp_echo = options.get("icmp_echo", True)
     if not isinstance(icmp_echo, bool):
         _fail("icmp_echo", f"{icmp_echo!r} is not a boolean")
@@ -519,7 +550,6 @@ def normalise(options):
         parse_interface(iface, f"docker_interfaces[{i}]")
     if docker and pol["default_routed"] == "accept":
         docker = False  # nothing to do: routed traffic is accepted anyway
-
     return Policy(
         incoming=pol["default_incoming"],
         routed=pol["default_routed"],
@@ -528,7 +558,7 @@ def normalise(options):
         sets=sets,
         rules=rules,
         service_count=service_count,
-        ssh_port=ssh_lo,
+        ssh_port=ssh_port,
         ssh_restricted=restricted,
         ssh_rate_limit=rate,
         ssh_burst=burst,

@@ -383,64 +383,87 @@ def read_live(doc):
             table_hooks.setdefault((fam, table), []).append(c)
     shared = {(fam, table) for (fam, table, name) in chains if managers.cooperating_name(name)}
     ipt_rules = {}  # iptables-nft table -> its foreign accepting rules
-
     for item in items:
         if "table" in item:
-            t = item["table"]
-            fam, name = t["family"], t["name"]
-            if (fam, name) == (FAMILY, TABLE):
-                live.owned_exists = True
-            elif managers.cooperating_name(name):
-                live.cooperating.append(f"table {fam} {name}")
-            elif fam in ("ip", "ip6") and name in IPTABLES_TABLES:
-                pass  # iptables-nft's tables: judged below
-            elif (fam, name) in table_hooks:
-                hooks = "/".join(sorted({c["hook"] for c in table_hooks[(fam, name)]}))
-                live.foreign.append(
-                    Foreign(
-                        f"table {fam} {name} (filters the {hooks} hook; not managed by bulwark)",
-                        f"delete table {fam} {name}",
-                        ("table", fam, name),
-                    )
-                )
+            _read_table(live, item["table"], table_hooks)
         elif "chain" in item:
             c = item["chain"]
             if (c["family"], c["table"]) == (FAMILY, TABLE):
                 live.chains.append((c["name"], c.get("hook"), c.get("policy"), c.get("prio")))
         elif "set" in item:
-            s = item["set"]
-            if (s["family"], s["table"]) == (FAMILY, TABLE):
-                flags = tuple(f for f in s.get("flags", []) if f != "dynamic")
-                dynamic = "timeout" in flags or "dynamic" in s.get("flags", [])
-                elems = None
-                if not dynamic:
-                    elems = []
-                    for e in s.get("elem", []):
-                        elems.extend(_elem_text(e))
-                live.sets.append((s["name"], s.get("type"), flags, s.get("timeout"), s.get("size"), elems))
+            _read_set(live, item["set"])
         elif "rule" in item:
-            r = item["rule"]
-            fam, table, chain = r["family"], r["table"], r["chain"]
-            live.chain_rules.setdefault((fam, table, chain), []).append(r.get("handle"))
-            if (fam, table) == (FAMILY, TABLE):
-                comment = r.get("comment", "")
-                rid = comment.split()[0] if comment.startswith("bw:") else None
-                live.rules.append((chain, rid, r.get("handle")))
-            elif fam in ("ip", "ip6") and table in IPTABLES_TABLES:
-                c = chains.get((fam, table, chain), {})
-                if c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter":
-                    if managers.cooperating_name(chain) or _rule_is_coop(r):
-                        live.cooperating.append(f"rule {fam} {table} {chain} handle {r.get('handle')}")
-                        shared.add((fam, table))
-                    elif _accepts(r):
-                        ipt_rules.setdefault((fam, table), []).append(
-                            Foreign(
-                                f"rule {fam} {table} {chain} handle {r.get('handle')} (admits traffic; "
-                                "not managed by bulwark)",
-                                f"delete rule {fam} {table} {chain} handle {r.get('handle')}",
-                                ("rule", fam, table, chain, r.get("handle")),
-                            )
-                        )
+            _read_rule(live, item["rule"], chains, shared, ipt_rules)
+    _judge_iptables_nft(live, table_hooks, shared, ipt_rules)
+    return live
+
+
+def _read_table(live, t, table_hooks):
+    """Ours, a cooperating owner's, iptables-nft's (judged later), or a foreign one on a filter hook."""
+    fam, name = t["family"], t["name"]
+    if (fam, name) == (FAMILY, TABLE):
+        live.owned_exists = True
+    elif managers.cooperating_name(name):
+        live.cooperating.append(f"table {fam} {name}")
+    elif fam in ("ip", "ip6") and name in IPTABLES_TABLES:
+        pass  # iptables-nft's tables: judged in _judge_iptables_nft
+    elif (fam, name) in table_hooks:
+        hooks = "/".join(sorted({c["hook"] for c in table_hooks[(fam, name)]}))
+        live.foreign.append(
+            Foreign(
+                f"table {fam} {name} (filters the {hooks} hook; not managed by bulwark)",
+                f"delete table {fam} {name}",
+                ("table", fam, name),
+            )
+        )
+
+
+def _read_set(live, s):
+    """One of our table's sets (the elements of those that are not dynamic meters)."""
+    if (s["family"], s["table"]) != (FAMILY, TABLE):
+        return
+    flags = tuple(f for f in s.get("flags", []) if f != "dynamic")
+    dynamic = "timeout" in flags or "dynamic" in s.get("flags", [])
+    elems = None
+    if not dynamic:
+        elems = []
+        for e in s.get("elem", []):
+            elems.extend(_elem_text(e))
+    live.sets.append((s["name"], s.get("type"), flags, s.get("timeout"), s.get("size"), elems))
+
+
+def _read_rule(live, r, chains, shared, ipt_rules):
+    """A rule: ours (by its bw: id), or one in an iptables-nft filter chain (a cooperating owner's, which
+    makes its table shared, or a foreign one that admits traffic)."""
+    fam, table, chain = r["family"], r["table"], r["chain"]
+    live.chain_rules.setdefault((fam, table, chain), []).append(r.get("handle"))
+    if (fam, table) == (FAMILY, TABLE):
+        comment = r.get("comment", "")
+        rid = comment.split()[0] if comment.startswith("bw:") else None
+        live.rules.append((chain, rid, r.get("handle")))
+        return
+    if not (fam in ("ip", "ip6") and table in IPTABLES_TABLES):
+        return
+    c = chains.get((fam, table, chain), {})
+    if not (c.get("hook") in FILTER_HOOKS and c.get("type", "filter") == "filter"):
+        return
+    if managers.cooperating_name(chain) or _rule_is_coop(r):
+        live.cooperating.append(f"rule {fam} {table} {chain} handle {r.get('handle')}")
+        shared.add((fam, table))
+    elif _accepts(r):
+        ipt_rules.setdefault((fam, table), []).append(
+            Foreign(
+                f"rule {fam} {table} {chain} handle {r.get('handle')} (admits traffic; "
+                "not managed by bulwark)",
+                f"delete rule {fam} {table} {chain} handle {r.get('handle')}",
+                ("rule", fam, table, chain, r.get("handle")),
+            )
+        )
+
+
+def _judge_iptables_nft(live, table_hooks, shared, ipt_rules):
+    """iptables-nft's filter tables: deleted whole when only foreign rules fill them; shared with Docker or
+    fail2ban, they lose their foreign accepting rules and their input chains' drop policy."""
     for (fam, table), hooked in sorted(table_hooks.items()):
         if not (fam in ("ip", "ip6") and table in IPTABLES_TABLES):
             continue
@@ -465,7 +488,6 @@ def read_live(doc):
                         ("policy", fam, table, c["name"]),
                     )
                 )
-    return live
 
 
 def unwritable(foreign):

@@ -82,6 +82,12 @@ class NothingToRestore(ValueError):
     """A rollback without a step would record "rolled back" and restore nothing: it is never armed."""
 
 
+NOTHING_TO_RESTORE = (
+    "the rollback has no step that restores anything: refusing to arm it (it would record 'rolled back'"
+    " and put nothing back)"
+)
+
+
 def check_timeout(value, option="rollback_timeout"):
     """The rollback window in seconds, or TimeoutRefused naming `option`."""
     try:
@@ -140,10 +146,7 @@ def render_restore(directory, steps):
     NothingToRestore when there is no step: such a script could only claim to have rolled back."""
     steps = list(steps or ())
     if not steps:
-        raise NothingToRestore(
-            "the rollback has no step that restores anything: refusing to arm it (it would record"
-            " 'rolled back' and put nothing back)"
-        )
+        raise NothingToRestore(NOTHING_TO_RESTORE)
     for what, argv in steps:
         if not what or not argv or any("\n" in word or "\0" in word for word in [what, *argv]):
             raise ValueError(f"restore step {what!r}: {argv!r} is empty or has a line break")

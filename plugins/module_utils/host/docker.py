@@ -16,3 +16,16 @@ def wanted(option):
     if option not in CHOICES:
         raise ValueError(f"docker must be one of {', '.join(CHOICES)}, not {option!r}")
     return option == "always" or (option == "auto" and running())
+
+
+def settings(runner):
+    """(daemon.json's text or None, `docker ps` names and published ports) when Docker's daemon is
+    installed, else None."""
+    if runner.which("dockerd") is None:
+        return None
+    ps = ""
+    tool = runner.which("docker")
+    if tool is not None:
+        rc, out, _err = runner.run([tool, "ps", "--format", "{{.Names}} {{.Ports}}"])
+        ps = out if rc == 0 else ""
+    return files.read("/etc/docker/daemon.json"), ps

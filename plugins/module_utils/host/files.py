@@ -121,6 +121,29 @@ def _open_dir(path, anchor=None, make_dirs=None, owner=None, missing_ok=False):
     anchor = os.path.abspath(anchor or path)
     if path != anchor and not path.startswith(anchor.rstrip("/") + "/"):
         raise HostError(f"{path} is not below {anchor}")
+    try:
+        opened = _walk_to_anchor(anchor, make_dirs, missing_ok)
+        if opened is None:
+            return None
+        return _walk_below_anchor(opened, path[len(anchor) :], owner, make_dirs, missing_ok)
+    except OSError as exc:
+        raise HostError(f"cannot open directory {path}: {exc.strerror}") from None
+
+
+def _link_target(dir_fd, name, where, links, anchor):
+    """The target of link `name` on the way to the anchor: only a link root (or this process's user)
+    owns is followed, and no more than the kernel would."""
+    link_owner = os.lstat(name, dir_fd=dir_fd).st_uid
+    if link_owner not in _trusted():
+        raise HostError(f"{where} is a symbolic link owned by {_user(link_owner)}: refusing to follow it")
+    if links > _MAX_LINKS:
+        raise HostError(f"cannot open directory {anchor}: too many levels of symbolic links")
+    return os.readlink(name, dir_fd=dir_fd)
+
+
+def _walk_to_anchor(anchor, make_dirs, missing_ok):
+    """(fd, real path) of the anchor, walked from "/" following only trusted links, every directory
+    above it one only root can change (the anchor itself is checked by the caller)."""
     trusted = _trusted()
     pending = [part for part in anchor.split("/") if part]
     above = []  # (fd, real path) of the directories above the current one, for a link's ".."
@@ -141,16 +164,8 @@ def _open_dir(path, anchor=None, make_dirs=None, owner=None, missing_ok=False):
             if child is None:
                 return None
             if child is _LINK:
-                link_owner = os.lstat(part, dir_fd=fd).st_uid
-                if link_owner not in trusted:
-                    raise HostError(
-                        f"{child_where} is a symbolic link owned by {_user(link_owner)}:"
-                        " refusing to follow it"
-                    )
                 links += 1
-                if links > _MAX_LINKS:
-                    raise HostError(f"cannot open directory {anchor}: too many levels of symbolic links")
-                target = os.readlink(part, dir_fd=fd)
+                target = _link_target(fd, part, child_where, links, anchor)
                 if target.startswith("/"):
                     for above_fd, _where in above:
                         os.close(above_fd)
@@ -163,11 +178,26 @@ def _open_dir(path, anchor=None, make_dirs=None, owner=None, missing_ok=False):
             fd, where = child, child_where
             if pending:
                 _check(fd, where, trusted)
+        opened, fd = fd, None
+        return opened, where
+    finally:
+        for above_fd, _where in above:
+            os.close(above_fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _walk_below_anchor(opened, rest, owner, make_dirs, missing_ok):
+    """From the anchor (opened: its fd, which this takes over, and real path) down `rest`, following no
+    link at all, every directory one only root or `owner` can change: (fd, real path), or None when one
+    is missing."""
+    fd, where = opened
+    try:
         if owner == ANY_USER:
             owner = os.fstat(fd).st_uid
-        owners = trusted | ({owner} if owner is not None else set())
+        owners = _trusted() | ({owner} if owner is not None else set())
         _check(fd, where, owners)
-        for part in [part for part in path[len(anchor) :].split("/") if part]:
+        for part in [part for part in rest.split("/") if part]:
             child_where = os.path.join(where, part)
             child = _open_child(fd, part, child_where, make_dirs, missing_ok)
             if child is None:
@@ -179,11 +209,7 @@ def _open_dir(path, anchor=None, make_dirs=None, owner=None, missing_ok=False):
             _check(fd, where, owners)
         opened, fd = fd, None
         return opened, where
-    except OSError as exc:
-        raise HostError(f"cannot open directory {path}: {exc.strerror}") from None
     finally:
-        for above_fd, _where in above:
-            os.close(above_fd)
         if fd is not None:
             os.close(fd)
 

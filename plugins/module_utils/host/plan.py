@@ -83,18 +83,23 @@ class Directory:
     inverse: object = None
     make_dirs: int = None
     only_new: bool = False
+    private: bool = False  # files.private_dir: root's own (one another user owns is refused), mode tightened
 
 
 @dataclasses.dataclass(frozen=True)
 class Command:
     """Run a command; a non-zero exit fails the plan. data: its standard input; env: variables for this
-    command only."""
+    command only; inputs: the files it reads (a script for `nft -f`), written as part of this operation."""
 
     argv: tuple
     what: str = ""
     inverse: object = None
     data: object = None
     env: tuple = ()  # ((name, value), ...)
+    inputs: tuple = ()  # ((path, content), ...): files it reads, written root-only (0600) just before
+    ok: tuple = (0,)  # the exit codes that mean success (None: any)
+    warn: bool = False  # another exit code is a warning (Executor.warnings), not a failure: best effort
+    expect: tuple = None  # a check, which changes nothing: (its output, stripped; the words when it differs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +116,29 @@ class Unit:
         return ("systemctl", self.verb, self.unit)
 
 
-OPERATIONS = (Write, Remove, Attributes, Directory, Command, Unit)
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A host-layer function called with `args`, for what no file or command operation can say ahead (a
+    key generated aside and then written, a wait until a listener answers again). It raises HostError
+    when it fails."""
+
+    function: object
+    args: tuple = ()
+    what: str = ""
+    inverse: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+    """Set a value of the running kernel (a /proc/sys entry, files.set_kernel_value)."""
+
+    path: str
+    value: str
+    what: str = ""
+    inverse: object = None
+
+
+OPERATIONS = (Write, Remove, Attributes, Directory, Command, Unit, Call, Kernel)
 
 
 def replace(path, content, before, *, what, mode=0o644, uid=0, gid=0, **options):

@@ -5,13 +5,15 @@ Pure: the module reads the host (host layer), hands the texts and facts in, and 
 
 import os
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import guard, plan
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import plan as host_plan
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import guard, plan, render
 
 NOTHING = "Nothing was applied"
 VALIDATED = "sshd -t accepts the candidate configuration (validate_only: nothing was changed)"
 # sshd's change is its live files: a confirmation stages nothing to persist (commit-confirm's staged.json).
 PERSISTS_NOTHING = {"files": [], "commands": []}
 RESTORED = "the last confirmed sshd configuration was restored (removed host keys and moduli stay removed)"
+WAITS = "the last sshd change waits for its confirmation"
 
 
 class Failed(Exception):
@@ -33,6 +35,24 @@ def refused(msg, **result):
 def other_dropins(names, own):
     """The names of a drop-in directory's entries that sshd's `Include <dir>/*.conf` reads besides ours."""
     return [name for name in names if name.endswith(".conf") and name != own]
+
+
+def other_dropin_paths(path, names):
+    """The paths of the drop-ins beside ours (`path`) that sshd's Include reads, from their directory's."""
+    directory = os.path.dirname(path)
+    return [os.path.join(directory, name) for name in other_dropins(names, os.path.basename(path))]
+
+
+def host_key_files(kinds):
+    """The private and public files of these host key types."""
+    return [f for kind in kinds for f in (plan.HOST_KEY.format(kind), plan.HOST_KEY.format(kind) + ".pub")]
+
+
+def sandbox_main(main_after, dropin_dir, sandbox_dir):
+    """The candidate main config for the sandbox: its Include of the drop-in directory points into it."""
+    return render.replace_include(
+        main_after, render.include_line(dropin_dir), render.include_line(sandbox_dir)
+    )
 
 
 def key_bits(rc, out):
@@ -177,3 +197,44 @@ def predicted(result, settled, pending):
 def strict_modes_paths(real, home):
     """The paths sshd's safe_path() checks from a keys file's canonical path up to the home's (guard's)."""
     return guard.strict_modes_paths(real, home) if real else []
+
+
+def apply_plan(p, live, want, regenerate=None):
+    """The change as host operations, in order: the files, their modes (never through a link), the host
+    keys removed, the RSA key (`regenerate`: the host layer's function, called with its path, type and
+    size), the moduli, `sshd -t` of the live files, the reload. The restore is commit-confirm's
+    (restore_steps), not these operations' inverses."""
+    mode, ops = want["mode"], []
+    if live["dropin"] != want["dropin"]:
+        # A host without sshd_config.d gets it, below the directory of the main config.
+        anchor = os.path.dirname(os.path.dirname(p["path"]))
+        ops.append(_write(p["path"], want["dropin"], mode, make_dirs=0o755, anchor=anchor))
+    if live["main"] != want["main"]:
+        ops.append(_write(p["main_config"], want["main"], mode))
+    ops += [
+        host_plan.Attributes(path, mode, what=f"set the mode of {path}") for path, _old in want["wrong_modes"]
+    ]
+    ops += [host_plan.Remove(path, what=f"remove {path}") for path in live["remove"]]
+    if want["regenerate_rsa"]:
+        key, bits = plan.HOST_KEY.format("rsa"), p["rsa_host_key_bits"]
+        ops.append(host_plan.Call(regenerate, (key, "rsa", bits), f"regenerate {key} ({bits} bits)"))
+    if want["moduli"] is not None:
+        ops.append(_write(plan.MODULI, want["moduli"], 0o644))
+    ops.append(host_plan.Command((want["sshd"], "-t"), what="sshd -t of the live configuration"))
+    if want["reload"]:
+        ops.append(host_plan.Unit("reload", p["service"], what=f"reloading {p['service']}"))
+    return host_plan.Plan().add(*ops)
+
+
+def backup_ops(p, live):
+    """Keep the last confirmed files (root-only, in backup_dir) for the restore steps to copy back."""
+    dropin = os.path.join(p["backup_dir"], "dropin")
+    main = os.path.join(p["backup_dir"], "sshd_config")
+    ops = [_write(main, live["main"], live["modes"][p["main_config"]], what=f"keep {p['main_config']}")]
+    if live["dropin"] is None:
+        return [*ops, host_plan.Remove(dropin, what=f"forget a kept {p['path']}")]
+    return [*ops, _write(dropin, live["dropin"], live["modes"][p["path"]], what=f"keep {p['path']}")]
+
+
+def _write(path, content, mode, what=None, **options):
+    return host_plan.Write(path, content, mode, -1, -1, what=what or f"write {path}", **options)

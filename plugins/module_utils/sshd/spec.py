@@ -1,5 +1,15 @@
 """The sshd_config module's argument spec (its DOCUMENTATION says what each option means)."""
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.specs import changing_the_connection
+
+# sshd_config's own names for the controller's connection (its messages name them); the shared ones
+# (controller_address, ...) are their aliases.
+OWN_NAMES = {
+    "controller_address": "connecting_from",
+    "controller_local_address": "local_address",
+    "controller_port": "local_port",
+}
+
 ARGUMENT_SPEC = {
     "options": {"type": "dict", "default": {}},
     "match": {
@@ -22,9 +32,6 @@ ARGUMENT_SPEC = {
     "rsa_host_key_bits": {"type": "int", "default": 0},
     "moduli_min_bits": {"type": "int", "default": 0},
     "connecting_user": {"type": "str"},
-    "connecting_from": {"type": "str"},
-    "local_address": {"type": "str"},
-    "local_port": {"type": "int"},
     "assume_groups": {"type": "list", "elements": "str", "default": []},
     "client_algorithms": {
         "type": "dict",
@@ -35,13 +42,10 @@ ARGUMENT_SPEC = {
             for k in ("kex", "ciphers", "macs", "host_key_algorithms")
         },
     },
-    "guard": {"type": "bool", "default": True},
     "validate_only": {"type": "bool", "default": False},
     "reload": {"type": "bool", "default": True},
     "service": {"type": "str", "default": "ssh"},
-    "rollback_timeout": {"type": "int", "default": 60},
-    # Read by the action plugin on the controller (plugins/action/), which confirms; the module ignores it.
-    "reconnect_and_confirm": {"type": "bool", "default": False},
+    **changing_the_connection(OWN_NAMES),
     "mode": {"type": "str", "default": "0600"},
     "backup_dir": {"type": "path", "default": "/var/lib/bulwark/sshd"},
 }

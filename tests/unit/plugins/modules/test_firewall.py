@@ -2,10 +2,11 @@
 applies nothing, a failed step is restored and says what was applied, a re-run while armed is pending."""
 
 import json
+import os
 
 import pytest
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import backends
+from ansible_collections.bulwark.hardening.plugins.module_utils.firewall import backends, spec
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import commit_confirm as cc
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 from ansible_collections.bulwark.hardening.plugins.modules import firewall
@@ -20,17 +21,21 @@ class Exit(Exception):
 
 class FakeModule:
     def __init__(self, tmp_path, results):
-        self.params = {k: v.get("default") for k, v in firewall.ARGUMENT_SPEC.items()}
+        self.params = {k: v.get("default") for k, v in spec.ARGUMENT_SPEC.items()}
         self.params.update(controller_address="172.30.2.1", controller_port=22, state_dir=str(tmp_path))
         self.params.update(admin_networks=["172.30.2.1/32"])
         self.check_mode = False
         self.tmpdir = str(tmp_path)
         self.results = results  # argv[0] -> rc
         self.ran = []
+        self.read = {}  # path -> its content when a command that names it ran (a check's candidate)
         self.warnings = []
 
     def run_command(self, argv, **_kw):
         self.ran.append(list(argv))
+        for word in argv:
+            if word.startswith(self.tmpdir) and os.path.isfile(word):
+                self.read[word] = open(word).read()
         return self.results.get(argv[0], 0), "", f"{argv[0]} said no" if self.results.get(argv[0]) else ""
 
     def get_bin_path(self, name, opt_dirs=None):
@@ -47,6 +52,8 @@ class FakeModule:
 
 
 class FakeTransaction:
+    concern = "firewall"
+
     def __init__(self, pending=False, arm_error=None):
         self.calls = []
         self._pending = pending
@@ -62,6 +69,9 @@ class FakeTransaction:
 
     def pending(self):
         return self._pending
+
+    def restore_steps(self):
+        return [("put the last confirmed table back", ["/usr/sbin/nft", "-f", "confirmed"])]
 
     def arm(self, timeout, restore, apply_seconds=0):
         applied = [argv for argv in self.module.ran if argv[0] in ("/usr/sbin/first", "/usr/sbin/second")]
@@ -134,7 +144,10 @@ def test_the_rollback_is_armed_before_the_first_step_and_rearmed_after_the_last(
 def test_a_rollback_that_cannot_be_armed_applies_nothing_and_says_so(tmp_path):
     out, module, _tx = run(tmp_path, transaction=FakeTransaction(arm_error=HostError("systemd-run failed")))
     assert out.failed and out.kw["changed"] is False
-    assert out.kw["msg"] == "could not arm the firewall rollback (systemd-run failed). Nothing was applied"
+    assert out.kw["msg"] == (
+        "could not arm the firewall rollback (systemd-run failed): while the host cannot arm the rollback, no"
+        " change is applied. Nothing was applied"
+    )
     assert ["/usr/sbin/first"] not in module.ran
     assert not (tmp_path / "snap").exists()  # nothing left behind
 
@@ -143,7 +156,7 @@ def test_a_failed_step_is_restored_and_the_message_says_what_was_applied(tmp_pat
     out, _module, tx = run(tmp_path, results={"/usr/sbin/second": 1})
     assert out.failed and out.kw["changed"] is True
     assert out.kw["msg"] == (
-        "second step failed: /usr/sbin/second said no. Applied before it: first step. "
+        "second step failed (rc=1): /usr/sbin/second said no. Applied before it: first step. "
         "The host restored the previous firewall: put the table back."
     )
     assert [c[0] for c in tx.calls] == ["arm", "restore_now"]
@@ -152,7 +165,9 @@ def test_a_failed_step_is_restored_and_the_message_says_what_was_applied(tmp_pat
 def test_a_first_step_that_fails_changed_nothing(tmp_path):
     out, _module, _tx = run(tmp_path, results={"/usr/sbin/first": 1})
     assert out.failed and out.kw["changed"] is False
-    assert "first step failed: /usr/sbin/first said no. Nothing before it was applied." in out.kw["msg"]
+    assert (
+        "first step failed (rc=1): /usr/sbin/first said no. Nothing before it was applied." in out.kw["msg"]
+    )
 
 
 def test_a_rerun_while_armed_is_pending_again_and_keeps_the_first_restore(tmp_path):
@@ -175,11 +190,15 @@ def test_no_change_and_nothing_armed_is_ok(tmp_path):
     assert tx.calls == []
 
 
-def test_check_mode_validates_the_candidate_in_the_temporary_directory_and_applies_nothing(tmp_path):
+def test_check_mode_validates_the_candidate_in_a_private_temporary_copy_and_applies_nothing(tmp_path):
     out, module, tx = run(tmp_path, check_mode=True)
     assert not out.failed and out.kw["changed"] is True and out.kw["pending"] is False
-    assert module.ran[-1] == ["/usr/sbin/nft", "-c", "-f", str(tmp_path / "candidate.nft")]
-    assert (tmp_path / "candidate.nft").read_text() == "table\n"
+    checked = module.ran[-1]
+    assert checked[:3] == ["/usr/sbin/nft", "-c", "-f"] and os.path.basename(checked[3]) == "candidate.nft"
+    assert os.path.dirname(os.path.dirname(checked[3])) == str(tmp_path)  # a sandbox in Ansible's tmpdir
+    assert module.read[checked[3]] == "table\n"  # the candidate, written before nft read it
+    assert not os.path.exists(checked[3])  # and the sandbox removed afterwards
+    assert not (tmp_path / "state").exists()  # never where the real run keeps its candidate
     assert tx.calls == [] and ["/usr/sbin/first"] not in module.ran
 
 

@@ -1,12 +1,13 @@
 """The module's host-side steps on a scratch tree: waiting for sshd's banner after a reload (host/waits.py,
-as apply() calls it) and the modes apply() sets."""
+as the apply's check calls it) and the modes the apply plan sets, run by the executor."""
 
 import socket
 import threading
 
 import pytest
 
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files, waits
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import executor, files, waits
+from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import decide
 from ansible_collections.bulwark.hardening.plugins.modules import sshd_config
 
 
@@ -57,6 +58,15 @@ def test_a_wrong_mode_is_set_on_the_file_itself_never_through_a_link(tmp_path):
     }
     live = {**text, "remove": []}
     with pytest.raises(files.HostError, match="sshd_config is a symbolic link: refusing to change it"):
-        sshd_config.apply(Runner(), p, live, want)
+        executor.Executor(Runner()).run(decide.apply_plan(p, live, want))
     assert files.mode_of(str(plain)) == 0o600  # the file's own wrong mode was set
     assert files.mode_of(str(victim)) == 0o640  # the link's target kept its mode
+
+
+def test_sshd_silent_after_the_reload_fails_the_apply_naming_where(monkeypatch):
+    """The executor runs this check after the reload; its HostError restores like a failed operation."""
+    monkeypatch.setattr(waits, "listener", lambda targets, banner, timeout: False)
+    with pytest.raises(
+        files.HostError, match=r"sshd did not answer on 10\.0\.0\.1:22 within 10 s of the reload"
+    ):
+        sshd_config.wait_for_sshd([("10.0.0.1", 22)])
