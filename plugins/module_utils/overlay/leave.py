@@ -1,12 +1,15 @@
-"""A host leaving the mesh (pure): the record of what it configured, and what leaving removes.
+"""A host leaving the mesh (pure): the record of what it configured, what leaving removes, and its plan.
 
 A host that leaves the group usually loses the group's variables too (the interface's name, the key
 directory): what it configured as a member is recorded on the host itself, as a local fact that the
 common role's one `setup` call reads, so that the run that finds it outside the group can take it out.
 """
 
+import dataclasses
 import json
 import shlex
+
+from ..host.plan import Command, Plan, delete
 
 # A local fact (JSON, not executable: `setup` runs executable .fact files) that names no secret.
 FACT_PATH = "/etc/ansible/facts.d/bulwark_overlay.fact"
@@ -55,3 +58,54 @@ def docker_holes_left(rules, interface):
             continue
         found.append(["iptables", "-D", "DOCKER-USER", *match, "-j", "ACCEPT"])
     return found
+
+
+def removal(path, before, what, secret=False):
+    """Remove path; its inverse puts back `before` where that was a regular file (a host.plan.Current with
+    its mode: a link is not written back)."""
+    kept = before if before is not None and before.mode is not None else None
+    return delete(path, kept, what=what, secret=secret)
+
+
+# What puts a stopped unit back, by (it was active, it was enabled).
+UNIT_BACK = {(True, True): ("enable", "--now"), (False, True): ("enable",), (True, False): ("start",)}
+
+
+@dataclasses.dataclass
+class Member:
+    """What the module read of a membership to take out. doomed: [(path, what, Current)] of the files
+    removals() names that exist (Current's mode None: not a regular file); holes: the `iptables -D` argv of
+    the DOCKER-USER holes left (docker_holes_left)."""
+
+    doomed: list = dataclasses.field(default_factory=list)
+    active: bool = False
+    enabled: bool = False
+    link: bool = False
+    holes: list = dataclasses.field(default_factory=list)
+
+
+def plan(interface, found):
+    """(Plan, reasons) of taking the membership out. The holes close first (the unit's PreDown closes the
+    ones its file names, and tolerates their absence), then the unit stops and the interface goes, then
+    the files, the record last."""
+    unit = f"wg-quick@{interface}.service"
+    reasons = ([f"{unit} stopped and disabled"] if found.active or found.enabled else []) + (
+        [f"interface {interface} removed"] if found.link else []
+    )
+    reasons += [f"Docker's DOCKER-USER no longer admits {' '.join(argv[3:-2])}" for argv in found.holes]
+    reasons += [f"{path} removed ({what})" for path, what, _before in found.doomed]
+    ops = Plan()
+    for argv in found.holes:
+        undo = Command(
+            ("iptables", "-I", *argv[2:]), what=f"Docker's DOCKER-USER admits {' '.join(argv[3:-2])}"
+        )
+        ops.add(Command(tuple(argv), what="closing Docker's DOCKER-USER chain to the mesh", inverse=undo))
+    if found.active or found.enabled:
+        back = UNIT_BACK[(found.active, found.enabled)]
+        undo = Command(("systemctl", *back, unit), what=f"{unit} put back ({' '.join(back)})")
+        ops.add(Command(("systemctl", "disable", "--now", unit), what=f"stopping {unit}", inverse=undo))
+    if found.link and not found.active:  # up by other means than the unit (its stop takes it down)
+        ops.add(Command(("ip", "link", "del", "dev", interface), what="removing the interface"))
+    for path, what, before in found.doomed:
+        ops.add(removal(path, before, f"{path} removed ({what})", secret=True))
+    return ops, reasons

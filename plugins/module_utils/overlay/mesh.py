@@ -331,6 +331,25 @@ def build(settings_raw, members_raw, require_keys=True):
     s = Settings(settings_raw or {})
     if not isinstance(members_raw, list) or not members_raw:
         _fail("bulwark_overlay_group", "has no members")
+    seen, fixed_addr, fixed_sub, endpoints = _given_members(s, members_raw, require_keys)
+    names = sorted(seen)
+    hosts = list(s.cidr.hosts())
+    # Explicit addresses first, then the rest hashed into what is left: a joining host never moves one.
+    addresses = allocate(names, hosts, fixed_addr, "address")
+    subnets = {}
+    if s.container_cidr:
+        pool = list(s.container_cidr.subnets(new_prefix=s.container_prefix))
+        subnets = allocate(names, pool, fixed_sub, "subnet")
+    members = {
+        n: Member(n, addresses[n], endpoints.get(n), seen[n].get("public_key") or None, subnets.get(n))
+        for n in names
+    }
+    unique_keys(members.values())
+    return Mesh(s, members, _hub(s.hub, members))
+
+
+def _given_members(s, members_raw, require_keys):
+    """Each member's given values, checked: (raw by name, fixed addresses, fixed subnets, endpoints)."""
     seen = {}
     fixed_addr, fixed_sub, endpoints = {}, {}, {}
     for i, raw in enumerate(members_raw):
@@ -373,29 +392,20 @@ def build(settings_raw, members_raw, require_keys=True):
                 "its overlay public key is unknown (not in this run and not in the peer registry); "
                 "run the play with this host included",
             )
-    names = sorted(seen)
-    hosts = list(s.cidr.hosts())
-    # Explicit addresses first, then the rest hashed into what is left: a joining host never moves one.
-    addresses = allocate(names, hosts, fixed_addr, "address")
-    subnets = {}
-    if s.container_cidr:
-        pool = list(s.container_cidr.subnets(new_prefix=s.container_prefix))
-        subnets = allocate(names, pool, fixed_sub, "subnet")
-    members = {
-        n: Member(n, addresses[n], endpoints.get(n), seen[n].get("public_key") or None, subnets.get(n))
-        for n in names
-    }
-    unique_keys(members.values())
-    hub = s.hub
+    return seen, fixed_addr, fixed_sub, endpoints
+
+
+def _hub(hub, members):
+    """The hub of the spokes: the one named, or the first member by name with an endpoint."""
     if hub is not None and hub not in members:
         _fail("bulwark_overlay_hub", f"{hub!r} is not a member of the group")
     if hub is not None and members[hub].endpoint is None:
         _fail("bulwark_overlay_hub", f"{hub} has no overlay_endpoint: a hub must be reachable")
     if hub is None and any(m.endpoint is None for m in members.values()):
-        hub = next((n for n in names if endpoints.get(n)), None)
+        hub = next((n for n, m in members.items() if m.endpoint is not None), None)
         if hub is None:
             _fail("bulwark_overlay_hub", "no member has an overlay_endpoint: nobody can be the hub")
-    return Mesh(s, members, hub)
+    return hub
 
 
 def members_from_inventory(group, hostvars, registry=None, key_result="__overlay_key"):

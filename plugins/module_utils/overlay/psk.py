@@ -58,7 +58,9 @@ def check(keys, where="preshared_key_values"):
         raise MeshError(f"{where}: not a mapping of peer names to keys. Nothing was applied")
     for peer, key in keys.items():
         if key is not None and (not isinstance(key, str) or not KEY_PATTERN.fullmatch(key)):
-            raise MeshError(f"{where}[{peer!r}]: not a WireGuard key (base64 of 32 bytes). Nothing applied")
+            raise MeshError(
+                f"{where}[{peer!r}]: not a WireGuard key (base64 of 32 bytes). Nothing was applied"
+            )
     return keys
 
 
