@@ -147,6 +147,12 @@ def normalise_secret(spec, index, consumers):
     result["overlap"] = _int(spec.get("overlap", DEFAULT_OVERLAP), f"{where}.overlap", 0)
     if "postgresql" in spec:
         result["postgresql"] = normalise_postgresql(spec["postgresql"], kind, f"{where}.postgresql")
+    _audience(spec, kind, where, consumers, result)
+    return result
+
+
+def _audience(spec, kind, where, consumers, result):
+    """The secret's consumers, and for a key pair its signers, into `result`, checked."""
     names = spec.get("consumers", [])
     if not isinstance(names, list):
         raise SecretSpecError(f"{where}.consumers: a list of consumer names")
@@ -171,7 +177,6 @@ def normalise_secret(spec, index, consumers):
             )
     if kind in ("rsa", "ed25519"):
         result["signers"] = list(dict.fromkeys(signers))
-    return result
 
 
 def normalise_postgresql(spec, kind, where):

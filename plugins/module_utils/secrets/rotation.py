@@ -302,67 +302,82 @@ def deliverables(spec, meta, values, public_pem, jwks):
     return {names[role]: contents[role] for role in names}
 
 
+def _damaged(name, what):
+    return StateError(f"{name}: the stored metadata {what}: the store is damaged")
+
+
 def check_meta(name, meta):
     """The stored metadata of secret `name` if the rotation can continue from it; else StateError saying
     what is wrong. An unknown state is refused: continuing from a guess could skip dual-accept."""
-
-    def damaged(what):
-        return StateError(f"{name}: the stored metadata {what}: the store is damaged")
-
     if not isinstance(meta, dict):
-        raise damaged(f"is a {type(meta).__name__}, not a mapping")
+        raise _damaged(name, f"is a {type(meta).__name__}, not a mapping")
     missing = [key for key in _META_KEYS if key not in meta]
     if missing:
-        raise damaged(f"has no {', '.join(missing)}")
+        raise _damaged(name, f"has no {', '.join(missing)}")
     if meta["name"] != name:
-        raise damaged(f"names another secret ({str(meta['name'])[:64]!r})")
+        raise _damaged(name, f"names another secret ({str(meta['name'])[:64]!r})")
     state = meta["state"]
     if state not in STATES:
-        raise damaged(
+        raise _damaged(
+            name,
             f"has an unknown rotation state {str(state)[:32]!r} (known: {', '.join(STATES)}); refusing to"
-            " guess where the rotation stands"
+            " guess where the rotation stands",
         )
     for key in ("current", *_NEEDS.get(state, ())):
         if meta[key] is None:
-            raise damaged(f"is in state {state} without {key}")
+            raise _damaged(name, f"is in state {state} without {key}")
     for key in ("current", "next", "previous"):
-        entry = meta[key]
-        if entry is None:
-            continue
-        if not isinstance(entry, dict):
-            raise damaged(f"{key} is a {type(entry).__name__}, not a mapping")
-        number = entry.get("version")
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise damaged(f"{key}.version is not a version number")
-        for field in ("created", "expires", "fingerprint"):
-            if not isinstance(entry.get(field), str):
-                raise damaged(f"{key}.{field} is missing or not a text")
-        try:
-            parse_time(entry["created"])
-        except ValueError:
-            raise damaged(f"{key}.created is not a time") from None
+        if meta[key] is not None:
+            _check_entry(name, key, meta[key])
+    _check_fields(name, meta)
+    _check_records(name, meta)
+    return meta
+
+
+def _check_entry(name, key, entry):
+    """One version's metadata (current, next or previous)."""
+    if not isinstance(entry, dict):
+        raise _damaged(name, f"{key} is a {type(entry).__name__}, not a mapping")
+    number = entry.get("version")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise _damaged(name, f"{key}.version is not a version number")
+    for field in ("created", "expires", "fingerprint"):
+        if not isinstance(entry.get(field), str):
+            raise _damaged(name, f"{key}.{field} is missing or not a text")
+    try:
+        parse_time(entry["created"])
+    except ValueError:
+        raise _damaged(name, f"{key}.created is not a time") from None
+
+
+def _check_fields(name, meta):
+    """The rotation's own fields: latest, rolled_back, revoke_after, the consumer lists, incident."""
     latest = meta["latest"]
     if isinstance(latest, bool) or not isinstance(latest, int) or latest < max(kept(meta)):
-        raise damaged("latest is not the highest version number")
+        raise _damaged(name, "latest is not the highest version number")
     if not isinstance(meta["rolled_back"], bool):
-        raise damaged("rolled_back is not true or false")
+        raise _damaged(name, "rolled_back is not true or false")
     after = meta["revoke_after"]
     if after is not None and (isinstance(after, bool) or not isinstance(after, (int, float))):
-        raise damaged("revoke_after is not a time")
+        raise _damaged(name, "revoke_after is not a time")
     for key in ("consumers", "reload_pending"):
         names = meta.get(key, [])
         if not isinstance(names, list) or not all(isinstance(item, str) for item in names):
-            raise damaged(f"{key} is not a list of consumer names")
+            raise _damaged(name, f"{key} is not a list of consumer names")
     if not isinstance(meta.get("incident", False), bool):
-        raise damaged("incident is not true or false")
+        raise _damaged(name, "incident is not true or false")
+
+
+def _check_records(name, meta):
+    """What the rotation remembers: the versions an incident revoked, its transitions, what was reported."""
     suspect = meta.get("suspect", [])
     if not isinstance(suspect, list) or not all(
         isinstance(item, int) and not isinstance(item, bool) for item in suspect
     ):
-        raise damaged("suspect is not a list of version numbers")
+        raise _damaged(name, "suspect is not a list of version numbers")
     seq = meta.get("reported_seq", 0)
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise damaged("reported_seq is not a number")
+        raise _damaged(name, "reported_seq is not a number")
     transitions = meta.get("transitions", [])
     fields = {"seq": int, "step": str, "version": int, "at": str, "run": str}
     if not isinstance(transitions, list) or not all(
@@ -373,8 +388,7 @@ def check_meta(name, meta):
         )
         for item in transitions
     ):
-        raise damaged("transitions is not a list of transitions")
-    return meta
+        raise _damaged(name, "transitions is not a list of transitions")
 
 
 def age_days(meta, now):

@@ -56,7 +56,8 @@ def params(tmp_path, **changes):
 
 def run(module):
     specs, consumers = policy.normalise(module.params["secrets"], module.params["consumers"])
-    store = secret_store.Run(module, specs, consumers)
+    store = secret_store.start(module, specs, consumers)
+    store.module = module  # the recording systemctl, for the assertions
     store.check_host()
     metas = {name: store.meta(name) for name in specs}
     request = {
@@ -67,7 +68,7 @@ def run(module):
         "due": module.params["rotate_due"],
         "compromised_since": None,
     }
-    store.store.prepare()
+    store.do(store.store.prepare)
     return store, store.run(metas, request, 1_800_000_000)
 
 
