@@ -184,11 +184,17 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import apply, report
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import plan as plan_mod
-from ansible_collections.bulwark.hardening.plugins.module_utils.accounts import report
 from ansible_collections.bulwark.hardening.plugins.module_utils.accounts.spec import ARGUMENT_SPEC
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import (
+    Executor,
+    PlanFailed,
+    Refused,
+    fail,
+)
 
 
 def _is_link(path):
@@ -257,13 +263,6 @@ def read_keys(entry, live):
         live["authorized_keys2"][entry.name] = text2
 
 
-def run(runner, argv, ok=(0,)):
-    rc, out, err = runner.run(argv)
-    if rc not in ok:
-        raise files.HostError(f"{argv[0]} failed (rc {rc}): {err.strip() or out.strip()}")
-    return out
-
-
 def write_keys(home, uid, gid, text):
     """~/.ssh/authorized_keys, owned by the account: made relative to descriptors on its home and ~/.ssh
     (which only root or the account may own), never through a link below the home."""
@@ -286,71 +285,28 @@ def check_key_dirs(result, live):
             files.check_dir(os.path.join(entry.home, ".ssh"), anchor=entry.home, owner=entry.uid)
 
 
-def install_sudoers(runner, path, text):
-    """Install the drop-in once visudo accepts it as written: the check runs on the temporary file
-    (a dot in its name: sudo never reads it), which only then replaces the live one."""
-    visudo = runner.which("visudo")
-    if not visudo:
-        raise files.HostError("visudo not found: install sudo first, or sudo=false")
-
-    def accepted(candidate):
-        rc, out, err = runner.run([visudo, "-cf", candidate])
-        if rc != 0:
-            raise files.HostError(f"visudo rejected the sudoers drop-in, nothing installed: {err or out}")
-
-    files.write(path, text, mode=0o440, uid=0, gid=0, verify=accepted)
+def write_account_keys(name, text):
+    """The keys of account `name`, looked up now (useradd may have made it in this very run)."""
+    entry = accounts.user(name)
+    if entry is None:
+        raise files.HostError(f"account {name!r} does not exist")
+    write_keys(entry.home, entry.uid, entry.gid, text)
 
 
-def apply_accounts(runner, params, result, done):
-    """Create the group and the users, modify and remove users; `done` lists each step as it completes."""
-    group = params["group"]
-    if result["group_create"]:
-        run(runner, ["groupadd", group])
-        done.append(f"create group {group}")
-    for item in result["create"]:
-        run(
-            runner,
-            [
-                *("useradd", "--create-home", "--user-group", "--shell", item["shell"]),
-                *("--groups", ",".join(item["groups"]), "--password", "*", item["name"]),
-            ],
-        )
-        done.append(f"create user {item['name']}")
-    for item in result["modify"]:
-        if "shell" in item:
-            run(runner, ["usermod", "--shell", item["shell"], item["name"]])
-        if "add_groups" in item:
-            run(runner, ["usermod", "--append", "--groups", ",".join(item["add_groups"]), item["name"]])
-        done.append(f"modify user {item['name']}")
-    for name in result["remove"]:
-        # Sessions of a revoked admin end now; userdel refuses while its processes run.
-        run(runner, ["pkill", "--signal", "KILL", "--uid", name], ok=(0, 1))
-        run(runner, ["userdel"] + (["--remove"] if params["remove_home"] else []) + [name], ok=(0, 12))
-        done.append(f"remove user {name}")
+def host_plan(runner, params, live, result, sudoers):
+    """The plan as host operations; a Refused when the drop-in is to be written without visudo."""
+    visudo = runner.which("visudo") if sudoers else None
+    if sudoers and not visudo:
+        raise Refused("visudo not found: install sudo first, or sudo=false")
+    entries = {name: accounts.user(name) for name in result["remove_keys2"]}
+    return apply.host_plan(
+        result, live, params, sudoers=sudoers, write_keys=write_account_keys, entries=entries, visudo=visudo
+    )
 
 
-def apply(runner, params, result, *, sudoers_text, done):
-    """Carry the plan out; `done` lists each step as it completes."""
-    apply_accounts(runner, params, result, done)
-    for name, (_before, after) in sorted(result["keys"].items()):
-        entry = accounts.user(name)
-        write_keys(entry.home, entry.uid, entry.gid, after)
-        done.append(f"authorized_keys of {name}")
-    for name in result["nologin"]:
-        run(runner, ["usermod", "--shell", "/usr/sbin/nologin", name])
-        done.append(f"nologin shell for {name}")
-    for name in result["remove_keys2"]:
-        entry = accounts.user(name)
-        files.remove(os.path.join(entry.home, ".ssh", "authorized_keys2"), anchor=entry.home, owner=entry.uid)
-        done.append(f"remove {name}'s authorized_keys2")
-    if sudoers_text is not None:
-        install_sudoers(runner, params["sudoers_file"], sudoers_text)
-        done.append(f"write {params['sudoers_file']}")
-
-
-def planned(module, params):
-    """(admins, live, plan): the declared admins checked and the plan against the live accounts; fails
-    the module, naming why, before anything changes."""
+def planned(params):
+    """(admins, live, plan): the declared admins checked and the plan against the live accounts; a Refused
+    naming why, before anything changes."""
     try:
         admins = plan_mod.validate_options(params)
         live = read_live(params["group"])
@@ -364,9 +320,9 @@ def planned(module, params):
         )
         check_key_dirs(result, live)
     except (plan_mod.AdminSpecError, plan_mod.UnsafePathError, files.HostError) as exc:
-        module.fail_json(msg=f"{exc}. Nothing was changed")
+        raise Refused(f"{exc}. Nothing was changed") from None
     except plan_mod.LockoutError as exc:
-        module.fail_json(msg=f"refusing to change anything: {exc}", lockout=True)
+        raise Lockout(f"refusing to change anything: {exc}") from None
     result["nologin"] = []
     if params["system_accounts_nologin"]:
         exempt = {params["connecting_user"], *params["system_accounts_exempt"], *(a["name"] for a in admins)}
@@ -375,27 +331,30 @@ def planned(module, params):
     return admins, live, result
 
 
+class Lockout(Refused):
+    """The lockout guard refused: the result says so (lockout=True)."""
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params, runner = module.params, Runner(module)
     group = params["group"]
-    admins, live, result = planned(module, params)
-    sudoers = None  # (path, before, after) when the drop-in changes
-    if params["sudo"]:
-        before = files.read(params["sudoers_file"])
-        after = plan_mod.render_sudoers(
-            admins, params["sudo_nopasswd"], params["sudo_logfile"], params["sudo_use_pty"]
-        )
-        sudoers = (params["sudoers_file"], before, after) if before != after else None
-    actions = plan_mod.describe(result, group) + ([f"write {params['sudoers_file']}"] if sudoers else [])
-    if actions and not module.check_mode:
-        done = []
-        try:
-            apply(runner, params, result, sudoers_text=sudoers and sudoers[2], done=done)
-        except (files.HostError, OSError) as exc:
-            # Say what was applied before the failure: a run that stops half-way must not look untouched.
-            msg = f"{exc}. Applied before the failure: {', '.join(done) or 'nothing'}"
-            module.fail_json(msg=msg, changed=bool(done))
+    try:
+        admins, live, result = planned(params)
+        sudoers = None  # (path, before, after) when the drop-in changes
+        if params["sudo"]:
+            before = files.read(params["sudoers_file"])
+            after = plan_mod.render_sudoers(
+                admins, params["sudo_nopasswd"], params["sudo_logfile"], params["sudo_use_pty"]
+            )
+            sudoers = (params["sudoers_file"], before, after) if before != after else None
+        actions = plan_mod.describe(result, group) + ([f"write {params['sudoers_file']}"] if sudoers else [])
+        if actions and not module.check_mode:
+            Executor(runner).run(host_plan(runner, params, live, result, sudoers))
+    except Lockout as exc:
+        fail(module, exc, lockout=True)
+    except (Refused, PlanFailed) as exc:
+        fail(module, exc)
     module.exit_json(
         changed=bool(actions),
         diff=report.diffs(live, result, group, sudoers),

@@ -109,6 +109,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import files as baseline
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import (
+    Executor,
+    PlanFailed,
+    Refused,
+    fail,
+)
 
 
 def read_live(entries):
@@ -127,15 +133,15 @@ def read_live(entries):
     return live
 
 
-def plan_homes(at_most):
-    """The changes that bring the regular accounts' homes to at most at_most (one read of each)."""
+def read_homes():
+    """The regular accounts' homes and each one's kind, mode and owner (one read of each)."""
     login_defs = files.read("/etc/login.defs") if files.status("/etc/login.defs") else ""
     homes = baseline.regular_homes(files.accounts(), login_defs)
     live = {}
     for home in homes:
         found = files.status(home)
         live[home] = None if found is None else dict(zip(("kind", "mode", "uid", "gid"), found, strict=True))
-    return baseline.plan_homes(homes, live, at_most)
+    return homes, live
 
 
 def resolve_ids(entries):
@@ -145,36 +151,20 @@ def resolve_ids(entries):
     return {"user": {n: files.user_id(n) for n in users}, "group": {n: files.group_id(n) for n in groups}}
 
 
-def verifier(runner, argv, where):
-    def verify(temporary):
-        rc, out, err = runner.run([temporary if arg == "%s" else arg for arg in argv])
-        if rc != 0:
-            detail = (err or out or "").strip().splitlines()
-            raise files.HostError(
-                f"{where}.validate: {argv[0]} refused it (rc={rc}){': ' + detail[0] if detail else ''}"
-            )
-
-    return verify
-
-
-def apply(change, runner):
-    path, action = change["path"], change["action"]
-    if action == "remove":
-        files.remove(path)
-    elif action == "directory":
-        files.directory(path, change["mode"], change["uid"], change["gid"])
-    elif action == "attributes":
-        files.set_attributes(path, change["mode"], change["uid"], change["gid"], directory=False)
-    else:
-        argv = change["validate"]
-        files.write(
-            path,
-            change["content"],
-            change["mode"],
-            change["uid"],
-            change["gid"],
-            verify=verifier(runner, argv, f"files[{change['index']}]") if argv else None,
-        )
+def planned(params, check_mode):
+    """(changes, skipped, host plan); a Refused naming the bad entry before anything changes."""
+    try:
+        entries = baseline.validate(params["files"])
+        live = read_live(entries)
+        changes, skipped = baseline.plan(entries, live, resolve_ids(entries), check_mode)
+        at_most = baseline.validate_at_most(params["homes_mode_at_most"])
+        if at_most is not None:
+            homes, homes_live = read_homes()
+            changes += baseline.plan_homes(homes, homes_live, at_most)
+            live = {**homes_live, **live}
+    except (baseline.BaselineSpecError, files.HostError) as exc:
+        raise Refused(str(exc)) from None
+    return changes, skipped, baseline.host_plan(changes, live)
 
 
 def main():
@@ -186,36 +176,18 @@ def main():
         supports_check_mode=True,
     )
     try:
-        entries = baseline.validate(module.params["files"])
-        live = read_live(entries)
-        changes, skipped = baseline.plan(entries, live, resolve_ids(entries), module.check_mode)
-        at_most = baseline.validate_at_most(module.params["homes_mode_at_most"])
-        if at_most is not None:
-            changes += plan_homes(at_most)
-    except (baseline.BaselineSpecError, files.HostError) as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
-
-    runner, done = Runner(module), []
-    if not module.check_mode:
-        for change in changes:
-            try:
-                apply(change, runner)
-            except files.HostError as exc:
-                applied = ", ".join(c["path"] for c in done) or "nothing"
-                where = "homes_mode_at_most" if change["index"] is None else f"files[{change['index']}]"
-                module.fail_json(
-                    msg=f"{where} ({change['path']}): {exc}. Applied before it: {applied}",
-                    changed=bool(done),
-                    changed_paths=[c["path"] for c in done],
-                )
-            done.append(change)
-
+        changes, skipped, plan = planned(module.params, module.check_mode)
+        Executor(Runner(module), module.check_mode).run(plan)
+    except PlanFailed as exc:
+        fail(module, exc, changed_paths=[change["path"] for change in changes[: len(exc.applied)]])
+    except Refused as exc:
+        fail(module, exc)
     module.exit_json(
         changed=bool(changes),
         changed_paths=[c["path"] for c in changes],
         changes=[{"path": c["path"], "action": c["action"]} for c in changes],
         skipped_paths=skipped,
-        diff=[c["diff"] for c in changes],
+        diff=plan.diff,
     )
 
 

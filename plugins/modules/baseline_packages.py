@@ -138,6 +138,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import packages
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import PlanFailed, Refused, fail
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.locks import LockTimeout, Waiter
 
 LISTS = "/var/lib/apt/lists"
@@ -166,6 +167,9 @@ def refreshed_at(state_dir):
     return [files.modified(stamp), files.modified(UPDATE_STAMP), files.modified(LISTS)]
 
 
+# Not a host plan: apt's transactions wait for the package manager's locks (host/locks.Waiter) and retry
+# when another process takes one in between, and what an upgrade does is known only once apt simulated it.
+# Each apt run stays behind apt() below; failures go through executor.fail all the same.
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -184,7 +188,7 @@ def main():
         packages.validate(p["present"], p["absent"], p["upgrade"])
         packages.validate_times(p["cache_valid_time"], p["lock_timeout"])
     except packages.PackageSpecError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
+        fail(module, Refused(str(exc)))
     runner = Runner(module)
     waiter = Waiter(p["lock_timeout"], lambda *holder: module.warn(packages.waiting_for_lock(*holder)))
     result = {key: [] for key in ("installed", "purged", "upgraded", "apt_runs")}
@@ -215,12 +219,11 @@ def main():
     except LockTimeout as exc:
         done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated", "apt_runs")}
         message = packages.lock_timed_out(exc.path, exc.pid, exc.command, exc.waited, "; ".join(applied))
-        module.fail_json(msg=message, changed=bool(applied), **done)
+        fail(module, PlanFailed(message, applied), changed=bool(applied), **done)
     except files.HostError as exc:
         done = {key: result[key] for key in ("installed", "purged", "upgraded", "cache_updated", "apt_runs")}
-        module.fail_json(
-            msg=str(exc), changed=not check and bool(result["installed"] or result["purged"]), **done
-        )
+        changed = not check and bool(result["installed"] or result["purged"])
+        fail(module, PlanFailed(str(exc), applied), changed=changed, **done)
     text = packages.summary(result["installed"], result["purged"], result["upgraded"])
     module.exit_json(changed=bool(text), diff={"prepared": text}, **result)
 

@@ -78,6 +78,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import services
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import PlanFailed, Refused, fail
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.files import HostError
 
 
@@ -113,6 +114,9 @@ class Host:
         return self.runner.run(["systemctl", *args])[0] == 0
 
 
+# Not a host plan: each unit is converged on its own and reported (a unit a container cannot run is
+# skipped with systemd's reason, one that fails does not stop the others), and whether a start worked is
+# known only by asking systemd afterwards; the systemctl calls stay behind Host.
 def converge(host, enabled, disabled, check_mode):
     """{unit: (status, what)} after acting (or as predicted in check mode), and the units changed."""
     state = host.show(enabled + disabled)
@@ -190,7 +194,7 @@ def main():
     try:
         enabled, disabled = services.validate(module.params["enabled"], module.params["disabled"])
     except services.ServiceSpecError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
+        fail(module, Refused(str(exc)))
     runner = Runner(module)
     host = Host(runner)
     try:
@@ -204,7 +208,7 @@ def main():
                 if rules[0] == "changed":
                     changed.add("audit rules")
     except (HostError, services.ServiceSpecError) as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, PlanFailed(str(exc)))
     result = {
         "changed": bool(changed),
         "services": {unit: {"status": status, "what": what} for unit, (status, what) in report.items()},
@@ -212,7 +216,8 @@ def main():
     }
     failed = {unit: what for unit, (status, what) in report.items() if status == "failed"}
     if failed:
-        module.fail_json(msg="; ".join(f"{unit} {what}" for unit, what in failed.items()), **result)
+        message = "; ".join(f"{unit} {what}" for unit, what in failed.items())
+        fail(module, PlanFailed(message, applied=sorted(changed)), **result)
     for unit, why in result["skipped_units"].items():
         module.warn(f"{unit} skipped: {why}")
     module.exit_json(**result)

@@ -195,8 +195,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import apply as f2b
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail import (
-    FILE_MODE,
     JAIL_PREFIX,
     JAIL_SUFFIX,
     HostFacts,
@@ -209,17 +209,19 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.jail im
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.spec import ARGUMENT_SPEC
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban.state import (
-    missing_jails,
     parse_actions,
     parse_status,
     plan,
-    reload_commands,
 )
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import files, waits
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import docker, files, waits
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import (
+    Executor,
+    PlanFailed,
+    Refused,
+    fail,
+)
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.sandbox import Sandbox
-
-DOCKER_SOCKETS = ("/run/docker.sock", "/var/run/docker.sock")
 
 
 def read_config(config_dir):
@@ -265,79 +267,42 @@ def server_jails(runner, client):
         return None
 
 
-def apply_files(config_dir, write, remove):
-    for relpath, content in sorted(write.items()):
-        path = os.path.join(config_dir, relpath)
-        files.write(path, content, mode=FILE_MODE, uid=0, gid=0, anchor=config_dir, make_dirs=0o755)
-    for relpath in remove:
-        files.remove(os.path.join(config_dir, relpath))
-
-
-def test_config(module, runner, client, config_dir, the_plan):
-    """Run fail2ban's own test mode on a sandbox copy of the configuration with the new files."""
+def check_before(runner, client, jails, config_dir, the_plan):
+    """fail2ban's own test mode on a sandbox copy of the configuration with the new files, after the
+    journal reader that jails on the systemd backend need: a Refused when either fails."""
+    if f2b.needs_journal(jails):
+        interpreter = f2b.interpreter_of(files.read(client))
+        if runner.run([interpreter, "-c", "import systemd.journal"])[0] != 0:
+            raise Refused(f2b.JOURNAL_REFUSAL)
     try:
         with Sandbox("bulwark-fail2ban-") as box:
             copy = box.copy_tree(config_dir, "fail2ban")
-            apply_files(copy, the_plan.write, the_plan.remove)
-            rc, out, err = runner.run([client, "--logtarget", "STDERR", "-c", copy, "-t"])
+            Executor(runner).run(f2b.host_plan(copy, the_plan, []))
+            tested = runner.run([client, "--logtarget", "STDERR", "-c", copy, "-t"])
     except files.HostError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was changed")
-    if rc != 0:
-        lines = [line for line in (err + out).splitlines() if "ERROR" in line] or (err + out).splitlines()
-        module.fail_json(
-            msg="fail2ban's configuration test (fail2ban-client -t) rejects the new jails; "
-            "nothing was changed: " + " | ".join(line.split("ERROR", 1)[-1].strip() for line in lines[-6:]),
-            stdout=out,
-            stderr=err,
-        )
+        raise Refused(str(exc)) from None
+    refusal = f2b.config_test_refusal(*tested)
+    if refusal:
+        raise refusal
 
 
-def check_journal_support(module, runner, client, jails):
-    """Jails on the systemd backend need python3-systemd in fail2ban's interpreter."""
-    if not any(jail.enabled and jail.options.get("backend", "").startswith("systemd") for jail in jails):
-        return
-    interpreter = "/usr/bin/python3"
-    first = (files.read(client) or "").splitlines()[:1]
-    if first and first[0].startswith("#!"):
-        interpreter = first[0][2:].strip().split()[0]
-    rc, _out, _err = runner.run([interpreter, "-c", "import systemd.journal"])
-    if rc != 0:
-        module.fail_json(
-            msg="jails on the systemd backend need the python3-systemd package (only a Recommends of "
-            "fail2ban); install it first. Nothing was changed."
-        )
-
-
-def start_commands(runner):
+def systemd_state(runner, wanted):
+    """(systemctl or None, whether fail2ban.service is enabled at boot, asked only when it is wanted)."""
     systemctl = runner.which("systemctl")
-    if systemctl:
-        return [[systemctl, "reset-failed", "fail2ban.service"], [systemctl, "restart", "fail2ban.service"]]
-    return [["service", "fail2ban", "restart"]]
-
-
-def jail_actions(runner, client, name):
-    rc, out, _err = runner.run([client, "get", name, "actions"])
-    return parse_actions(out) if rc == 0 else []
-
-
-def enable_commands(runner, wanted):
-    """systemctl argv to enable the service at boot, when it is not (empty without systemd)."""
-    systemctl = runner.which("systemctl")
-    if not wanted or not systemctl:
-        return []
+    if not systemctl or not wanted:
+        return systemctl, False
     rc, out, _err = runner.run([systemctl, "is-enabled", "fail2ban.service"])
-    if rc == 0 and out.strip() == "enabled":
-        return []
-    return [[systemctl, "enable", "--quiet", "fail2ban.service"]]
+    return systemctl, rc == 0 and out.strip() == "enabled"
 
 
-def wait_for_jails(runner, client, wanted, timeout):
-    """The jails the server runs once every wanted one runs, or what it runs when the time is up."""
-    return waits.poll(
-        lambda: server_jails(runner, client),
-        lambda running: running is not None and not missing_jails(wanted, running),
-        timeout,
-    )
+def idle_jails(runner, client, wanted):
+    """The running jails without any ban action."""
+    idle = []
+    for name in wanted:
+        rc, out, _err = runner.run([client, "get", name, "actions"])
+        if not (parse_actions(out) if rc == 0 else []):
+            idle.append(name)
+    return idle
 
 
 def fail2ban_log_tail(runner):
@@ -345,161 +310,110 @@ def fail2ban_log_tail(runner):
     lines = []
     if journalctl:
         argv = [journalctl, "-u", "fail2ban.service", "-n", "15", "--no-pager", "-q"]
-        _rc, out, _err = runner.run(argv)
-        lines += out.splitlines()
-    log = files.read("/var/log/fail2ban.log")
-    if log:
-        lines += [line for line in log.splitlines()[-200:] if "ERROR" in line][-8:]
-    return lines
+        lines += runner.run(argv)[1].splitlines()
+    return lines + f2b.log_errors(files.read("/var/log/fail2ban.log"))
 
 
-def host_facts(params, installed):
-    """(filters, owned, modes, existing) of the configuration and the HostFacts the jails are built for."""
-    config = read_config(params["config_dir"]) if installed else (set(), {}, {}, set())
-    docker = params["docker"] == "always" or (
-        params["docker"] == "auto" and any(files.exists(path) for path in DOCKER_SOCKETS)
+def planned(params, installed):
+    """(jails, the plan of files): the declared jails built for this host; a Refused naming a bad option."""
+    filters, owned, modes, existing = (
+        read_config(params["config_dir"]) if installed else (set(), {}, {}, set())
     )
-    journal_only = not files.exists(params["auth_log"])
     # A bare host in check mode: the stock filters will come with the package, so none is reported missing.
-    filters = config[0] if installed else filter_names(params["jails"])
-    return config, HostFacts(filters=filters, journal_only=journal_only, docker=docker)
-
-
-def planned(module, params, installed):
-    """(jails, the plan of files): the declared jails built for this host; fails naming a bad option."""
-    (_filters, owned, modes, existing), host = host_facts(params, installed)
+    host = HostFacts(
+        filters=filters if installed else filter_names(params["jails"]),
+        journal_only=not files.exists(params["auth_log"]),
+        docker=docker.wanted(params["docker"]),
+    )
     try:
         jails, custom = build(
-            params["jails"],
-            params["filters"],
-            host,
-            firewall_backend=params["firewall_backend"],
-            admin_networks=params["admin_networks"],
-            ignoreip=params["ignoreip"],
-            secrets=params["secrets"],
-        )
+            params["jails"], params["filters"], host, firewall_backend=params["firewall_backend"],
+            admin_networks=params["admin_networks"], ignoreip=params["ignoreip"], secrets=params["secrets"],
+        )  # fmt: skip
         desired = desired_files(jails, custom)
-        foreign = {path for path in desired if path in existing and path not in owned}
-        # A filter.d/<name>.local of someone else's would be read over the custom filter.
-        foreign |= {f"filter.d/{name}.local" for name in custom if f"filter.d/{name}.local" in existing}
+        foreign = f2b.foreign_files(desired, existing, owned, custom)
         return jails, plan(desired, owned, foreign, modes, secrets=secret_names(jails))
     except JailError as error:
-        module.fail_json(msg=f"{error}. Nothing was changed")
+        raise Refused(str(error)) from None
 
 
-def report(jails, the_plan, diff):
-    """The result before anything runs, and the enabled jails' names by filter (for the reloads)."""
-    wanted = sorted(jail.name for jail in jails if jail.enabled)
-    by_filter = {}
-    for jail in jails:
-        if jail.enabled:
-            by_filter.setdefault(jail.filter_name, []).append(jail.name)
-    result = {
-        "changed": the_plan.changed,
-        "jails": wanted,
-        "running_jails": [],
-        "written": sorted(the_plan.write),
-        "removed": the_plan.remove,
-        "commands": [],
-        "backends": {jail.name: jail.options.get("backend", "default") for jail in jails if jail.enabled},
-    }
-    if diff:
-        result["diff"] = the_plan.diffs()
-    return result, by_filter
-
-
-def commands_for(runner, client, params, the_plan, *, by_filter, running, wanted):
-    """The commands that make the server run the new files (start, or reload what changed), after the
-    one that enables it at boot."""
-    if running is None:
-        commands = start_commands(runner)
-    else:
-        commands = reload_commands(the_plan, by_filter, running, wanted)
-    commands = [
-        [client, *command[1:]] if command[0] == "fail2ban-client" else command for command in commands
-    ]
-    return enable_commands(runner, params["service_enabled"]) + commands
-
-
-def apply(runner, params, the_plan, commands):
-    """Write the files and run the commands: what failed, or None."""
-    try:
-        apply_files(params["config_dir"], the_plan.write, the_plan.remove)
-    except files.HostError as exc:
-        return str(exc)
-    for command in commands:
-        rc, out, err = runner.run(command)
-        if rc != 0:
-            return f"{' '.join(command)} failed (rc={rc}): {(err or out).strip()}"
-    return None
-
-
-def restore_and_fail(module, runner, client, params, the_plan, *, failure, running, result):
-    """The server did not come up with every declared jail: put the previous files back and say why."""
+def verify(runner, client, params, result):
+    """The jails the server runs once every declared one does, and why it does not (None when it does)."""
     wanted = result["jails"]
-    if the_plan.changed:
-        restore_write = {path: content for path, content in the_plan.before.items() if content}
-        restore_remove = [path for path in the_plan.write if not the_plan.before.get(path)]
-        apply_files(params["config_dir"], restore_write, restore_remove)
-        for command in start_commands(runner) if running is None else [[client, "reload"]]:
-            runner.run(command)
-    if failure is None:
-        if running is None:
-            failure = "the fail2ban server is not running after the change"
-        else:
-            missing = missing_jails(wanted, running)
-            failure = f"the fail2ban server runs {running} but not the declared jails {missing}"
-    module.fail_json(
-        msg=failure
-        + (" The previous jail files were restored." if the_plan.changed else "")
-        + " fail2ban says: "
-        + " | ".join(fail2ban_log_tail(runner)[-8:]),
-        **{key: value for key, value in result.items() if key != "changed"},
+    running = waits.poll(
+        lambda: server_jails(runner, client),
+        lambda found: found is not None and not f2b.missing_jails(wanted, found),
+        params["verify_timeout"],
     )
+    complete = running is not None and not f2b.missing_jails(wanted, running)
+    idle = idle_jails(runner, client, wanted) if complete and result["commands"] else []
+    return running, f2b.verdict(wanted, running, idle)
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    runner = Runner(module)
+def restore(runner, client, params, the_plan, result, *, failure, running=None, undone=None):
+    """Put the previous files back (unless the executor already did: `undone`, its PlanFailed), restart
+    (or reload) fail2ban on them and fail saying why."""
+    applied = result["written"] + result["removed"] + [" ".join(argv) for argv in result["commands"]]
+    restored = []
+    if undone is not None:
+        applied, restored = undone.applied, undone.restored
+    elif the_plan.changed:
+        restored = Executor(runner).run(f2b.restore_plan(params["config_dir"], the_plan, []))
+    if the_plan.changed:
+        for argv in (
+            [[client, "reload"]] if running is not None else f2b.start_commands(runner.which("systemctl"))
+        ):
+            runner.run(argv)
+    exc = PlanFailed(
+        f2b.failure_text(failure, bool(restored), fail2ban_log_tail(runner)),
+        applied=applied,
+        restored=restored,
+    )
+    exc.result = {key: value for key, value in result.items() if key != "changed"}
+    raise exc
+
+
+def run(module, params, runner):
     client = runner.which("fail2ban-client")
     installed = bool(client) and files.is_dir(params["config_dir"])
     if not installed and not module.check_mode:
         missing = f"no fail2ban-client or no {params['config_dir']}"
-        module.fail_json(msg=f"fail2ban is not installed ({missing}); install it first")
-    jails, the_plan = planned(module, params, installed)
-    result, by_filter = report(jails, the_plan, module._diff)
-    wanted = result["jails"]
+        raise Refused(f"fail2ban is not installed ({missing}); install it first")
+    jails, the_plan = planned(params, installed)
+    result, by_filter = f2b.report(jails, the_plan, module._diff)
+    systemctl, enabled = systemd_state(runner, params["service_enabled"])
+    enable = f2b.enable_commands(systemctl, params["service_enabled"], enabled)
     if not installed:
-        result["changed"] = True
-        result["commands"] = enable_commands(runner, params["service_enabled"]) + start_commands(runner)
-        module.exit_json(**result)
-
+        result.update(changed=True, commands=enable + f2b.start_commands(systemctl))
+        return result
     running = server_jails(runner, client)
     if the_plan.changed:
-        check_journal_support(module, runner, client, jails)
-        test_config(module, runner, client, params["config_dir"], the_plan)
-    commands = commands_for(
-        runner, client, params, the_plan, by_filter=by_filter, running=running, wanted=wanted
-    )
-    result["commands"] = commands
-    result["changed"] = bool(the_plan.changed or commands)
+        check_before(runner, client, jails, params["config_dir"], the_plan)
+    result["commands"] = f2b.commands_for(
+        client, the_plan, by_filter=by_filter, running=running, wanted=result["jails"],
+        start=f2b.start_commands(systemctl), enable=enable,
+    )  # fmt: skip
+    result["changed"] = bool(the_plan.changed or result["commands"])
     if module.check_mode:
         result["running_jails"] = running or []
-        module.exit_json(**result)
+        return result
+    try:
+        Executor(runner).run(f2b.host_plan(params["config_dir"], the_plan, result["commands"]))
+    except PlanFailed as exc:
+        restore(runner, client, params, the_plan, result, failure=str(exc), undone=exc)
+    running, failure = verify(runner, client, params, result)
+    if failure:
+        restore(runner, client, params, the_plan, result, failure=failure, running=running)
+    result["running_jails"] = running
+    return result
 
-    failure = apply(runner, params, the_plan, commands)
-    running = wait_for_jails(runner, client, wanted, params["verify_timeout"]) if failure is None else None
-    if failure is None and running is not None and not missing_jails(wanted, running):
-        # A jail without a ban action would log bans and block nothing.
-        idle = [name for name in wanted if commands and not jail_actions(runner, client, name)]
-        if not idle:
-            result["running_jails"] = running
-            module.exit_json(**result)
-        failure = f"these jails run without any ban action: {idle}"
-    restore_and_fail(
-        module, runner, client, params, the_plan, failure=failure, running=running, result=result
-    )
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module, module.params, Runner(module)))
+    except (Refused, PlanFailed) as exc:
+        fail(module, exc, **getattr(exc, "result", {}))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.audit import (
     checks,
     parse,
     report,
+    sources,
     sshd_contexts,
 )
 from ansible_collections.bulwark.hardening.plugins.module_utils.fail2ban import state as fail2ban_state
@@ -142,32 +143,10 @@ from ansible_collections.bulwark.hardening.plugins.module_utils.firewall.model i
     PolicyError,
     parse_network,
 )
-from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, docker, files
 from ansible_collections.bulwark.hardening.plugins.module_utils.host.commands import Runner
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import Refused, fail
 from ansible_collections.bulwark.hardening.plugins.module_utils.sshd import effective
-
-# The overlay role's key directory; its peer registry names the peers (public keys, no secret).
-OVERLAY_DIR = "/etc/bulwark/overlay"
-SENSITIVE = [
-    "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh/sshd_config",
-    "/etc/crontab", OVERLAY_DIR,
-]  # fmt: skip
-SENSITIVE_GLOBS = [
-    "/etc/ssh/ssh_host_*_key", "/etc/sudoers.d/*", "/etc/ssh/sshd_config.d/*", "/etc/cron.*", "/home/*",
-    "/root/.ssh/id_*", "/home/*/.ssh/id_*",
-    f"{OVERLAY_DIR}/*", f"{OVERLAY_DIR}/psk/*", "/etc/wireguard", "/etc/wireguard/*",
-]  # fmt: skip
-SYSCTL_KEYS = sorted(
-    set(checks.NETWORK_SYSCTL)
-    | set(checks.KERNEL_SYSCTL)
-    | {"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"}
-)
-UNITS = ["auditd.service", "fail2ban.service", "docker.service"]
-
-
-def _sysctl(key):
-    text = files.read("/proc/sys/" + key.replace(".", "/"))
-    return None if text is None else " ".join(text.split())
 
 
 def _run(runner, argv):
@@ -183,11 +162,8 @@ def _run(runner, argv):
 
 def _admins(sshd_text):
     """uid 0 accounts, members of sudo and of sshd's AllowGroups, with their keys' files as they are."""
-    groups = {"sudo"}
-    if sshd_text:
-        groups.update(effective.parse(sshd_text).words("allowgroups"))
     names = set()
-    for group in groups:
+    for group in sources.admin_groups(sshd_text):
         entry = accounts.group(group)
         if entry is None:
             continue
@@ -218,17 +194,12 @@ def _admins(sshd_text):
     return admins
 
 
-SSHD_CONFIG = "/etc/ssh/sshd_config"
-SSHD_DIR = "/etc/ssh"  # where sshd resolves a relative Include
-MAX_INCLUDE_DEPTH = 16  # sshd's own limit (SERVCONF_MAX_DEPTH)
-
-
 def _sshd_files():
     """[(path, text)] of sshd_config and every file its Include lines reach, as sshd finds them."""
     found, seen = [], set()
 
     def visit(path, depth):
-        if path in seen or depth > MAX_INCLUDE_DEPTH:
+        if path in seen or depth > sources.MAX_INCLUDE_DEPTH:
             return
         seen.add(path)
         text = files.read(path)
@@ -236,23 +207,11 @@ def _sshd_files():
             return
         found.append((path, text))
         for pattern in effective.includes(text):
-            for included in files.matching(os.path.join(SSHD_DIR, pattern)):  # an absolute one stays
+            for included in files.matching(os.path.join(sources.SSHD_DIR, pattern)):  # an absolute one stays
                 visit(included, depth + 1)
 
-    visit(SSHD_CONFIG, 0)
+    visit(sources.SSHD_CONFIG, 0)
     return found
-
-
-def _groups_of_accounts():
-    """{account: [names of its groups]}: its primary group and the groups that list it as a member."""
-    all_groups = accounts.groups()
-    names = {g.gid: g.name for g in all_groups}
-    groups = {p.name: [names[p.gid]] if p.gid in names else [] for p in accounts.users()}
-    for entry in all_groups:
-        for member in entry.members:
-            if member in groups and entry.name not in groups[member]:
-                groups[member].append(entry.name)
-    return groups
 
 
 def _sshd_global(runner, sshd_files, admin_networks):
@@ -260,13 +219,7 @@ def _sshd_global(runner, sshd_files, admin_networks):
     port: then the settings of anyone's connection from outside stand for the global ones."""
     text, error = _run(runner, ["sshd", "-T"])
     if text is None and "connection test specification" in (error or ""):
-        ports = [
-            args[0]
-            for _path, config in sshd_files
-            for _line, keyword, args in effective.directives(config)
-            if keyword == "port" and args and args[0].isdigit()
-        ]
-        spec = sshd_contexts.probe_spec(admin_networks, ports)
+        spec = sshd_contexts.probe_spec(admin_networks, sources.sshd_ports(sshd_files))
         text, error = _run(runner, ["sshd", "-T", "-C", sshd_contexts.spec_text(spec)])
     if text is None and error is None:
         error = "sshd is not installed"
@@ -280,7 +233,7 @@ def _sshd_connections(runner, facts, sshd_files, admin_networks):
     contexts, unjudged = sshd_contexts.plan(
         blocks,
         admins=[admin["name"] for admin in facts["admins"]],
-        accounts=_groups_of_accounts(),
+        accounts=sources.groups_of_accounts(accounts.users(), accounts.groups()),
         admin_networks=admin_networks,
         ports=[p for p in base.lines("port") if p.isdigit()],
         listen=sshd_contexts.listen_addresses(base),
@@ -292,23 +245,17 @@ def _sshd_connections(runner, facts, sshd_files, admin_networks):
     facts["sshd_blocks"], facts["sshd_contexts"], facts["sshd_unjudged"] = blocks, asked, unjudged
 
 
-SECRET_STORE = "/etc/bulwark/secrets"  # noqa: S105  (secret_store's default directory, not a secret)
-
-
 def _secret_store():
     """The store's metadata and file modes (never a value), or None when there is no store."""
-    found = files.status(SECRET_STORE)
+    found = files.status(sources.SECRET_STORE)
     if found is None or found[0] != "directory":
         return None
-    store = {"path": SECRET_STORE, "mode": found[1], "secrets": []}
-    for name in files.names(SECRET_STORE):
-        directory = os.path.join(SECRET_STORE, name)
+    store = {"path": sources.SECRET_STORE, "mode": found[1], "secrets": []}
+    for name in files.names(sources.SECRET_STORE):
+        directory = os.path.join(sources.SECRET_STORE, name)
         if files.status(directory)[0] != "directory":
             continue
-        try:
-            meta = json.loads(files.read(os.path.join(directory, "meta.json")) or "null")
-        except ValueError:
-            meta = None
+        meta = sources.json_or(files.read(os.path.join(directory, "meta.json")) or "null", None)
         modes = {os.path.join(directory, leaf): files.mode_of(os.path.join(directory, leaf))
                  for leaf in files.names(directory)}  # fmt: skip
         store["secrets"].append({"name": name, "meta": meta, "modes": modes})
@@ -329,17 +276,17 @@ def _fail2ban(runner):
     return f2b
 
 
-def _docker(runner):
-    """Docker's daemon.json and its containers' published ports, or None without Docker."""
-    if runner.which("dockerd") is None:
-        return None
-    daemon_json = files.read("/etc/docker/daemon.json")
-    try:
-        daemon = json.loads(daemon_json) if daemon_json else {}
-    except ValueError:
-        daemon = {}
-    ps = _run(runner, ["docker", "ps", "--format", "{{.Names}} {{.Ports}}"])[0] or ""
-    return {"daemon": daemon, "ps": ps}
+def _files_and_accounts(facts):
+    paths = set(sources.SENSITIVE)
+    for pattern in sources.SENSITIVE_GLOBS:
+        paths.update(files.matching(pattern))
+    statuses = {path: files.status(path) for path in sorted(paths)}
+    facts["paths"] = {path: status for path, status in statuses.items() if status is not None}
+    facts["group_names"] = {str(g.gid): g.name for g in accounts.groups()}
+    shadow = files.read("/etc/shadow")
+    facts["empty_passwords"] = None if shadow is None else parse.shadow_empty_passwords(shadow)
+    facts["accounts"] = [{"name": p.name, "uid": p.uid} for p in accounts.users()]
+    facts["admins"] = _admins(facts["sshd"])
 
 
 def gather(module, admin_networks=()):
@@ -351,66 +298,45 @@ def gather(module, admin_networks=()):
     ruleset, facts["nft_error"] = _run(runner, ["nft", "-j", "list", "ruleset"])
     facts["nft"] = json.loads(ruleset) if ruleset else None
     facts["listeners"] = _run(runner, ["ss", "-Htulnp"])[0] or ""
-
     facts["fail2ban"] = _fail2ban(runner)
-
-    facts["sysctl"] = {key: _sysctl(key) for key in SYSCTL_KEYS}
-    paths = set(SENSITIVE)
-    for pattern in SENSITIVE_GLOBS:
-        paths.update(files.matching(pattern))
-    statuses = {path: files.status(path) for path in sorted(paths)}
-    facts["paths"] = {path: status for path, status in statuses.items() if status is not None}
-    facts["group_names"] = {str(g.gid): g.name for g in accounts.groups()}
-    shadow = files.read("/etc/shadow")
-    facts["empty_passwords"] = None if shadow is None else parse.shadow_empty_passwords(shadow)
-    facts["accounts"] = [{"name": p.name, "uid": p.uid} for p in accounts.users()]
-    facts["admins"] = _admins(facts["sshd"])
+    facts["sysctl"] = {
+        key: sources.sysctl_value(files.read("/proc/sys/" + key.replace(".", "/")))
+        for key in sources.SYSCTL_KEYS
+    }
+    _files_and_accounts(facts)
     if facts["sshd"] is not None:
         _sshd_connections(runner, facts, sshd_files, admin_networks)
 
     facts["apt_simulation"] = _run(runner, ["apt-get", "-s", "-o", "Debug::NoLocking=true", "upgrade"])[0]
     facts["apt_config"] = _run(runner, ["apt-config", "dump"])[0]
     facts["unattended_installed"] = runner.which("unattended-upgrade", dirs=("/usr/bin",)) is not None
-    _rc, out, _err = runner.run(["systemctl", "is-active", *UNITS])
-    facts["units"] = dict(zip(UNITS, out.split(), strict=False))
+    _rc, out, _err = runner.run(["systemctl", "is-active", *sources.UNITS])
+    facts["units"] = dict(zip(sources.UNITS, out.split(), strict=False))
 
-    facts["docker"] = _docker(runner)
+    found = docker.settings(runner)
+    facts["docker"] = None if found is None else {"daemon": sources.json_or(found[0], {}), "ps": found[1]}
     facts["secrets"] = _secret_store()
     facts["wireguard"] = _run(runner, ["wg", "show", "all", "latest-handshakes"])[0]
     if facts["wireguard"] is not None and not facts["wireguard"].strip():
         facts["wireguard"] = None  # wg installed but no interface
-    try:
-        registry = json.loads(files.read(os.path.join(OVERLAY_DIR, "peers.json")) or "{}")
-    except ValueError:
-        registry = {}
-    facts["overlay_names"] = {key: name for name, key in registry.items() if isinstance(key, str)}
+    facts["overlay_names"] = sources.overlay_names(
+        files.read(os.path.join(sources.OVERLAY_DIR, "peers.json"))
+    )
     return facts
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "categories": {
-                "type": "list",
-                "elements": "str",
-                "choices": list(checks.CATEGORIES),
-                "default": list(checks.CATEGORIES),
-            },
-            "admin_networks": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=sources.ARGUMENT_SPEC, supports_check_mode=True)
     try:
         admin_networks = [
             parse_network(value, f"admin_networks[{i}]")
             for i, value in enumerate(module.params["admin_networks"])
         ]
-    except PolicyError as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
-    try:
         facts = gather(module, admin_networks)
+    except PolicyError as exc:
+        fail(module, Refused(str(exc)))
     except (files.HostError, ValueError) as exc:
-        module.fail_json(msg=f"the audit could not read the host: {exc}. Nothing was changed")
+        fail(module, Refused(f"the audit could not read the host: {exc}"))
     now = int(time.time())
     findings = checks.evaluate(facts, now, module.params["categories"])
     # The host's inventory name is the controller's to add (playbooks/audit.yml).

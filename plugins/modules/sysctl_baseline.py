@@ -93,9 +93,13 @@ file_changed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import PlanFailed, Refused, fail
 from ansible_collections.bulwark.hardening.plugins.module_utils.sysctl import baseline
 
 
+# Not a host plan: a key the kernel cannot have here (a read-only /proc/sys, a namespaced value) is
+# skipped with the reason rather than failing the run, so the values are set one by one behind
+# files.set_kernel_value, then the file is written.
 def set_values(settings, keys, skipped):
     """Set each key in the running kernel: (keys applied, {key: why the kernel rejected it}); a key the
     kernel cannot have here is added to skipped with the reason."""
@@ -133,7 +137,7 @@ def main():
         readonly, points = baseline.readonly_mounts(files.read("/proc/self/mountinfo") or "")
         to_apply, unchanged, skipped = baseline.plan(settings, live, readonly, points, optional)
     except (baseline.SysctlSpecError, files.HostError) as exc:
-        module.fail_json(msg=f"{exc}. Nothing was applied")
+        fail(module, Refused(str(exc)))
     if not module.params["apply"]:
         to_apply = []
     before = files.read(path)
@@ -145,16 +149,12 @@ def main():
         applied, rejected = set_values(settings, to_apply, skipped)
         if rejected:
             text = ", ".join(f"settings.{k}: {v}" for k, v in sorted(rejected.items()))
-            module.fail_json(
-                msg=f"the kernel rejected these values, file not written: {text}",
-                applied=applied,
-                changed=bool(applied),
-            )
+            fail(module, PlanFailed(f"the kernel rejected these values, file not written: {text}", applied))
         if file_changed:
             try:
                 files.write(path, after, mode=0o644, uid=0, gid=0, make_dirs=0o755)
             except files.HostError as exc:
-                module.fail_json(msg=str(exc), applied=applied, changed=bool(applied))
+                fail(module, PlanFailed(str(exc), applied))
 
     module.exit_json(
         changed=file_changed or bool(applied),

@@ -141,7 +141,6 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
     remove_keys2 [user], messages. Raises LockoutError (nothing planned) when the guard refuses.
     """
     users = live.get("users", {})
-    files = live.get("authorized_keys", {})
     result = {
         "group_create": not live.get("group_exists", False),
         "create": [],
@@ -156,18 +155,38 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
             connecting = ak.parse_key(connecting_key)
         except ak.InvalidKeyError as exc:
             raise AdminSpecError(f"connecting_key: {exc}") from exc
+    _plan_accounts(result, admins, users, group, connecting_user)
+    declared = {a["name"]: a for a in admins if a["state"] == "present"}
+    guard = (connecting_user, connecting)
+    _plan_keys(result, live, declared, _revoked(admins), guard=guard, exclusive=exclusive)
+    # sshd reads .ssh/authorized_keys2 too unless AuthorizedKeysFile says otherwise: an exclusive
+    # list leaves no second file where an undeclared key keeps working.
+    for name in sorted(live.get("authorized_keys2", {})):
+        if name in declared and exclusive:
+            result["remove_keys2"].append(name)
+    # Writing (and chowning) through a link would change a file the account's owner chose: another
+    # account's keys, root's included.
+    links = live.get("links", {})
+    for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
+        if name in links:
+            raise UnsafePathError(
+                f"account {name!r}: {links[name]} is a symbolic link; refusing to write {name}'s "
+                "authorized_keys through it (it may be another account's file)"
+            )
+    return result
 
-    revoked = set()
-    for admin in admins:
-        if admin["state"] == "absent":
-            revoked |= ak.identities(admin["keys"])
-    kept = set()
-    for admin in admins:
-        if admin["state"] == "present":
-            kept |= ak.identities(admin["keys"])
-    # A key declared for a present admin is never revoked elsewhere (the same key, two accounts).
-    revoked -= kept
 
+def _revoked(admins):
+    """The identities of absent admins' keys, but never one a present admin declares (the same key,
+    two accounts)."""
+    revoked, kept = set(), set()
+    for admin in admins:
+        (revoked if admin["state"] == "absent" else kept).update(ak.identities(admin["keys"]))
+    return revoked - kept
+
+
+def _plan_accounts(result, admins, users, group, connecting_user):
+    """The accounts to create, modify and remove; LockoutError for the controller's own account."""
     for admin in admins:
         name = admin["name"]
         if admin["state"] == "absent":
@@ -195,15 +214,19 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
                 change["add_groups"] = [group]
             if change:
                 result["modify"].append({"name": name, **change})
-
     # The connecting user stays in the admin group: sshd's AllowGroups names it.
     if connecting_user and connecting_user in users and connecting_user not in {a["name"] for a in admins}:
         if group not in users[connecting_user].get("groups", []):
             result["modify"].append({"name": connecting_user, "add_groups": [group]})
 
-    removed = set(result["remove"])
-    declared = {a["name"]: a for a in admins if a["state"] == "present"}
+
+def _plan_keys(result, live, declared, revoked, *, guard, exclusive):
+    """Each account's authorized_keys before and after; the guard (connecting user, key) refuses a file
+    that would no longer let the controller in."""
+    connecting_user, connecting = guard
+    files = live.get("authorized_keys", {})
     legacy = live.get("authorized_keys2", {})
+    removed = set(result["remove"])
     for name in sorted(set(files) | set(declared)):
         if name in removed:
             continue
@@ -228,22 +251,6 @@ def plan(admins, live, group, *, connecting_user=None, connecting_key=None, excl
             continue
         if (before_text or "") != after_text:
             result["keys"][name] = (before_text, after_text)
-
-    # sshd reads .ssh/authorized_keys2 too unless AuthorizedKeysFile says otherwise: an exclusive
-    # list leaves no second file where an undeclared key keeps working.
-    for name in sorted(legacy):
-        if name in declared and exclusive:
-            result["remove_keys2"].append(name)
-    # Writing (and chowning) through a link would change a file the account's owner chose: another
-    # account's keys, root's included.
-    links = live.get("links", {})
-    for name in sorted(set(result["keys"]) | set(result["remove_keys2"])):
-        if name in links:
-            raise UnsafePathError(
-                f"account {name!r}: {links[name]} is a symbolic link; refusing to write {name}'s "
-                "authorized_keys through it (it may be another account's file)"
-            )
-    return result
 
 
 def _strip_lines(before_text, after_keys):

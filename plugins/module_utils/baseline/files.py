@@ -9,6 +9,15 @@ here reads a file format.
 
 import re
 
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.plan import (
+    Attributes,
+    Current,
+    Directory,
+    Plan,
+    delete,
+    replace,
+)
+
 from .. import text
 
 STATES = ("file", "directory", "absent", "attributes", "lines")
@@ -190,68 +199,77 @@ def plan(entries, live, ids, check_mode=False):
             kind = "a symbolic link" if now["kind"] == "link" else "not a regular file or directory"
             raise BaselineSpecError(f"{where}.path: {path} is {kind}: refusing to change it")
         if state == "absent":
-            if now is None:
-                continue
-            if now["kind"] == "directory":
-                raise BaselineSpecError(f"{where}.path: {path} is a directory: refusing to remove it")
-            before = REDACTED if entry["secret"] else (now.get("content") or "")
-            changes.append(_change(entry, "remove", None, None, ids=(-1, -1), diff=(before, "")))
-            continue
-        uid, gid = _ids(entry, ids, where)
-        if state == "attributes":
-            if now is None:
-                skipped[path] = "not on this host"
-                continue
-        if state == "directory":
-            _retype(now, "directory", where)
-            if now is None:
-                after = "directory " + _attributes(entry["mode"], entry["owner"], entry["group"])
-                changes.append(
-                    _change(entry, "directory", None, entry["mode"], ids=(uid, gid), diff=("", after))
-                )
-                continue
-        if state in ("directory", "attributes"):
-            if (now["mode"], now["uid"], now["gid"]) != (entry["mode"], uid, gid):
-                before = _attributes(
-                    now["mode"], _who(ids, "user", now["uid"]), _who(ids, "group", now["gid"])
-                )
-                after = _attributes(entry["mode"], entry["owner"], entry["group"])
-                action = "directory" if now["kind"] == "directory" else "attributes"
-                changes.append(
-                    _change(entry, action, None, entry["mode"], ids=(uid, gid), diff=(before, after))
-                )
-            continue
-        _retype(now, "file", where)
-        if state == "lines":
-            if now is None and not check_mode:
-                raise BaselineSpecError(
-                    f"{where}.path: {path} does not exist (its lines are edited, not created)"
-                )
-            current = now["content"] if now else ""
-            content = edit_lines(current, entry["lines"])
-            mode = entry["mode"] if entry["mode"] is not None else (now["mode"] if now else 0o644)
+            change = _plan_absent(entry, now, where)
+        elif state == "attributes" and now is None:
+            _ids(entry, ids, where)  # an unknown owner is refused even where the path is missing
+            skipped[path] = "not on this host"
+            change = None
+        elif state in ("directory", "attributes"):
+            change = _plan_directory_or_attributes(entry, now, ids, where)
         else:
-            current = now["content"] if now else ""
-            content, mode = entry["content"], entry["mode"]
-        same = now is not None and (current, now["mode"], now["uid"], now["gid"]) == (content, mode, uid, gid)
-        if same:
-            continue
-        if entry["secret"]:
-            if now is None:
-                before, after = "", REDACTED
-            elif content != current:
-                before, after = REDACTED_OLD, REDACTED_NEW
-            else:
-                before = after = REDACTED
-        else:
-            before, after = (current if now is not None else ""), content
-        if now is not None and (now["mode"], now["uid"], now["gid"]) != (mode, uid, gid):
-            old = _attributes(now["mode"], _who(ids, "user", now["uid"]), _who(ids, "group", now["gid"]))
-            new = _attributes(mode, entry["owner"], entry["group"])
-            before, after = f"# {old}{before}", f"# {new}{after}"
-        action = "write" if now is None or content != current else "attributes"
-        changes.append(_change(entry, action, content, mode, ids=(uid, gid), diff=(before, after)))
+            change = _plan_file(entry, now, ids, where, check_mode)
+        if change is not None:
+            changes.append(change)
     return changes, skipped
+
+
+def _plan_absent(entry, now, where):
+    if now is None:
+        return None
+    if now["kind"] == "directory":
+        raise BaselineSpecError(f"{where}.path: {entry['path']} is a directory: refusing to remove it")
+    before = REDACTED if entry["secret"] else (now.get("content") or "")
+    return _change(entry, "remove", None, None, ids=(-1, -1), diff=(before, ""))
+
+
+def _plan_directory_or_attributes(entry, now, ids, where):
+    uid, gid = _ids(entry, ids, where)
+    if entry["state"] == "directory":
+        _retype(now, "directory", where)
+        if now is None:
+            after = "directory " + _attributes(entry["mode"], entry["owner"], entry["group"])
+            return _change(entry, "directory", None, entry["mode"], ids=(uid, gid), diff=("", after))
+    if (now["mode"], now["uid"], now["gid"]) == (entry["mode"], uid, gid):
+        return None
+    before = _attributes(now["mode"], _who(ids, "user", now["uid"]), _who(ids, "group", now["gid"]))
+    after = _attributes(entry["mode"], entry["owner"], entry["group"])
+    action = "directory" if now["kind"] == "directory" else "attributes"
+    return _change(entry, action, None, entry["mode"], ids=(uid, gid), diff=(before, after))
+
+
+def _plan_file(entry, now, ids, where, check_mode):
+    uid, gid = _ids(entry, ids, where)
+    _retype(now, "file", where)
+    current = now["content"] if now else ""
+    if entry["state"] == "lines":
+        if now is None and not check_mode:
+            raise BaselineSpecError(
+                f"{where}.path: {entry['path']} does not exist (its lines are edited, not created)"
+            )
+        content = edit_lines(current, entry["lines"])
+        mode = entry["mode"] if entry["mode"] is not None else (now["mode"] if now else 0o644)
+    else:
+        content, mode = entry["content"], entry["mode"]
+    if now is not None and (current, now["mode"], now["uid"], now["gid"]) == (content, mode, uid, gid):
+        return None
+    before, after = _file_diff(entry, now, current, content)
+    if now is not None and (now["mode"], now["uid"], now["gid"]) != (mode, uid, gid):
+        old = _attributes(now["mode"], _who(ids, "user", now["uid"]), _who(ids, "group", now["gid"]))
+        new = _attributes(mode, entry["owner"], entry["group"])
+        before, after = f"# {old}{before}", f"# {new}{after}"
+    action = "write" if now is None or content != current else "attributes"
+    return _change(entry, action, content, mode, ids=(uid, gid), diff=(before, after))
+
+
+def _file_diff(entry, now, current, content):
+    """(before, after) of a file's content, a secret's never shown."""
+    if not entry["secret"]:
+        return (current if now is not None else ""), content
+    if now is None:
+        return "", REDACTED
+    if content != current:
+        return REDACTED_OLD, REDACTED_NEW
+    return REDACTED, REDACTED
 
 
 def regular_homes(accounts, login_defs):
@@ -322,5 +340,41 @@ def _change(entry, action, content, mode, *, ids, diff):
         "uid": ids[0],
         "gid": ids[1],
         "validate": entry["validate"],
+        "secret": entry.get("secret", False),
         "diff": {"before_header": path, "after_header": path, "before": diff[0], "after": diff[1]},
     }
+
+
+def _where(change):
+    return "homes_mode_at_most" if change["index"] is None else f"files[{change['index']}]"
+
+
+def _operation(change, now):
+    """The host operation of one change, undone by putting back `now` (the path as it was)."""
+    path, action, where = change["path"], change["action"], _where(change)
+    what = f"{where} ({path}): {action}"
+    back = None
+    if now is not None:
+        back = Attributes(path, now["mode"], now["uid"], now["gid"], directory=now["kind"] == "directory",
+                          what=f"put back the mode and owner of {path}")  # fmt: skip
+    if action == "remove":
+        before = (
+            Current(now["content"], now["mode"], now["uid"], now["gid"])
+            if now["content"] is not None
+            else None
+        )
+        return delete(path, before, what=what, secret=change["secret"])
+    if action == "directory":
+        return Directory(path, change["mode"], change["uid"], change["gid"], what=what, inverse=back)
+    if action == "attributes":
+        return Attributes(path, change["mode"], change["uid"], change["gid"], what=what, inverse=back)
+    before = None if now is None else Current(now["content"], now["mode"], now["uid"], now["gid"])
+    verify = tuple("{}" if arg == "%s" else arg for arg in change["validate"]) if change["validate"] else None
+    return replace(path, change["content"], before, what=what, mode=change["mode"], uid=change["uid"],
+                   gid=change["gid"], verify=verify, secret=change["secret"])  # fmt: skip
+
+
+def host_plan(changes, live):
+    """The changes as host operations (live: each path as read, for the inverses), with their diff."""
+    plan = Plan(diff=[change["diff"] for change in changes])
+    return plan.add(*(_operation(change, live.get(change["path"])) for change in changes))

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.host import accounts, files
+from ansible_collections.bulwark.hardening.plugins.module_utils.host.executor import Executor
 from ansible_collections.bulwark.hardening.plugins.modules import admin_accounts
 
 KEYS = "ssh-ed25519 AAAA alice\n"
@@ -115,7 +116,22 @@ class Visudo:
         with open(argv[-1]) as handle:
             text = handle.read()
         self.checked.append((argv[-1], text, files.mode_of(argv[-1])))
-        return (1, "", "syntax error") if "bad" in text else (0, "", "")
+        if "bad" in text:
+            if check:  # as host/commands.Runner fails a checked command
+                raise files.HostError(f"{what} failed (rc=1): syntax error")
+            return 1, "", "syntax error"
+        return 0, "", ""
+
+
+def _install_sudoers(runner, path, text):
+    """The drop-in alone, planned and run as admin_accounts does (its plan, the one executor)."""
+    before = files.read(path)
+    result = {"group_create": False, "create": [], "modify": [], "remove": [], "keys": {}}
+    result.update(remove_keys2=[], nologin=[])
+    plan = admin_accounts.host_plan(
+        runner, {"group": "sshusers"}, {"users": {}}, result, (path, before, text)
+    )
+    Executor(runner).run(plan)
 
 
 def test_sudoers_is_checked_as_written_then_renamed_into_place_and_a_bad_one_never_lands(
@@ -131,12 +147,13 @@ def test_sudoers_is_checked_as_written_then_renamed_into_place_and_a_bad_one_nev
         monkeypatch.setattr(
             files, "write", lambda *args, **kwargs: write(*args, **{**kwargs, "uid": -1, "gid": -1})
         )
-    admin_accounts.install_sudoers(runner, path, good)
+    _install_sudoers(runner, path, good)
     checked, text, mode = runner.checked[0]
     assert os.path.dirname(checked) == str(tmp_path) and "." in os.path.basename(checked)  # sudo skips it
     assert (text, mode) == (good, 0o440)
     assert open(path).read() == good and files.mode_of(path) == 0o440
-    with pytest.raises(files.HostError, match="visudo rejected the sudoers drop-in, nothing installed"):
-        admin_accounts.install_sudoers(runner, path, "bad\n")
+    refused = r"failed: /usr/sbin/visudo on the new file failed \(rc=1\): syntax error\. Nothing was applied$"
+    with pytest.raises(files.HostError, match=refused):
+        _install_sudoers(runner, path, "bad\n")
     assert open(path).read() == good
     assert sorted(os.listdir(tmp_path)) == ["bulwark-admins"]

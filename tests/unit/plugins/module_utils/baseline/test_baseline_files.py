@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline import files as baseline
 from ansible_collections.bulwark.hardening.plugins.module_utils.baseline.files import BaselineSpecError
+from ansible_collections.bulwark.hardening.plugins.module_utils.host import plan as host
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IDS = {"user": {"root": 0}, "group": {"root": 0, "shadow": 42}}
@@ -262,3 +263,38 @@ def test_the_homes_cap_is_a_mode():
     assert baseline.validate_at_most("0750") == 0o750
     with pytest.raises(baseline.BaselineSpecError, match=r"^homes_mode_at_most: '750\\n' is not a mode"):
         baseline.validate_at_most("750\n")
+
+
+def test_the_changes_become_host_operations_each_undone_by_what_was_there():
+    entries = [
+        {"path": "/etc/modprobe.d", "state": "directory", "mode": "0755"},
+        {
+            "path": "/etc/issue",
+            "content": "Authorized access only.\n",
+            "mode": "0644",
+            "validate": ["chk", "%s"],
+        },
+        {"path": "/etc/shadow", "state": "attributes", "mode": "0640", "group": "shadow"},
+        {"path": "/etc/profile.d/90-bulwark-umask.sh", "state": "absent", "secret": True},
+    ]
+    live = {
+        "/etc/modprobe.d": None,
+        "/etc/issue": live_file("Debian\n", mode=0o600),
+        "/etc/shadow": {"kind": "file", "mode": 0o644, "uid": 0, "gid": 0, "content": None},
+        "/etc/profile.d/90-bulwark-umask.sh": live_file("umask 027\n"),
+    }
+    changes, _skipped = plan(entries, live)
+    made = baseline.host_plan(changes, live)
+    directory, write, attributes, remove = made.ops
+    assert made.diff == [change["diff"] for change in changes]
+    assert directory == host.Directory(
+        "/etc/modprobe.d", 0o755, 0, 0, what="files[0] (/etc/modprobe.d): directory"
+    )
+    assert (write.content, write.mode, write.verify) == ("Authorized access only.\n", 0o644, ("chk", "{}"))
+    assert write.inverse == host.Write("/etc/issue", "Debian\n", 0o600, 0, 0, what="put back /etc/issue")
+    assert (attributes.mode, attributes.gid) == (0o640, 42)
+    assert attributes.inverse == host.Attributes(
+        "/etc/shadow", 0o644, 0, 0, what="put back the mode and owner of /etc/shadow"
+    )
+    assert remove.what == "files[3] (/etc/profile.d/90-bulwark-umask.sh): remove"
+    assert remove.inverse.content == "umask 027\n" and remove.inverse.secret is True
