@@ -29,20 +29,6 @@ OS_PATH_IO = {
 }  # fmt: skip
 ENVIRON_CHANGES = {"update", "pop", "setdefault", "clear", "popitem", "__setitem__", "__delitem__"}
 
-# Files other engineers convert in later steps of issue 20, with their number of hits today. The test
-# fails when one gains a hit, or has none left (then take it off this list): the list only shrinks.
-KNOWN_REMAINING = {
-    # firewall: "is Docker here" and "is firewalld running" probes (os.path.exists); one Docker probe in
-    # the host layer is a later step of issue 20
-    "plugins/modules/firewall.py": 2,
-    # overlay: a directory listing, the Docker probe, the handshake wait (-> host/waits.poll); its deciding
-    # block becomes module_utils/overlay/plan.py in the overlay's step
-    "plugins/modules/overlay.py": 3,
-    # secret store: link tests, a listing, a wait (-> host/waits.poll); its backends move to
-    # module_utils/secrets/backends/ in the secrets' step
-    "plugins/modules/secret_store.py": 5,
-}
-
 
 def _dotted(node):
     """'os.path.exists' for an Attribute chain on a Name; None for anything else."""
@@ -151,23 +137,9 @@ def _hits_of(relpath):
 def test_the_modules_and_the_pure_layer_reach_the_host_only_through_the_host_layer():
     found = []
     for relpath in scanned_files():
-        if relpath not in KNOWN_REMAINING:
-            found += [f"{relpath}:{line}: {what}" for line, what in _hits_of(relpath)]
+        found += [f"{relpath}:{line}: {what}" for line, what in _hits_of(relpath)]
     listing = "\n".join(found)
     assert not found, f"IO outside plugins/module_utils/host/ (move it into the host layer):\n{listing}"
-
-
-@pytest.mark.parametrize("relpath", sorted(KNOWN_REMAINING))
-def test_a_known_remaining_file_never_gains_io_and_leaves_the_list_once_clean(relpath):
-    hits = _hits_of(relpath)
-    listed = KNOWN_REMAINING[relpath]
-    where = "\n".join(f"{relpath}:{line}: {what}" for line, what in hits)
-    assert hits, f"{relpath} does no IO any more: take it off KNOWN_REMAINING"
-    assert len(hits) <= listed, f"{relpath} has {len(hits)} IO hits, more than the {listed} listed:\n{where}"
-
-
-def test_every_known_remaining_file_exists_and_is_scanned():
-    assert set(KNOWN_REMAINING) <= set(scanned_files())
 
 
 @pytest.mark.parametrize(
