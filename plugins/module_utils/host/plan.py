@@ -141,6 +141,14 @@ class Kernel:
 OPERATIONS = (Write, Remove, Attributes, Directory, Command, Unit, Call, Kernel)
 
 
+def _put_back(path, before, options):
+    """The Write that restores `before` (a Current) at `path`, reached as the forward operation reaches it."""
+    return Write(
+        path, before.content, before.mode, before.uid, before.gid, what=f"put back {path}",
+        anchor=options.get("anchor"), owner=options.get("owner"), secret=options.get("secret", False),
+    )  # fmt: skip
+
+
 def replace(path, content, before, *, what, mode=0o644, uid=0, gid=0, **options):
     """Write `content` to `path` whose state is `before` (a Current, or None when there is no file); its
     inverse puts `before` back (or removes the new file)."""
@@ -149,17 +157,7 @@ def replace(path, content, before, *, what, mode=0o644, uid=0, gid=0, **options)
             path, what=f"remove {path}", anchor=options.get("anchor"), owner=options.get("owner")
         )
     else:
-        inverse = Write(
-            path,
-            before.content,
-            before.mode,
-            before.uid,
-            before.gid,
-            what=f"put back {path}",
-            anchor=options.get("anchor"),
-            owner=options.get("owner"),
-            secret=options.get("secret", False),
-        )
+        inverse = _put_back(path, before, options)
     return Write(path, content, mode, uid, gid, what=what, inverse=inverse, **options)
 
 
@@ -167,17 +165,7 @@ def delete(path, before, *, what, **options):
     """Remove `path` whose state is `before`; its inverse writes it back."""
     inverse = None
     if before is not None:
-        inverse = Write(
-            path,
-            before.content,
-            before.mode,
-            before.uid,
-            before.gid,
-            what=f"put back {path}",
-            anchor=options.get("anchor"),
-            owner=options.get("owner"),
-            secret=options.get("secret", False),
-        )
+        inverse = _put_back(path, before, options)
     return Remove(path, what=what, inverse=inverse, anchor=options.get("anchor"), owner=options.get("owner"))
 
 
